@@ -1,0 +1,88 @@
+"""softreg: softmax classifiers from first principles (the d2l softmax-regression chapter).
+
+The public surface is listed in ``__all__``; importing softreg needs NumPy only.
+
+    >>> import softreg
+    >>> data = softreg.load_dataset("fashion-mnist")
+    >>> model = softreg.SoftmaxRegression()
+    >>> result = softreg.fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test))
+    >>> result.history.final.test_acc  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from softreg.data import Dataset, load_dataset, text_labels  # noqa: E402
+from softreg.errors import (  # noqa: E402
+    ConfigError,
+    MissingDependencyError,
+    ModelFileError,
+    RunDirError,
+    SoftregError,
+)
+from softreg.models import SoftmaxRegression  # noqa: E402
+from softreg.ops import (  # noqa: E402
+    accuracy,
+    count_correct,
+    cross_entropy,
+    cross_entropy_naive,
+    cross_entropy_with_grad,
+    log_softmax,
+    logsumexp,
+    nll_loss,
+    one_hot,
+    softmax,
+    softmax_naive,
+)
+from softreg.optim import SGD  # noqa: E402
+from softreg.train import (  # noqa: E402
+    Callback,
+    EpochRecord,
+    Evaluation,
+    FitResult,
+    History,
+    TrainConfig,
+    TrainState,
+    evaluate,
+    fit,
+)
+
+__all__ = [
+    "SGD",
+    "Callback",
+    "ConfigError",
+    "Dataset",
+    "EpochRecord",
+    "Evaluation",
+    "FitResult",
+    "History",
+    "MissingDependencyError",
+    "ModelFileError",
+    "RunDirError",
+    "SoftmaxRegression",
+    "SoftregError",
+    "TrainConfig",
+    "TrainState",
+    "__version__",
+    "accuracy",
+    "count_correct",
+    "cross_entropy",
+    "cross_entropy_naive",
+    "cross_entropy_with_grad",
+    "evaluate",
+    "fit",
+    "load_dataset",
+    "log_softmax",
+    "logsumexp",
+    "nll_loss",
+    "one_hot",
+    "softmax",
+    "softmax_naive",
+    "text_labels",
+]
+
+
+def train_run(*args, **kwargs):
+    """The main job (see :func:`softreg.runs.train_run`); imported lazily."""
+    from softreg.runs import train_run as _train_run
+
+    return _train_run(*args, **kwargs)

@@ -1,0 +1,5 @@
+import sys
+
+from softreg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,239 @@
+"""The ``softreg`` command: parse flags into a config, call the library, print.
+
+Errors a user can fix (bad flags, missing data, damaged files) print one line on stderr and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from softreg import __version__
+from softreg.errors import SoftregError
+from softreg.train import TrainConfig
+
+EXAMPLES = """\
+examples:
+  softreg train                                   # the book's recipe on Fashion-MNIST
+  softreg train --dataset mnist --epochs 20 --out runs/mnist
+  softreg evaluate runs/mnist/model.safetensors --dataset mnist
+  softreg predict runs/mnist/model.safetensors --index 0 1 2 --top 3
+  softreg predict runs/book/model.safetensors shoe.png
+  softreg data --dataset mnist                    # where is MNIST? (downloads if needed)
+
+data: found through --data-dir, $SOFTREG_DATA, ~/.cache/softreg, /usr/share/datasets
+(Debian: apt-get install dataset-fashion-mnist), else downloaded from the official mirrors.
+"""
+
+# One flag per TrainConfig field (tests check that none is missing).
+TRAIN_HELP = {
+    "dataset": "fashion-mnist or mnist (default: %(default)s)",
+    "epochs": "passes over the training set (default: %(default)s)",
+    "batch_size": "examples per SGD step (default: %(default)s)",
+    "lr": "SGD learning rate (default: %(default)s)",
+    "seed": "seed for the initial weights and the data order; same seed, same run "
+            "(default: %(default)s)",
+    "sigma": "standard deviation of the initial weights (default: %(default)s)",
+    "backend": "array library to compute with (default: %(default)s)",
+    "eval_batch_size": "rows per evaluation chunk; affects memory only (default: %(default)s)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="softreg",
+        description="Softmax classifiers from first principles (d2l, softmax regression).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"softreg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train softmax regression and write a run directory",
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(getattr(defaults, f.name))
+        kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
+        if f.name == "dataset":
+            kwargs["choices"] = ("fashion-mnist", "mnist")
+        if f.name == "backend":
+            kwargs["choices"] = ("numpy",)
+        train.add_argument(flag, **kwargs)
+    train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run in --out")
+    _add_data_dir(train)
+    train.add_argument("--show", type=int, default=16, metavar="N",
+                       help="images in the prediction grids (default: %(default)s)")
+    train.add_argument("--no-plots", action="store_true", help="skip the figures")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    evaluate = sub.add_parser("evaluate", help="test accuracy and loss of a saved model")
+    evaluate.add_argument("model", type=Path, help="a model.safetensors file")
+    evaluate.add_argument("--dataset", choices=("fashion-mnist", "mnist"),
+                          help="default: the dataset the model was trained on")
+    _add_data_dir(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    predict = sub.add_parser("predict", help="predict classes of test images or image files")
+    predict.add_argument("model", type=Path, help="a model.safetensors file")
+    predict.add_argument("images", nargs="*", type=Path,
+                         help="image files (PNG, JPEG, .npy of 28x28) to classify")
+    predict.add_argument("--index", type=int, nargs="+", default=[], metavar="I",
+                         help="indices of test-set images to classify")
+    predict.add_argument("--dataset", choices=("fashion-mnist", "mnist"),
+                         help="dataset for --index (default: the model's)")
+    _add_data_dir(predict)
+    predict.add_argument("--top", type=int, default=1, metavar="K",
+                         help="show the K most likely classes (default: %(default)s)")
+    predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                         help="invert light-background pictures (default: %(default)s)")
+    data = sub.add_parser("data", help="find (or download) a dataset and say where it is")
+    data.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist")
+    _add_data_dir(data)
+    data.add_argument("--no-download", action="store_true",
+                      help="only look in the usual places; never download")
+    return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="where the dataset files are (default: $SOFTREG_DATA, then caches)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from softreg.runs import train_run
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    if args.show < 0:
+        raise SoftregError(f"--show must be >= 0, got {args.show}")
+    result = train_run(config, args.out, data_dir=args.data_dir, overwrite=args.overwrite,
+                       progress=not args.quiet, plots=not args.no_plots, n_show=args.show)
+    m = result.metrics
+    meets = m["train_loss"] < 0.5 and m["train_acc"] > 0.7 and m["test_acc"] > 0.7
+    print(f"final: train loss {m['train_loss']:.4f}, train acc {m['train_acc']:.4f}, "
+          f"test acc {m['test_acc']:.4f}; trained in {m['seconds_train']:.2f} s")
+    print(f"the book's bars (train loss < 0.5, accuracies > 0.7): {'met' if meets else 'NOT met'}")
+    print(f"run directory: {result.run_dir}/ (metrics.json, curves.png, predictions.png, "
+          f"misclassified.png, model.safetensors)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from softreg.checkpoint import load_model
+    from softreg.train import evaluate
+
+    loaded = load_model(args.model)
+    data = _dataset_for(loaded, args)
+    result = evaluate(loaded.model, loaded.params, data.X_test, data.y_test)
+    if args.json:
+        print(json.dumps({"dataset": data.name, "test_acc": result.accuracy,
+                          "test_loss": result.loss, "n": result.n}))
+    else:
+        correct = round(result.accuracy * result.n)
+        print(f"{data.name} test accuracy {result.accuracy:.4f} ({correct}/{result.n}), "
+              f"test loss {result.loss:.4f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from softreg.checkpoint import load_model
+    from softreg.predict import predict_top_k, read_image_file
+
+    loaded = load_model(args.model)
+    if not args.images and not args.index:
+        raise SoftregError("nothing to predict: give image files or --index I ...")
+    if args.top < 1:
+        raise SoftregError(f"--top must be >= 1, got {args.top}")
+    names, rows, truths = [], [], []
+    if args.index:
+        data = _dataset_for(loaded, args)
+        n_test = data.X_test.shape[0]
+        for i in args.index:
+            if not 0 <= i < n_test:
+                raise SoftregError(f"--index {i} outside the test set [0, {n_test})")
+            names.append(f"test[{i}]")
+            rows.append(data.X_test[i])
+            truths.append(data.class_names[data.y_test[i]])
+    side = int(round(loaded.model.num_inputs ** 0.5))
+    for path in args.images:
+        image = read_image_file(path, size=(side, side), invert=args.invert)
+        names.append(str(path))
+        rows.append(image.reshape(-1).astype(np.float32) / np.float32(255))
+        truths.append(None)
+    X = np.stack(rows)
+    _check_features(loaded, X.shape[1], "input")
+    width = max(len(n) for n in names)
+    predictions = predict_top_k(loaded.model, loaded.params, X, loaded.class_names, k=args.top)
+    for name, pred, truth in zip(names, predictions, truths, strict=True):
+        ranked = ", ".join(f"{label} ({p:.3f})"
+                           for label, p in zip(pred.labels, pred.probs, strict=True))
+        suffix = f"   true: {truth}" if truth is not None else ""
+        print(f"{name:<{width}}  {ranked}{suffix}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from softreg.data import load_dataset
+
+    data = load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download)
+    print(f"{data.name}: {len(data.train_labels)} training and {len(data.test_labels)} test "
+          f"images, {data.num_classes} classes, in {data.source}")
+    return 0
+
+
+def _dataset_for(loaded, args):
+    from softreg.data import load_dataset
+
+    name = args.dataset or loaded.metadata.get("dataset", "fashion-mnist")
+    data = load_dataset(name, data_dir=args.data_dir)
+    _check_features(loaded, data.X_test.shape[1], name)
+    if data.num_classes != loaded.model.num_outputs:
+        raise SoftregError(f"the model has {loaded.model.num_outputs} classes, "
+                           f"{name} has {data.num_classes}")
+    return data
+
+
+def _check_features(loaded, n_features: int, what: str) -> None:
+    if n_features != loaded.model.num_inputs:
+        raise SoftregError(f"the model takes {loaded.model.num_inputs} features, "
+                           f"{what} has {n_features}")
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SoftregError as exc:
+        print(f"softreg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a full disk or a permission problem while writing
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"softreg {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"softreg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

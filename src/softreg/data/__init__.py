@@ -1,0 +1,40 @@
+"""Datasets for softreg: IDX reading, finding/downloading/loading MNIST-style data, and
+minibatch order.
+
+Typical use::
+
+    from softreg.data import load_dataset
+    data = load_dataset("fashion-mnist")   # uint8 images, int64 labels
+    data.X_train.shape                     # (60000, 784) float32 in [0, 1]
+"""
+
+from softreg.data.batching import epoch_permutation, minibatch_indices
+from softreg.data.catalog import (
+    DATASETS,
+    FASHION_MNIST_LABELS,
+    MNIST_LABELS,
+    DataError,
+    DatasetSpec,
+    default_cache_dir,
+)
+from softreg.data.datasets import Dataset, find_dataset_dir, load_dataset, text_labels
+from softreg.data.download import download_dataset
+from softreg.data.idx import IDXError, read_idx
+
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_LABELS",
+    "MNIST_LABELS",
+    "DataError",
+    "Dataset",
+    "DatasetSpec",
+    "IDXError",
+    "default_cache_dir",
+    "download_dataset",
+    "epoch_permutation",
+    "find_dataset_dir",
+    "load_dataset",
+    "minibatch_indices",
+    "read_idx",
+    "text_labels",
+]

@@ -1,0 +1,143 @@
+"""The chapter's math: softmax, log-softmax, cross-entropy and accuracy.
+
+Every function takes arrays of one array-API namespace and an optional keyword ``xp``;
+nothing here imports NumPy. Shapes: ``logits`` and ``probs`` are ``(n_samples, n_classes)``,
+``y`` is ``(n_samples,)`` of integer class indices.
+
+The book's naive versions are kept, under their own names, because the chapter teaches with
+them: :func:`softmax_naive` overflows for a logit of 100 in float32 and
+:func:`cross_entropy_naive` takes ``log`` of a probability that may have underflowed to 0.
+Training uses :func:`cross_entropy_with_grad`, which works from logits through log-sum-exp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from softreg.backend import get_namespace
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def softmax_naive(x: Any, /, *, xp: Any = None) -> Any:
+    """The book's softmax, ``exp(X) / exp(X).sum(1, keepdims=True)``: overflows, for teaching."""
+    xp = get_namespace(x, xp=xp)
+    x_exp = xp.exp(x)
+    return x_exp / xp.sum(x_exp, axis=1, keepdims=True)
+
+
+def softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
+    """Stable softmax: subtracting the row maximum leaves the result unchanged but keeps
+    every ``exp`` argument <= 0, so nothing overflows and the largest term is exactly 1."""
+    xp = get_namespace(x, xp=xp)
+    x_exp = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return x_exp / xp.sum(x_exp, axis=axis, keepdims=True)
+
+
+def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, xp: Any = None) -> Any:
+    """``log(sum(exp(x)))`` along ``axis`` without overflow or ``log(0)`` for finite input."""
+    xp = get_namespace(x, xp=xp)
+    x_max = xp.max(x, axis=axis, keepdims=True)
+    # A row of all -inf has max -inf and x - max = nan; shift such rows by 0 instead, so the
+    # result is log(0) = -inf, as torch.logsumexp gives.
+    x_max = xp.where(xp.isfinite(x_max), x_max, xp.zeros_like(x_max))
+    out = xp.log(xp.sum(xp.exp(x - x_max), axis=axis, keepdims=True)) + x_max
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
+    """``log(softmax(x))`` computed as ``x - logsumexp(x)``: finite wherever ``x`` is."""
+    xp = get_namespace(x, xp=xp)
+    return x - logsumexp(x, axis=axis, keepdims=True, xp=xp)
+
+
+def one_hot(y: Any, num_classes: int, /, *, dtype: Any = None, xp: Any = None) -> Any:
+    """``(n_samples, num_classes)`` indicator matrix of integer labels ``y``."""
+    xp = get_namespace(y, xp=xp)
+    classes = xp.arange(num_classes, device=getattr(y, "device", None))
+    hits = y[:, None] == classes[None, :]
+    return xp.astype(hits, dtype if dtype is not None else xp.float32)
+
+
+def pick(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
+    """``probs[range(n), y]``: the entry of each row at its label, shape ``(n_samples,)``."""
+    xp = get_namespace(probs, y, xp=xp)
+    return xp.sum(probs * one_hot(y, probs.shape[1], dtype=probs.dtype, xp=xp), axis=1)
+
+
+def cross_entropy_naive(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
+    """The book's loss, ``-log(y_hat[range(len(y_hat)), y])``, per example.
+
+    Takes probabilities, not logits: a probability that underflowed to 0 gives ``inf``.
+    """
+    xp = get_namespace(probs, y, xp=xp)
+    _check_labels(y, probs.shape[1], xp)
+    return -xp.log(pick(probs, y, xp=xp))
+
+
+def nll_loss(log_probs: Any, y: Any, /, *, reduction: str = "mean", xp: Any = None) -> Any:
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``."""
+    xp = get_namespace(log_probs, y, xp=xp)
+    _check_labels(y, log_probs.shape[1], xp)
+    return _reduce(-pick(log_probs, y, xp=xp), reduction, xp)
+
+
+def cross_entropy(logits: Any, y: Any, /, *, reduction: str = "mean", xp: Any = None) -> Any:
+    """Cross-entropy of raw scores, as ``torch.nn.functional.cross_entropy``:
+    ``nll_loss(log_softmax(logits), y)``, so ``log`` never sees an underflowed probability."""
+    xp = get_namespace(logits, y, xp=xp)
+    return nll_loss(log_softmax(logits, axis=1, xp=xp), y, reduction=reduction, xp=xp)
+
+
+def cross_entropy_with_grad(logits: Any, y: Any, /, *, xp: Any = None) -> tuple[Any, Any]:
+    """Per-example losses and the gradient of their *mean* with respect to ``logits``.
+
+    One forward pass serves both: with ``p = softmax(logits)``,
+    ``d mean(loss) / d logits = (p - one_hot(y)) / n``. Returns ``(losses (n,), dlogits (n, k))``.
+    Labels are not range-checked here (this is the training hot path; data is validated once).
+    """
+    xp = get_namespace(logits, y, xp=xp)
+    n, k = logits.shape
+    shifted = logits - xp.max(logits, axis=1, keepdims=True)
+    exp = xp.exp(shifted)
+    sum_exp = xp.sum(exp, axis=1, keepdims=True)
+    target = one_hot(y, k, dtype=logits.dtype, xp=xp)
+    # -log p_y = log(sum exp) - shifted_y; the row max cancels.
+    losses = xp.log(sum_exp[:, 0]) - xp.sum(shifted * target, axis=1)
+    dlogits = (exp / sum_exp - target) / n
+    return losses, dlogits
+
+
+def count_correct(scores: Any, y: Any, /, *, xp: Any = None) -> Any:
+    """Number of rows whose arg-max equals the label (the book's ``accuracy``), a 0-d array.
+
+    Works on logits or probabilities alike: softmax does not move the arg-max.
+    """
+    xp = get_namespace(scores, y, xp=xp)
+    return xp.sum(xp.astype(xp.argmax(scores, axis=1) == y, xp.int64))
+
+
+def accuracy(scores: Any, y: Any, /, *, xp: Any = None) -> float:
+    """Fraction of rows whose arg-max equals the label."""
+    if y.shape[0] == 0:
+        raise ValueError("accuracy of an empty batch is undefined")
+    return float(count_correct(scores, y, xp=xp)) / y.shape[0]
+
+
+def _reduce(losses: Any, reduction: str, xp: Any) -> Any:
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return xp.sum(losses)
+    if reduction == "mean":
+        return xp.mean(losses)
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_labels(y: Any, num_classes: int, xp: Any) -> None:
+    """Out-of-range labels would silently pick nothing in the one-hot product: refuse them."""
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D (n_samples,), got shape {tuple(y.shape)}")
+    if y.shape[0] and (int(xp.min(y)) < 0 or int(xp.max(y)) >= num_classes):
+        bad = int(xp.min(y)) if int(xp.min(y)) < 0 else int(xp.max(y))
+        raise ValueError(f"label {bad} outside [0, {num_classes})")

@@ -1,0 +1,130 @@
+"""Figures: the book's training curves and prediction grids. Reads results, never trains.
+
+matplotlib is imported only when a figure is drawn, and only its object-oriented API is used
+(``Figure``, no pyplot state), so drawing works the same in a terminal, a script and Jupyter.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from softreg.errors import MissingDependencyError
+from softreg.fileio import atomic_write_bytes
+from softreg.train import Callback, EpochRecord, History, TrainConfig, TrainState
+
+# The book's Animator: x = epoch, y-limits 0.3..0.9, these three lines in these styles.
+CURVES = (("train_loss", "train loss", "-"), ("train_acc", "train acc", "m--"),
+          ("test_acc", "test acc", "g-."))
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError("matplotlib", "plotting") from None
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def plot_curves(
+    history: History, *, epochs: int | None = None, ylim: tuple[float, float] = (0.3, 0.9)
+) -> Any:
+    """The chapter's figure: train loss, train accuracy and test accuracy against epoch."""
+    fig = _figure((4.5, 3.2))
+    ax = fig.add_subplot()
+    x = history.column("epoch")
+    for attr, label, fmt in CURVES:
+        y = history.column(attr)
+        if any(v is not None for v in y):
+            ax.plot(x, y, fmt, label=label, marker="." if len(x) == 1 else None)
+    last = epochs or (x[-1] if x else 1)
+    ax.set(xlabel="epoch", xlim=(1, max(last, 2)), ylim=ylim)
+    # A loss above the book's y-range (early epochs, large lr) would vanish off the top.
+    top = max([ylim[1], *(v for v in history.column("train_loss") if v is not None)])
+    if top > ylim[1]:
+        ax.set_ylim(ylim[0], min(top * 1.05, 10.0))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center right")
+    return fig
+
+
+def show_images(
+    images: Any, titles: Sequence[str], *, ncols: int = 8, title_colors: Sequence[str] = ()
+) -> Any:
+    """A grid of greyscale images ``(n, height, width)`` with a title over each."""
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig = _figure((1.3 * ncols, 1.65 * nrows))
+    for i in range(nrows * ncols):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images[i].max() > 1 else 1)
+            color = title_colors[i] if i < len(title_colors) else "black"
+            ax.set_title(titles[i], fontsize=8, color=color)
+    return fig
+
+
+def plot_predictions(images: Any, true_names: Sequence[str], pred_names: Sequence[str],
+                     *, ncols: int = 8) -> Any:
+    """The book's ``predict_ch3``: each image titled true label over predicted label;
+    wrong predictions in red."""
+    titles = [f"{t}\n{p}" for t, p in zip(true_names, pred_names, strict=True)]
+    colors = ["black" if t == p else "red" for t, p in zip(true_names, pred_names, strict=True)]
+    return show_images(images, titles, ncols=ncols, title_colors=colors)
+
+
+def save_figure(fig: Any, path: str | Path, *, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Write ``fig`` as ``path`` with each suffix in ``formats``, each file atomically."""
+    path = Path(path)
+    written = []
+    for fmt in formats:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=120)
+        target = path.with_suffix("." + fmt)
+        atomic_write_bytes(target, buf.getvalue())
+        written.append(target)
+    return written
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where figures are shown inline, not written)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+class LiveCurves(Callback):
+    """The book's Animator as a callback: after every epoch the curves are redrawn in place
+    in a notebook, and ``curves.png`` (and ``.svg`` at the end) are rewritten on disk."""
+
+    def __init__(self, path: str | Path | None = None, *, notebook: bool | None = None):
+        self.path = Path(path) if path is not None else None
+        self.notebook = in_notebook() if notebook is None else notebook
+        self.epochs: int | None = None
+        self._handle: Any = None
+
+    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
+        self.epochs = config.epochs
+
+    def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
+        fig = plot_curves(history, epochs=self.epochs)
+        if self.notebook:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(fig, display_id=True)
+            else:
+                self._handle.update(fig)
+        if self.path is not None:
+            save_figure(fig, self.path)
+
+    def on_train_end(self, history: History, state: TrainState) -> None:
+        if self.path is not None and history.records:
+            save_figure(plot_curves(history, epochs=self.epochs), self.path, formats=("png", "svg"))

@@ -1,0 +1,191 @@
+"""One run, one directory: the main job as a library call the CLI and notebooks share.
+
+``train_run(TrainConfig(), "runs/book")`` loads the data, trains, and writes::
+
+    config.json        the TrainConfig
+    epochs.csv         one row per epoch (rewritten after each epoch)
+    curves.png/.svg    the book's training curves (PNG rewritten after each epoch)
+    model.safetensors  the trained parameters
+    predictions.png    first test images, true label over predicted label
+    misclassified.png  the first misclassified test images
+    metrics.json       final metrics, timings and the whole history (written last)
+
+Every file is written to a temporary name and renamed, so none is ever half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from softreg import __version__, backend
+from softreg.checkpoint import save_model
+from softreg.data import Dataset, load_dataset
+from softreg.errors import RunDirError
+from softreg.fileio import atomic_write_bytes
+from softreg.models import SoftmaxRegression
+from softreg.train import Callback, EpochRecord, FitResult, History, TrainConfig, TrainState, fit
+
+MODEL_FILE = "model.safetensors"
+ARTIFACTS = ("config.json", "epochs.csv", "curves.png", "curves.svg", MODEL_FILE,
+             "predictions.png", "misclassified.png", "metrics.json")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    fit: FitResult
+    dataset: Dataset
+
+
+def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
+    return Path(root) / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse a run directory that cannot be used, without touching anything: an existing
+    run there is refused unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a directory")
+    if not overwrite and any((path / name).exists() for name in ARTIFACTS):
+        raise RunDirError(f"{path}: already holds a run; choose another --out or pass --overwrite")
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"{path}: not writable ({parent} does not allow writing)")
+    return path
+
+
+def prepare_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Create ``path`` for a new run. With ``overwrite``, an earlier run's files are removed,
+    but only softreg's own files, never anything else in the directory."""
+    path = check_run_dir(path, overwrite=overwrite)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for name in ARTIFACTS:
+            (path / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot create the run directory ({exc.strerror})") from None
+    return path
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+class EpochLog(Callback):
+    """Rewrites ``epochs.csv`` after every epoch, so a stopped run keeps what it finished."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(asdict(record)), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in history.records)
+        atomic_write_bytes(self.path, buf.getvalue().encode())
+
+
+def train_run(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    plots: bool = True,
+    n_show: int = 16,
+    stream: TextIO | None = None,
+    callbacks: tuple[Callback, ...] = (),
+) -> RunResult:
+    """Train softmax regression as ``config`` says and write the run directory ``out``."""
+    wall_start = time.perf_counter()
+    # Everything that can fail on bad input fails before the run directory is created.
+    run_dir = check_run_dir(out or default_run_dir(config), overwrite=overwrite)
+    t = time.perf_counter()
+    data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
+    seconds_load = time.perf_counter() - t
+    prepare_run_dir(run_dir, overwrite=overwrite)
+    write_json(run_dir / "config.json", config.to_dict())
+
+    model = SoftmaxRegression(
+        num_inputs=data.X_train.shape[1], num_outputs=data.num_classes, sigma=config.sigma
+    )
+    hooks: list[Callback] = [EpochLog(run_dir / "epochs.csv"), *callbacks]
+    if progress:
+        from softreg.progress import ProgressBar
+
+        hooks.append(ProgressBar(stream))
+    if plots:
+        from softreg.plotting import LiveCurves
+
+        hooks.append(LiveCurves(run_dir / "curves"))
+    result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
+                 callbacks=hooks)
+
+    save_model(run_dir / MODEL_FILE, model, result.params, class_names=data.class_names,
+               metadata={"dataset": data.name, "seed": config.seed, "softreg": __version__})
+    if plots:
+        write_prediction_grids(run_dir, model, result.params, data, n_show=n_show)
+
+    final = result.history.final
+    metrics = {
+        "dataset": data.name,
+        "model": "softmax-regression",
+        "backend": config.backend,
+        "device": backend.device_of(result.params["W"]),
+        "epochs": final.epoch,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "seed": config.seed,
+        "steps": result.state.step,
+        "train_loss": final.train_loss,
+        "train_acc": final.train_acc,
+        "test_acc": final.test_acc,
+        "seconds_train": result.seconds_train,
+        "seconds_load_data": seconds_load,
+        "seconds_total": time.perf_counter() - wall_start,
+        "peak_rss_mb": peak_rss_mb(),
+        "model_file": MODEL_FILE,
+        "history": [asdict(r) for r in result.history.records],
+        "versions": {"softreg": __version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return RunResult(run_dir=run_dir, metrics=metrics, fit=result, dataset=data)
+
+
+def write_prediction_grids(
+    run_dir: Path, model: Any, params: dict[str, Any], data: Dataset, *, n_show: int = 16
+) -> None:
+    """``predictions.png`` (first ``n_show`` test images) and ``misclassified.png``."""
+    from softreg.plotting import plot_predictions, save_figure
+
+    scores = backend.to_numpy(model.forward(params, data.X_test))
+    predicted = scores.argmax(axis=1)
+    names = np.asarray(data.class_names)
+    first = np.arange(min(n_show, len(predicted)))
+    wrong = np.flatnonzero(predicted != data.y_test)[:n_show]
+    for name, idx in (("predictions", first), ("misclassified", wrong)):
+        true_names, predicted_names = names[data.y_test[idx]], names[predicted[idx]]
+        fig = plot_predictions(data.test_images[idx], true_names, predicted_names)
+        save_figure(fig, run_dir / name)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak / 1e3  # bytes on macOS, KiB on Linux

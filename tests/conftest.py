@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests never touch the network: real datasets come from ../shared/data
+(or $SOFTREG_DATA); tests that need them skip without them, except under CI, where they fail."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    env = os.environ.get("SOFTREG_DATA")
+    candidate = Path(env) if env else REPO.parent / "shared" / "data"
+    return candidate if (candidate / "fashion-mnist").is_dir() else None
+
+
+def require_shared_data() -> Path:
+    found = shared_data_dir()
+    if found is None:
+        message = "Fashion-MNIST not found: set SOFTREG_DATA or put shared/data beside the repo"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return require_shared_data()
+
+
+@pytest.fixture(scope="session")
+def fashion(data_root):
+    from softreg.data import load_dataset
+
+    return load_dataset("fashion-mnist", data_dir=data_root, download=False, progress=False)
+
+
+@pytest.fixture
+def blobs():
+    """Three well-separated Gaussian classes in 5-D: small data that trains in milliseconds."""
+    rng = np.random.default_rng(42)
+    centers = rng.normal(0, 3, size=(3, 5))
+    y = rng.integers(0, 3, size=600)
+    X = (centers[y] + rng.normal(0, 1, size=(600, 5))).astype(np.float32)
+    return X[:500], y[:500], X[500:], y[500:]
