@@ -58,7 +58,7 @@ def test_run_directory_contract(book_run):
     assert metrics["seconds_train"] > 0 and metrics["peak_rss_mb"] < 1000
     assert len(metrics["history"]) == 10
     rows = (out / "epochs.csv").read_text().splitlines()
-    assert rows[0] == "epoch,train_loss,train_acc,test_acc,seconds" and len(rows) == 11
+    assert rows[0] == "epoch,train_loss,train_acc,test_acc,test_loss,seconds" and len(rows) == 11
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (out / "curves.svg").read_bytes()[:500]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left

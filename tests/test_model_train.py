@@ -105,7 +105,8 @@ def test_fit_learns_blobs_and_reports_the_books_metrics(blobs):
     assert records[-1].test_acc > 0.9 and records[-1].train_acc > 0.9
     assert result.state.epoch == 5 and result.state.step == 5 * 16  # ceil(500 / 32) = 16
     # The reported test accuracy is what evaluate() says of the final parameters.
-    assert records[-1].test_acc == evaluate(model, result.params, Xt, yt).accuracy
+    final = evaluate(model, result.params, Xt, yt)
+    assert (records[-1].test_acc, records[-1].test_loss) == (final.accuracy, final.loss)
     assert result.seconds_train > 0 and records[-1].seconds <= result.seconds_train
 
 
@@ -120,7 +121,7 @@ def test_train_metrics_are_accumulated_during_the_epoch_as_the_book_does(blobs):
     record = result.history.final
     assert record.train_loss == pytest.approx(before.loss, rel=1e-5)
     assert record.train_acc == before.accuracy
-    assert record.test_acc is None
+    assert record.test_acc is None and record.test_loss is None
 
 
 def test_same_seed_same_run_and_different_seed_different_run(blobs):

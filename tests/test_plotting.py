@@ -11,7 +11,7 @@ from softreg.train import Callback, EpochRecord, History, TrainConfig, fit
 
 
 def history_of(n):
-    return History([EpochRecord(e, 1.0 / e, 0.5 + e / 100, 0.5 + e / 120, 0.1 * e)
+    return History([EpochRecord(e, 1.0 / e, 0.5 + e / 100, 0.5 + e / 120, 0.6, 0.1 * e)
                     for e in range(1, n + 1)])
 
 

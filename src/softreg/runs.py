@@ -155,6 +155,7 @@ def train_run(
         "train_loss": final.train_loss,
         "train_acc": final.train_acc,
         "test_acc": final.test_acc,
+        "test_loss": final.test_loss,
         "seconds_train": result.seconds_train,
         "seconds_load_data": seconds_load,
         "seconds_total": time.perf_counter() - wall_start,
@@ -186,6 +187,7 @@ def write_prediction_grids(
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
+    """Peak resident memory of this process so far, in MB (10^6 bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak / 1e3  # bytes on macOS, KiB on Linux
+    peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+    return peak_bytes / 1e6

@@ -61,6 +61,7 @@ class EpochRecord:
     train_loss: float  # mean per-example loss, accumulated during the epoch
     train_acc: float  # accuracy accumulated during the epoch
     test_acc: float | None  # accuracy after the epoch (None without test data)
+    test_loss: float | None  # mean cross-entropy on the test data after the epoch
     seconds: float  # training + evaluation time up to the end of this epoch
 
 
@@ -178,16 +179,16 @@ def fit(
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
-        test_acc = None
+        evaluation = None
         if test_arrays is not None:
             evaluation = evaluate(model, params, *test_arrays, batch_size=config.eval_batch_size)
-            test_acc = evaluation.accuracy
         state = TrainState(params=params, opt_state=opt_state, epoch=epoch + 1, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=float(loss_sum) / n,
             train_acc=float(correct) / n,
-            test_acc=test_acc,
+            test_acc=evaluation.accuracy if evaluation else None,
+            test_loss=evaluation.loss if evaluation else None,
             seconds=time.perf_counter() - start - callback_seconds,
         )
         history.records.append(record)

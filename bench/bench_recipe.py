@@ -1,0 +1,552 @@
+#!/usr/bin/env python
+"""Benchmark the book's softmax-regression recipe: softreg against a plain NumPy loop (and the
+book's PyTorch pipeline when torch is installed).
+
+Rows, each run in a fresh Python process of its own so that import costs and peak memory are
+separated (the worker is this script with ``--worker ROW``; it prints one JSON line):
+
+    plain-numpy   a hand-written NumPy minibatch loop doing the book's arithmetic
+    softreg-fit   softreg.fit with the book's TrainConfig (library call, no callbacks)
+    softreg-cli   the whole ``softreg train --quiet`` command, plots and all
+    book-pytorch  d2l 3.6 from scratch: per-example ToTensor-like conversion in a Dataset,
+                  DataLoader(batch 256, shuffle, 4 workers), autograd, the book's sgd
+
+All rows train on the same float32 data (softreg.load_dataset), Fashion-MNIST, W ~ N(0, 0.01),
+b = 0, minibatch SGD lr 0.1, batch 256, with the test accuracy computed after every epoch.
+
+Per row: training seconds (the training loop including the per-epoch test evaluation; median
+and min over --repeat runs), whole-process wall seconds (interpreter start to exit, as seen by
+this script), peak RSS (ru_maxrss) and final test accuracy. BLAS threads are left at the
+machine's default: this measures what a user gets.
+
+    SOFTREG_DATA=../shared/data .venv/bin/python bench/bench_recipe.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = ("plain-numpy", "softreg-fit", "softreg-cli", "book-pytorch")
+DATASET = "fashion-mnist"
+RECIPE = {"batch_size": 256, "lr": 0.1, "seed": 0, "sigma": 0.01}
+GOAL_TIME_RATIO = 2.0  # softreg-fit training time within 2x of plain-numpy
+GOAL_RSS_MB = 1000.0  # softreg peak RSS under 1 GB
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "recipe.json"
+# The standard uncompressed IDX names (softreg's loader accepts them without .gz).
+IDX_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Workers: each runs in its own process and prints one JSON object as its last stdout line.
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size in MB (10**6 bytes): ru_maxrss is KiB on Linux, bytes on macOS."""
+    peak = resource.getrusage(who).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+def load_data(data_dir: str | None, limit: int | None):
+    import softreg
+
+    t = time.perf_counter()
+    data = softreg.load_dataset(DATASET, data_dir=data_dir, download=False)
+    X_train, X_test = data.X_train[:limit], data.X_test[:limit]  # views: no copy
+    y_train, y_test = data.y_train[:limit], data.y_test[:limit]
+    return data, (X_train, y_train), (X_test, y_test), time.perf_counter() - t
+
+
+def train_plain_numpy(train, test, epochs: int) -> dict:
+    """The book's recipe as a straightforward NumPy loop.
+
+    The initial weights and each epoch's order are drawn as softreg draws them (a Generator
+    seeded with ``seed``, then one seeded with ``(seed, epoch)`` per epoch), so the two rows
+    should reach the same accuracy: a check that they really do the same work.
+    """
+    X, y = train
+    X_test, y_test = test
+    lr, batch_size, seed = RECIPE["lr"], RECIPE["batch_size"], RECIPE["seed"]
+    n, num_inputs = X.shape
+    num_classes = 10
+    W = np.random.default_rng(seed).normal(0.0, RECIPE["sigma"], size=(num_inputs, num_classes))
+    W = W.astype(np.float32)
+    b = np.zeros(num_classes, dtype=np.float32)
+    eye = np.eye(num_classes, dtype=np.float32)
+
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        order = np.random.default_rng((seed, epoch)).permutation(n)
+        loss_sum, correct = 0.0, 0
+        for begin in range(0, n, batch_size):
+            idx = order[begin : begin + batch_size]
+            Xb, yb = X[idx], y[idx]
+            logits = Xb @ W + b
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            exp = np.exp(shifted)
+            sum_exp = exp.sum(axis=1, keepdims=True)
+            p = exp / sum_exp
+            onehot = eye[yb]
+            loss_sum += float(np.sum(np.log(sum_exp[:, 0]) - np.sum(shifted * onehot, axis=1)))
+            correct += int(np.sum(logits.argmax(axis=1) == yb))
+            dlogits = (p - onehot) / len(idx)
+            W -= lr * (Xb.T @ dlogits)
+            b -= lr * dlogits.sum(axis=0)
+        test_acc = float(np.mean((X_test @ W + b).argmax(axis=1) == y_test))
+    seconds = time.perf_counter() - start
+    return {"seconds_train": seconds, "test_acc": test_acc, "train_loss": loss_sum / n,
+            "train_acc": correct / n}
+
+
+def train_softreg_fit(train, test, epochs: int) -> dict:
+    import softreg
+
+    model = softreg.SoftmaxRegression(num_inputs=train[0].shape[1], num_outputs=10,
+                                      sigma=RECIPE["sigma"])
+    config = softreg.TrainConfig(dataset=DATASET, epochs=epochs, batch_size=RECIPE["batch_size"],
+                                 lr=RECIPE["lr"], seed=RECIPE["seed"], sigma=RECIPE["sigma"])
+    result = softreg.fit(model, train, test, config)
+    final = result.history.final
+    return {"seconds_train": result.seconds_train, "test_acc": final.test_acc,
+            "train_loss": final.train_loss, "train_acc": final.train_acc}
+
+
+def train_book_pytorch(data, limit: int | None, epochs: int) -> dict:
+    """d2l 3.6 (softmax regression from scratch), PyTorch flavour, as the book runs it.
+
+    torchvision's FashionMNIST + transforms.ToTensor() turn one uint8 image into a (1, 28, 28)
+    float32 tensor in [0, 1] per __getitem__ call (through a PIL image, skipped here); the
+    DataLoader batches 256 of them with 4 worker processes. softmax, cross_entropy and sgd are
+    the book's, naive softmax included.
+    """
+    import torch
+    from torch.utils import data as torch_data
+
+    class ImagesToTensor(torch_data.Dataset):
+        def __init__(self, images, labels):
+            self.images = torch.from_numpy(np.array(images, dtype=np.uint8))  # writable copy
+            self.labels = labels.tolist()
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            # ToTensor: HWC uint8 -> CHW float32 / 255
+            return self.images[i].unsqueeze(0).to(torch.float32).div(255), self.labels[i]
+
+    torch.manual_seed(RECIPE["seed"])
+    batch_size, lr, num_workers = RECIPE["batch_size"], RECIPE["lr"], 4
+    train_iter = torch_data.DataLoader(
+        ImagesToTensor(data.train_images[:limit], data.train_labels[:limit]),
+        batch_size, shuffle=True, num_workers=num_workers)
+    test_iter = torch_data.DataLoader(
+        ImagesToTensor(data.test_images[:limit], data.test_labels[:limit]),
+        batch_size, shuffle=False, num_workers=num_workers)
+
+    num_inputs, num_outputs = 784, 10
+    W = torch.normal(0, RECIPE["sigma"], size=(num_inputs, num_outputs), requires_grad=True)
+    b = torch.zeros(num_outputs, requires_grad=True)
+
+    def softmax(X):
+        X_exp = torch.exp(X)
+        partition = X_exp.sum(1, keepdim=True)
+        return X_exp / partition
+
+    def net(X):
+        return softmax(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    def accuracy(y_hat, y):
+        if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+            y_hat = y_hat.argmax(axis=1)
+        cmp = y_hat.type(y.dtype) == y
+        return float(cmp.type(y.dtype).sum())
+
+    def sgd(params, lr, batch_size):
+        with torch.no_grad():
+            for param in params:
+                param -= lr * param.grad / batch_size
+                param.grad.zero_()
+
+    def evaluate_accuracy(data_iter):
+        correct = total = 0.0
+        with torch.no_grad():
+            for X, y in data_iter:
+                correct += accuracy(net(X), y)
+                total += y.numel()
+        return correct / total
+
+    start = time.perf_counter()
+    for _epoch in range(epochs):
+        loss_sum = correct = total = 0.0
+        for X, y in train_iter:
+            y_hat = net(X)
+            loss = cross_entropy(y_hat, y)
+            loss.sum().backward()
+            sgd([W, b], lr, X.shape[0])
+            loss_sum += float(loss.sum())
+            correct += accuracy(y_hat, y)
+            total += y.numel()
+        test_acc = evaluate_accuracy(test_iter)
+    seconds = time.perf_counter() - start
+    return {"seconds_train": seconds, "test_acc": test_acc, "train_loss": loss_sum / total,
+            "train_acc": correct / total, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "dataloader_workers": num_workers}
+
+
+def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> dict:
+    data, train, test, seconds_load = load_data(data_dir, limit)
+    if row == "plain-numpy":
+        out = train_plain_numpy(train, test, epochs)
+    elif row == "softreg-fit":
+        out = train_softreg_fit(train, test, epochs)
+    elif row == "book-pytorch":
+        out = train_book_pytorch(data, limit, epochs)
+    else:
+        raise ValueError(f"no worker for row {row!r}")
+    out.update(seconds_load_data=seconds_load, peak_rss_mb=peak_rss_mb(),
+               peak_rss_children_mb=peak_rss_mb(resource.RUSAGE_CHILDREN),
+               n_train=int(train[0].shape[0]), n_test=int(test[0].shape[0]),
+               data_source=str(data.source))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Driver.
+
+
+def run_process(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``cmd``; return its stdout, stderr, exit code, wall seconds and peak RSS (from wait4,
+    so it is the child's own ru_maxrss, whichever program it is)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
+        return {"rc": proc.returncode, "stdout": out.read().decode(errors="replace"),
+                "stderr": err.read().decode(errors="replace"), "wall_seconds": wall,
+                "process_peak_rss_mb": kib * 1024 / 1e6}
+
+
+def run_worker(row: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", row,
+           "--epochs", str(args.epochs)]
+    if args.limit is not None:
+        cmd += ["--limit", str(args.limit)]
+    if args.data_dir is not None:
+        cmd += ["--data-dir", str(args.data_dir)]
+    proc = run_process(cmd)
+    if proc["rc"] != 0:
+        return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
+    result = json.loads(proc["stdout"].strip().splitlines()[-1])
+    result.update(ok=True, wall_seconds=proc["wall_seconds"],
+                  process_peak_rss_mb=proc["process_peak_rss_mb"])
+    return result
+
+
+def run_cli(args: argparse.Namespace, cli_data_dir: str | None) -> dict:
+    """The whole ``softreg train`` command in a fresh process; numbers from its metrics.json."""
+    with tempfile.TemporaryDirectory(prefix="softreg-bench-") as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "softreg", "train", "--out", str(out),
+               "--epochs", str(args.epochs), "--batch-size", str(RECIPE["batch_size"]),
+               "--lr", str(RECIPE["lr"]), "--seed", str(RECIPE["seed"]), "--quiet"]
+        if cli_data_dir is not None:
+            cmd += ["--data-dir", cli_data_dir]
+        proc = run_process(cmd)
+        if proc["rc"] != 0:
+            return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
+        metrics = json.loads((out / "metrics.json").read_text())
+    return {"ok": True, "seconds_train": metrics["seconds_train"],
+            "test_acc": metrics["test_acc"], "train_loss": metrics["train_loss"],
+            "train_acc": metrics["train_acc"], "wall_seconds": proc["wall_seconds"],
+            # ru_maxrss of the CLI process itself (wait4), the same measure the workers take
+            "peak_rss_mb": proc["process_peak_rss_mb"],
+            "process_peak_rss_mb": proc["process_peak_rss_mb"],
+            "metrics_seconds_total": metrics.get("seconds_total"),
+            "metrics_seconds_load_data": metrics.get("seconds_load_data"),
+            "metrics_peak_rss_mb": metrics.get("peak_rss_mb")}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def write_subset(data_dir: str | None, limit: int, directory: Path) -> str:
+    """The first ``limit`` training and test examples as uncompressed IDX files, so that the
+    CLI (which has no --limit) trains on the same examples as the other rows."""
+    import softreg
+
+    data = softreg.load_dataset(DATASET, data_dir=data_dir, download=False)
+    target = directory / DATASET
+    target.mkdir(parents=True)
+    for role, name in IDX_NAMES.items():
+        write_idx(target / name, getattr(data, role)[:limit])
+    return str(target)
+
+
+def summarize(runs: list[dict]) -> dict:
+    times = [r["seconds_train"] for r in runs]
+    accs = sorted({round(r["test_acc"], 6) for r in runs})
+    return {
+        "status": "ok",
+        "seconds_train_median": statistics.median(times),
+        "seconds_train_min": min(times),
+        "wall_seconds_median": statistics.median(r["wall_seconds"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "test_acc": runs[-1]["test_acc"],
+        "test_acc_all_repeats": accs,
+        "runs": runs,
+    }
+
+
+def ratio(rows: dict, num: str, den: str) -> float | None:
+    a, b = rows.get(num, {}), rows.get(den, {})
+    if a.get("status") != "ok" or b.get("status") != "ok":
+        return None
+    return a["seconds_train_median"] / b["seconds_train_median"]
+
+
+def goals(rows: dict, ratios: dict) -> list[dict]:
+    r = ratios.get("softreg-fit/plain-numpy")
+    softreg_rss = [rows[k]["peak_rss_mb"] for k in ("softreg-fit", "softreg-cli")
+                   if rows.get(k, {}).get("status") == "ok"]
+    rss = max(softreg_rss) if softreg_rss else None
+    return [
+        {"goal": f"softreg-fit training time within {GOAL_TIME_RATIO:g}x of plain-numpy",
+         "value": r, "met": None if r is None else r <= GOAL_TIME_RATIO},
+        {"goal": f"softreg peak RSS under {GOAL_RSS_MB:g} MB (softreg-fit and softreg-cli)",
+         "value": rss, "met": None if rss is None else rss < GOAL_RSS_MB},
+    ]
+
+
+def machine_info() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "thread_env": {k: os.environ[k] for k in
+                       ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                       if k in os.environ},
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["cpus_usable"] = len(os.sched_getaffinity(0))
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy_blas"] = {k: blas.get(k) for k in ("name", "version",
+                                                       "openblas configuration") if k in blas}
+    except Exception:  # the layout of show_config is not a stable API
+        pass
+    if importlib.util.find_spec("threadpoolctl") is not None:
+        import threadpoolctl
+
+        info["threadpools"] = threadpoolctl.threadpool_info()
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def format_table(rows: dict, order: list[str]) -> str:
+    head = (f"{'row':<14}{'train s median':>15}{'train s min':>13}{'wall s':>9}"
+            f"{'peak RSS MB':>13}{'test acc':>10}")
+    lines = [head, "-" * len(head)]
+    for name in order:
+        row = rows[name]
+        if row["status"] != "ok":
+            lines.append(f"{name:<14}{row['status']} ({row['reason']})")
+            continue
+        lines.append(f"{name:<14}{row['seconds_train_median']:>15.3f}"
+                     f"{row['seconds_train_min']:>13.3f}{row['wall_seconds_median']:>9.2f}"
+                     f"{row['peak_rss_mb']:>13.0f}{row['test_acc']:>10.4f}")
+    return "\n".join(lines)
+
+
+def parse_rows(text: str) -> list[str]:
+    rows = [r.strip() for r in text.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown or not rows:
+        raise argparse.ArgumentTypeError(
+            f"unknown rows {', '.join(unknown) or '(none)'}; choose from {', '.join(ROWS)}")
+    return list(dict.fromkeys(rows))
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Benchmark the book's softmax-regression recipe: softreg vs plain NumPy "
+                    "(vs the book's PyTorch pipeline when torch is installed).")
+    parser.add_argument("--epochs", type=positive_int, default=10,
+                        help="epochs per run (default: %(default)s)")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="use only the first N training and test examples (smoke tests)")
+    parser.add_argument("--rows", type=parse_rows, default=list(ROWS),
+                        help=f"comma-separated subset of {','.join(ROWS)} (default: all)")
+    parser.add_argument("--repeat", type=positive_int, default=3,
+                        help="runs per row; times are the median and min (default: %(default)s)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
+                        help="where to write the results (default: bench/results/recipe.json)")
+    parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.data_dir is None and os.environ.get("SOFTREG_DATA"):
+        args.data_dir = os.environ["SOFTREG_DATA"]
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.epochs, args.limit, args.data_dir)))
+        return 0
+
+    import softreg
+    from softreg.data import find_dataset_dir
+
+    try:  # fail early, before any worker starts, if the data is not there
+        found = find_dataset_dir(DATASET, args.data_dir)
+    except Exception as exc:  # DataError: a --data-dir / $SOFTREG_DATA without the files
+        found, reason = None, str(exc)
+    else:
+        reason = "pass --data-dir or set SOFTREG_DATA (the benchmark never downloads)"
+    if found is None:
+        print(f"bench: {DATASET} not found: {reason}", file=sys.stderr)
+        return 2
+
+    order = list(args.rows)
+    rows: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {r: [] for r in order}
+    if "book-pytorch" in order and importlib.util.find_spec("torch") is None:
+        rows["book-pytorch"] = {"status": "skipped", "reason": "torch not installed"}
+    active = [r for r in order if r not in rows]
+
+    tmp = Path(tempfile.mkdtemp(prefix="softreg-bench-data-"))
+    try:
+        cli_data_dir = args.data_dir
+        if "softreg-cli" in active and args.limit is not None:
+            cli_data_dir = write_subset(args.data_dir, args.limit, tmp)
+        load = os.getloadavg()
+        if load[0] > 0.5 * (os.cpu_count() or 1):
+            print(f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
+                  "timings will be noisy", file=sys.stderr)
+        # Round-robin over rows, so that drift in the machine's load hits every row alike.
+        for rep in range(args.repeat):
+            for name in active:
+                if name in rows:  # failed earlier
+                    continue
+                res = run_cli(args, cli_data_dir) if name == "softreg-cli" else run_worker(
+                    name, args)
+                res["loadavg_1min_after"] = os.getloadavg()[0]
+                if not res["ok"]:
+                    rows[name] = {"status": "failed", "reason": f"exit status {res['rc']}",
+                                  "stderr_tail": res["stderr_tail"]}
+                    print(f"bench: {name} failed:\n{res['stderr_tail']}", file=sys.stderr)
+                    continue
+                runs[name].append(res)
+                print(f"[{rep + 1}/{args.repeat}] {name:<13} train {res['seconds_train']:.3f} s  "
+                      f"wall {res['wall_seconds']:.2f} s  test acc {res['test_acc']:.4f}",
+                      file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in active:
+        if name not in rows:
+            rows[name] = summarize(runs[name])
+
+    ratios = {
+        "softreg-fit/plain-numpy": ratio(rows, "softreg-fit", "plain-numpy"),
+        "softreg-cli/plain-numpy": ratio(rows, "softreg-cli", "plain-numpy"),
+        "plain-numpy/book-pytorch": ratio(rows, "plain-numpy", "book-pytorch"),
+        "softreg-fit/book-pytorch": ratio(rows, "softreg-fit", "book-pytorch"),
+    }
+    goal_list = goals(rows, ratios)
+    report = {
+        "benchmark": "recipe",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": [Path(sys.executable).name, *sys.argv],
+        "config": {"dataset": DATASET, "epochs": args.epochs, "limit": args.limit,
+                   "repeat": args.repeat, "rows": order, **RECIPE},
+        "machine": machine_info(),
+        "softreg": softreg.__version__,
+        "rows": {name: rows[name] for name in order},
+        "ratios": ratios,
+        "goals": goal_list,
+    }
+    write_json_atomic(args.json, report)
+
+    n = "all" if args.limit is None else f"first {args.limit}"
+    print(f"\nsoftmax regression, {DATASET} ({n} examples), {args.epochs} epochs, batch "
+          f"{RECIPE['batch_size']}, lr {RECIPE['lr']}; median of {args.repeat} runs; "
+          f"{os.cpu_count()} CPUs, numpy {np.__version__}")
+    print(format_table(rows, order))
+    print()
+    for key, value in ratios.items():
+        if value is not None:
+            print(f"{key:<26} {value:.3f}x (training time, medians)")
+    for g in goal_list:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
+        value = "" if g["value"] is None else f" ({g['value']:.2f})"
+        print(f"goal: {g['goal']}: {verdict}{value}")
+    print(f"results: {args.json}")
+    return 1 if any(r["status"] == "failed" for r in rows.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Smoke tests for the benchmarks in bench/: they run end to end on a tiny slice of the data and
+write well-formed results. Nothing here asserts anything about speed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+
+
+def run(script: str, *args: str, data_root: Path, timeout: float = 300
+        ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SOFTREG_DATA": str(data_root)}
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def check_row(row: dict) -> None:
+    assert row["status"] == "ok"
+    for key in ("seconds_train_median", "seconds_train_min", "wall_seconds_median", "peak_rss_mb"):
+        assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+    assert 0 < row["test_acc"] <= 1
+
+
+def test_bench_recipe_smoke(tmp_path, data_root):
+    out = tmp_path / "results" / "recipe.json"
+    proc = run("bench_recipe.py", "--epochs", "1", "--limit", "2000", "--repeat", "1",
+               "--rows", "plain-numpy,softreg-fit", "--json", str(out), data_root=data_root)
+    report = json.loads(out.read_text())
+    assert set(report["rows"]) == {"plain-numpy", "softreg-fit"}
+    for row in report["rows"].values():
+        check_row(row)
+        assert len(row["runs"]) == 1
+        assert row["runs"][0]["n_train"] == 2000 and row["runs"][0]["n_test"] == 2000
+    assert "softreg-fit/plain-numpy" in report["ratios"]
+    ratio = report["ratios"]["softreg-fit/plain-numpy"]
+    assert math.isfinite(ratio) and ratio > 0
+    # Same initial weights, same data order, same arithmetic: the same model.
+    assert report["rows"]["plain-numpy"]["test_acc"] == pytest.approx(
+        report["rows"]["softreg-fit"]["test_acc"], abs=2e-3)
+    assert report["machine"]["cpu_count"] == os.cpu_count()
+    assert len(report["goals"]) == 2
+    assert all(goal["met"] in (True, False) for goal in report["goals"])  # both measured
+    assert "softreg-fit/plain-numpy" in proc.stdout and "goal:" in proc.stdout
+    assert not list(out.parent.glob("*.tmp")), "temporary file left behind"
+
+
+def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
+    """The CLI row trains on a written subset under --limit; book-pytorch runs or is skipped."""
+    out = tmp_path / "recipe.json"
+    proc = run("bench_recipe.py", "--epochs", "1", "--limit", "600", "--repeat", "1",
+               "--rows", "softreg-cli,book-pytorch", "--json", str(out), data_root=data_root)
+    report = json.loads(out.read_text())
+    check_row(report["rows"]["softreg-cli"])
+    book = report["rows"]["book-pytorch"]
+    if importlib.util.find_spec("torch") is None:
+        assert book == {"status": "skipped", "reason": "torch not installed"}
+        assert "skipped (torch not installed)" in proc.stdout
+    else:
+        check_row(book)
+
+
+def test_bench_recipe_rejects_unknown_row(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_recipe.py"), "--rows", "nope",
+                           "--json", str(tmp_path / "x.json")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown rows" in proc.stderr
+
+
+def test_profile_epoch_smoke(tmp_path, data_root):
+    out = tmp_path / "profile.json"
+    proc = run("profile_epoch.py", "--limit", "1000", "--epochs", "2", "--json", str(out),
+               data_root=data_root)
+    report = json.loads(out.read_text())
+    median = report["median_seconds"]
+    for piece in ("gather", "forward", "softmax/loss", "backward", "update", "evaluation"):
+        assert math.isfinite(median[piece]) and median[piece] >= 0
+    assert report["n_train"] == 1000
+    assert "backward" in proc.stdout
