@@ -47,22 +47,28 @@ def test_live_curves_rewrite_the_png_every_epoch(tmp_path, blobs):
 def test_live_curves_redraw_in_place_in_a_notebook(monkeypatch, blobs):
     calls = []
 
-    class Handle:
-        def update(self, fig):
-            calls.append(("update", len(fig.axes[0].get_lines()[0].get_xdata())))
+    class Image:
+        def __init__(self, data):
+            assert data.startswith(b"\x89PNG")
+            self.data = data
 
-    def display(fig, display_id=False):
+    class Handle:
+        def update(self, image):
+            calls.append(("update", image.data))
+
+    def display(image, display_id=False):
         calls.append(("display", display_id))
         return Handle()
 
     fake = types.ModuleType("IPython.display")
-    fake.display = display
+    fake.display, fake.Image = display, Image
     monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
     monkeypatch.setitem(sys.modules, "IPython.display", fake)
     X, y, Xt, yt = blobs
-    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt), TrainConfig(epochs=3),
-        callbacks=[LiveCurves(notebook=True)])
-    assert calls == [("display", True), ("update", 2), ("update", 3)]
+    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
+        TrainConfig(epochs=3, lr=0.002), callbacks=[LiveCurves(notebook=True)])
+    assert [c[0] for c in calls] == ["display", "update", "update"] and calls[0][1] is True
+    assert calls[1][1] != calls[2][1]  # each epoch redraws the picture
 
 
 def test_prediction_grid_titles_true_over_predicted(tmp_path):

@@ -77,15 +77,20 @@ def plot_predictions(images: Any, true_names: Sequence[str], pred_names: Sequenc
     return show_images(images, titles, ncols=ncols, title_colors=colors)
 
 
+def figure_bytes(fig: Any, fmt: str = "png") -> bytes:
+    """``fig`` rendered as a PNG or SVG file's bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120)
+    return buf.getvalue()
+
+
 def save_figure(fig: Any, path: str | Path, *, formats: Sequence[str] = ("png",)) -> list[Path]:
     """Write ``fig`` as ``path`` with each suffix in ``formats``, each file atomically."""
     path = Path(path)
     written = []
     for fmt in formats:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120)
         target = path.with_suffix("." + fmt)
-        atomic_write_bytes(target, buf.getvalue())
+        atomic_write_bytes(target, figure_bytes(fig, fmt))
         written.append(target)
     return written
 
@@ -114,16 +119,18 @@ class LiveCurves(Callback):
         self.epochs = config.epochs
 
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
-        fig = plot_curves(history, epochs=self.epochs)
+        png = figure_bytes(plot_curves(history, epochs=self.epochs))
         if self.notebook:
-            from IPython.display import display
+            # An Image, not the Figure: a bare Figure shows as text unless pyplot's inline
+            # backend happens to be active.
+            from IPython.display import Image, display
 
             if self._handle is None:
-                self._handle = display(fig, display_id=True)
+                self._handle = display(Image(data=png), display_id=True)
             else:
-                self._handle.update(fig)
+                self._handle.update(Image(data=png))
         if self.path is not None:
-            save_figure(fig, self.path)
+            atomic_write_bytes(self.path.with_suffix(".png"), png)
 
     def on_train_end(self, history: History, state: TrainState) -> None:
         if self.path is not None and history.records:
