@@ -78,6 +78,7 @@ __all__ = [
     "softmax",
     "softmax_naive",
     "text_labels",
+    "train_run",
 ]
 
 

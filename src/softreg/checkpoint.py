@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from softreg import backend
-from softreg.errors import MissingDependencyError, ModelFileError
+from softreg.errors import ModelFileError, require
 from softreg.fileio import atomic_write_bytes
 from softreg.models import MODELS
 
@@ -41,7 +41,7 @@ def save_model(
     metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``params`` of ``model`` to ``path`` atomically (temporary file, then rename)."""
-    save = _safetensors_numpy().save
+    save = require("safetensors.numpy", "saving models").save
     kind = next((k for k, cls in MODELS.items() if isinstance(model, cls)), None)
     if kind is None:
         raise TypeError(f"cannot save a model of type {type(model).__name__}")
@@ -62,7 +62,7 @@ def save_model(
 def load_model(path: str | Path) -> LoadedModel:
     """Read a model file written by :func:`save_model`, checking it thoroughly."""
     path = Path(path)
-    safetensors_numpy = _safetensors_numpy()
+    safetensors_numpy = require("safetensors.numpy", "loading models")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
@@ -102,10 +102,3 @@ def _digest(tensors: dict[str, np.ndarray]) -> str:
         h.update(np.ascontiguousarray(t).tobytes())
     return h.hexdigest()
 
-
-def _safetensors_numpy() -> Any:
-    try:
-        import safetensors.numpy
-    except ImportError:
-        raise MissingDependencyError("safetensors", "saving and loading models") from None
-    return safetensors.numpy

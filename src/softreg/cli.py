@@ -13,6 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from softreg import __version__
+from softreg.backend import BACKENDS
+from softreg.data import DATASETS
 from softreg.errors import SoftregError
 from softreg.train import TrainConfig
 
@@ -68,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         kind = type(getattr(defaults, f.name))
         kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
         if f.name == "dataset":
-            kwargs["choices"] = ("fashion-mnist", "mnist")
+            kwargs["choices"] = tuple(DATASETS)
         if f.name == "backend":
-            kwargs["choices"] = ("numpy",)
+            kwargs["choices"] = BACKENDS
         train.add_argument(flag, **kwargs)
     train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="test accuracy and loss of a saved model")
     evaluate.add_argument("model", type=Path, help="a model.safetensors file")
-    evaluate.add_argument("--dataset", choices=("fashion-mnist", "mnist"),
+    evaluate.add_argument("--dataset", choices=tuple(DATASETS),
                           help="default: the dataset the model was trained on")
     _add_data_dir(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="image files (PNG, JPEG, .npy of 28x28) to classify")
     predict.add_argument("--index", type=int, nargs="+", default=[], metavar="I",
                          help="indices of test-set images to classify")
-    predict.add_argument("--dataset", choices=("fashion-mnist", "mnist"),
+    predict.add_argument("--dataset", choices=tuple(DATASETS),
                          help="dataset for --index (default: the model's)")
     _add_data_dir(predict)
     predict.add_argument("--top", type=int, default=1, metavar="K",
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                          help="invert light-background pictures (default: %(default)s)")
     data = sub.add_parser("data", help="find (or download) a dataset and say where it is")
-    data.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist")
+    data.add_argument("--dataset", choices=tuple(DATASETS), default="fashion-mnist")
     _add_data_dir(data)
     data.add_argument("--no-download", action="store_true",
                       help="only look in the usual places; never download")

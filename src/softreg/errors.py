@@ -1,5 +1,8 @@
 """Exceptions users can act on. The CLI turns every SoftregError into one line and exit status 2."""
 
+import importlib
+from types import ModuleType
+
 
 class SoftregError(Exception):
     """Base class: something about the user's input or environment is wrong, not a bug."""
@@ -24,3 +27,11 @@ class MissingDependencyError(SoftregError, ImportError):
         super().__init__(
             f"{feature} needs the '{package}' package: pip install 'softreg[{extra}]'"
         )
+
+
+def require(module: str, feature: str, *, package: str | None = None) -> ModuleType:
+    """Import an optional dependency, or say which extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(package or module.split(".")[0], feature) from None

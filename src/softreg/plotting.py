@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from softreg.errors import MissingDependencyError
+from softreg.errors import require
 from softreg.fileio import atomic_write_bytes
 from softreg.train import Callback, EpochRecord, History, TrainConfig, TrainState
 
@@ -21,10 +21,7 @@ CURVES = (("train_loss", "train loss", "-"), ("train_acc", "train acc", "m--"),
 
 
 def _figure(figsize: tuple[float, float]) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MissingDependencyError("matplotlib", "plotting") from None
+    Figure = require("matplotlib.figure", "plotting").Figure
     return Figure(figsize=figsize, layout="constrained")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from softreg import backend
-from softreg.errors import MissingDependencyError, SoftregError
+from softreg.errors import SoftregError, require
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,8 @@ def read_image_file(path: str | Path, *, size: tuple[int, int] = (28, 28),
                 raise SoftregError(f"{path}: float image values must lie in [0, 1]")
             arr = np.rint(arr * 255).astype(np.uint8)
     else:
-        try:
-            from PIL import Image, UnidentifiedImageError
-        except ImportError:
-            raise MissingDependencyError("pillow", "reading image files") from None
+        Image = require("PIL.Image", "reading image files", package="pillow")
+        UnidentifiedImageError = Image.UnidentifiedImageError
         try:
             with Image.open(path) as img:
                 grey = img.convert("L")

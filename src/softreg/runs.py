@@ -32,7 +32,7 @@ import numpy as np
 from softreg import __version__, backend
 from softreg.checkpoint import save_model
 from softreg.data import Dataset, load_dataset
-from softreg.errors import RunDirError
+from softreg.errors import RunDirError, require
 from softreg.fileio import atomic_write_bytes
 from softreg.models import SoftmaxRegression
 from softreg.train import Callback, EpochRecord, FitResult, History, TrainConfig, TrainState, fit
@@ -114,6 +114,9 @@ def train_run(
     """Train softmax regression as ``config`` says and write the run directory ``out``."""
     wall_start = time.perf_counter()
     # Everything that can fail on bad input fails before the run directory is created.
+    require("safetensors.numpy", "saving the model")
+    if plots:
+        require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
     run_dir = check_run_dir(out or default_run_dir(config), overwrite=overwrite)
     t = time.perf_counter()
     data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
@@ -146,7 +149,7 @@ def train_run(
         "dataset": data.name,
         "model": "softmax-regression",
         "backend": config.backend,
-        "device": backend.device_of(result.params["W"]),
+        "device": backend.device_of(next(iter(result.params.values()))),
         "epochs": final.epoch,
         "batch_size": config.batch_size,
         "lr": config.lr,

@@ -201,7 +201,7 @@ def fit(
 def evaluate(model: Any, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``(X, y)``, in chunks of ``batch_size``
     rows (the book's ``evaluate_accuracy`` with its accumulator of correct and total)."""
-    xp = backend.get_namespace(params["W"])
+    xp = backend.get_namespace(X)
     n = X.shape[0]
     if n == 0:
         raise ValueError("cannot evaluate on an empty dataset")
