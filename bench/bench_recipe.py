@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from softreg.runs import maxrss_mb, peak_rss_mb, write_json
+
 ROWS = ("plain-numpy", "softreg-fit", "softreg-cli", "book-pytorch")
 DATASET = "fashion-mnist"
 RECIPE = {"batch_size": 256, "lr": 0.1, "seed": 0, "sigma": 0.01}
@@ -59,12 +61,6 @@ IDX_NAMES = {
 
 # --------------------------------------------------------------------------------------------
 # Workers: each runs in its own process and prints one JSON object as its last stdout line.
-
-
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size in MB (10**6 bytes): ru_maxrss is KiB on Linux, bytes on macOS."""
-    peak = resource.getrusage(who).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
 def load_data(data_dir: str | None, limit: int | None):
@@ -248,10 +244,9 @@ def run_process(cmd: list[str], env: dict[str, str] | None = None) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
-        kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
         return {"rc": proc.returncode, "stdout": out.read().decode(errors="replace"),
                 "stderr": err.read().decode(errors="replace"), "wall_seconds": wall,
-                "process_peak_rss_mb": kib * 1024 / 1e6}
+                "process_peak_rss_mb": maxrss_mb(usage.ru_maxrss)}
 
 
 def run_worker(row: str, args: argparse.Namespace) -> dict:
@@ -386,19 +381,6 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def format_table(rows: dict, order: list[str]) -> str:
     head = (f"{'row':<14}{'train s median':>15}{'train s min':>13}{'wall s':>9}"
             f"{'peak RSS MB':>13}{'test acc':>10}")
@@ -529,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "goals": goal_list,
     }
-    write_json_atomic(args.json, report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.json, report)
 
     n = "all" if args.limit is None else f"first {args.limit}"
     print(f"\nsoftmax regression, {DATASET} ({n} examples), {args.epochs} epochs, batch "

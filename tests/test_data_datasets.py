@@ -33,17 +33,6 @@ from softreg.data import (
 FILES = dict(DATASETS["fashion-mnist"].files)  # role -> official .gz name
 
 
-def _shared_data_root() -> Path | None:
-    # Read at import time, before the autouse fixture below clears SOFTREG_DATA.
-    env = os.environ.get("SOFTREG_DATA")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return root if root.is_dir() else None
-
-
-SHARED_DATA = _shared_data_root()
-
 # From shared/data/README.md: SHA-256 of the decompressed official Fashion-MNIST files.
 FASHION_SHA256 = {
     "train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -140,21 +129,11 @@ def system_dir(tmp_path: Path) -> Path:
     return tmp_path / "system" / "fashion-mnist"
 
 
-def shared_dataset_dir(name: str) -> Path:
-    reason = (
-        "shared datasets not found: set SOFTREG_DATA to a directory holding "
-        f"{name}/, or put them at <repo>/../shared/data"
-    )
-    if SHARED_DATA is None or not (SHARED_DATA / name).is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return SHARED_DATA / name
-
-
 @pytest.fixture(scope="module", params=["fashion-mnist", "mnist"])
-def shared(request: pytest.FixtureRequest) -> Dataset:
-    directory = shared_dataset_dir(request.param)
+def shared(request: pytest.FixtureRequest, data_root: Path) -> Dataset:
+    # data_root (conftest, session scope) is resolved before the autouse fixture below
+    # clears SOFTREG_DATA.
+    directory = data_root / request.param
     return load_dataset(request.param, data_dir=directory, download=False, progress=False)
 
 
@@ -189,8 +168,8 @@ def test_shared_dataset_features(shared: Dataset) -> None:
     assert shared.y_test is shared.test_labels
 
 
-def test_shared_fashion_mnist_matches_official_checksums() -> None:
-    directory = shared_dataset_dir("fashion-mnist")
+def test_shared_fashion_mnist_matches_official_checksums(data_root: Path) -> None:
+    directory = data_root / "fashion-mnist"
     data = load_dataset("fashion-mnist", data_dir=directory, download=False, progress=False)
     assert data.class_names == FASHION_MNIST_LABELS
     # Re-serialize what was loaded: equal hashes mean every byte was read back exactly.
@@ -199,8 +178,8 @@ def test_shared_fashion_mnist_matches_official_checksums() -> None:
         assert hashlib.sha256(idx_bytes(array)).hexdigest() == digest, role
 
 
-def test_shared_mnist_matches_official_checksums() -> None:
-    directory = shared_dataset_dir("mnist")
+def test_shared_mnist_matches_official_checksums(data_root: Path) -> None:
+    directory = data_root / "mnist"
     data = load_dataset("mnist", data_dir=directory.parent, download=False, progress=False)
     assert data.class_names == MNIST_LABELS
     assert data.source == directory
@@ -208,8 +187,10 @@ def test_shared_mnist_matches_official_checksums() -> None:
         assert hashlib.md5(idx_bytes(getattr(data, role))).hexdigest() == digest, role
 
 
-def test_shared_data_found_through_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    directory = shared_dataset_dir("fashion-mnist")
+def test_shared_data_found_through_env(
+    monkeypatch: pytest.MonkeyPatch, data_root: Path
+) -> None:
+    directory = data_root / "fashion-mnist"
     monkeypatch.setenv("SOFTREG_DATA", str(directory.parent))
     assert find_dataset_dir("fashion-mnist") == directory
 

@@ -138,6 +138,8 @@ def _check_labels(y: Any, num_classes: int, xp: Any) -> None:
     """Out-of-range labels would silently pick nothing in the one-hot product: refuse them."""
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D (n_samples,), got shape {tuple(y.shape)}")
-    if y.shape[0] and (int(xp.min(y)) < 0 or int(xp.max(y)) >= num_classes):
-        bad = int(xp.min(y)) if int(xp.min(y)) < 0 else int(xp.max(y))
-        raise ValueError(f"label {bad} outside [0, {num_classes})")
+    if y.shape[0] == 0:
+        return
+    low, high = int(xp.min(y)), int(xp.max(y))
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"label {low if low < 0 else high} outside [0, {num_classes})")

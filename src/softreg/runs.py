@@ -189,8 +189,11 @@ def write_prediction_grids(
         save_figure(fig, run_dir / name)
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (10^6 bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
-    return peak_bytes / 1e6
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory so far, in MB (10^6 bytes), of this process (or its children)."""
+    return maxrss_mb(resource.getrusage(who).ru_maxrss)
+
+
+def maxrss_mb(ru_maxrss: int) -> float:
+    """A ``ru_maxrss`` value (from getrusage or wait4) in MB: bytes on macOS, KiB on Linux."""
+    return (ru_maxrss if sys.platform == "darwin" else ru_maxrss * 1024) / 1e6
