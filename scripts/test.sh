@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# PyTorch's CPU build first (torch==2.13.0 is a local CPU wheel here; an open range would pull
+# a CUDA build of several GB), then softreg with every backend and the test tools.
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet -e '.[test,torch,jax]'
 .venv/bin/ruff check src tests bench
 .venv/bin/python -m pytest

@@ -48,3 +48,38 @@ def blobs():
     y = rng.integers(0, 3, size=600)
     X = (centers[y] + rng.normal(0, 1, size=(600, 5))).astype(np.float32)
     return X[:500], y[:500], X[500:], y[500:]
+
+
+# Every array namespace the op/loss/model tests run on: NumPy, the standard's strict
+# reference (so nothing NumPy-only sneaks in), and the optional backends when installed.
+# CI installs them all, and there a missing one fails instead of skipping.
+NAMESPACES = {
+    "numpy": "numpy",
+    "array-api-strict": "array_api_strict",
+    "torch": "array_api_compat.torch",
+    "jax": "jax.numpy",
+}
+
+
+def import_namespace(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(NAMESPACES[name])
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"backend {name} is not installed (CI installs every backend)")
+        pytest.skip(f"backend {name} is not installed")
+
+
+@pytest.fixture(params=list(NAMESPACES))
+def backend_name(request) -> str:
+    """The name of each backend in turn (after checking it is installed)."""
+    import_namespace(request.param)
+    return request.param
+
+
+@pytest.fixture
+def xp(backend_name):
+    """Each installed array namespace in turn."""
+    return import_namespace(backend_name)

@@ -135,6 +135,8 @@ def test_help_shows_examples(capsys):
         (["train", "--epochs", "0"], "epochs must be an integer >= 1"),
         (["train", "--epochs", "ten"], "invalid int value: 'ten'"),
         (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+        (["train", "--backend", "mxnet"], "invalid choice: 'mxnet'"),
+        (["train", "--device", "cuda"], "the numpy backend runs on the CPU only"),
         (["evaluate", "/no/such/model.safetensors"], "no such model file"),
         (["predict", "/no/such/model.safetensors", "--index", "0"], "no such model file"),
     ],

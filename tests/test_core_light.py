@@ -69,3 +69,18 @@ def test_train_without_matplotlib_refuses_before_writing(tmp_path, data_root):
     assert "pip install 'softreg[cli]'" in proc.stderr and "--no-plots" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_backend_without_its_library_names_the_extra(tmp_path, data_root):
+    out = tmp_path / "run"
+    proc = run_python(f"""
+        import sys
+        from softreg.cli import main
+        sys.exit(main(["train", "--backend", "torch", "--data-dir", {str(data_root)!r},
+                       "--out", {str(out)!r}]))
+    """, blocked=("torch",))
+    assert proc.returncode == 2
+    assert "the torch backend needs the 'torch' package: pip install 'softreg[torch]'" \
+        in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()

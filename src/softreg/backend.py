@@ -1,57 +1,204 @@
 """The one place that knows array libraries.
 
 Everything numeric in softreg (ops, models, optim, train) is written against an array
-namespace ``xp`` that follows the Python array API standard. It is resolved once, at the
-boundary (``fit``, the CLI's ``--backend``), from the arrays themselves, and passed down.
-Data loading and random draws stay on the host in NumPy; arrays cross to the namespace's
-device once, through :func:`asarray`, and come back through :func:`to_numpy`.
+namespace ``xp`` that follows the Python array API standard. It is chosen once, at the
+boundary (``fit``, the CLI's ``--backend`` and ``--device``), as a :class:`Backend`, and
+passed down. Data loading and random draws stay on the host in NumPy; arrays cross to the
+backend's device once, through :meth:`Backend.asarray`, and come back through :func:`to_numpy`.
+
+NumPy is used directly (it implements the standard in its main namespace since 2.1); PyTorch
+goes through ``array_api_compat``; JAX's own ``jax.numpy`` implements the standard. JAX also
+compiles the training step with ``jax.jit`` (see :meth:`Backend.compile`).
 """
 
 from __future__ import annotations
 
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from softreg.errors import ConfigError
+from softreg.errors import ConfigError, MissingDependencyError
 
-BACKENDS = ("numpy",)
+# What users choose from (--backend).
+BACKENDS = ("numpy", "torch", "jax")
+# Also accepted by TrainConfig: the standard's strict reference namespace. It is slow and
+# CPU-only, and exists to prove that nothing NumPy-specific hides in the code (tests use it).
+REFERENCE_BACKENDS = ("array-api-strict",)
+# --device: "cuda" and "gpu" are the same thing, in PyTorch's and JAX's words.
+DEVICES = ("cpu", "cuda", "gpu")
+
+# backend -> (module to import, pip package, softreg extra that installs it)
+_REQUIREMENTS = {
+    "torch": ("array_api_compat.torch", "torch", "torch"),
+    "jax": ("jax.numpy", "jax", "jax"),
+    "array-api-strict": ("array_api_strict", "array-api-strict", "test"),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace and the device its arrays live on."""
+
+    name: str  # one of BACKENDS or REFERENCE_BACKENDS
+    xp: ModuleType
+    device: Any  # the library's own device object (None: the library's default)
+
+    @property
+    def device_name(self) -> str:
+        """Printable device name, e.g. ``cpu``, ``cuda:0``, ``gpu:0``."""
+        if self.device is None:
+            return "cpu"
+        return _device_name(self.device)
+
+    def asarray(self, x: Any) -> Any:
+        """A host (NumPy) array as an array of this backend on its device (one copy at most)."""
+        return asarray(x, self.xp, device=self.device)
+
+    def compile(self, fn: Callable[..., Any]) -> Compiled:
+        """``fn`` (a pure function of arrays and dicts of arrays) ready to call repeatedly:
+        jit-compiled for JAX, as it is for the eager libraries."""
+        return Compiled(fn, jit=self.name == "jax")
+
+
+class Compiled:
+    """A pure function, compiled ahead of time once per distinct argument shapes when
+    ``jit`` (JAX); called directly otherwise. ``seconds`` is the time spent compiling, so that
+    callers can report it apart from the time spent computing."""
+
+    def __init__(self, fn: Callable[..., Any], *, jit: bool):
+        self.fn = fn
+        self.seconds = 0.0
+        self._jitted = None
+        self._cache: dict[Any, Callable[..., Any]] = {}
+        if jit:
+            import jax
+
+            self._jax = jax
+            self._jitted = jax.jit(fn)
+
+    def __call__(self, *args: Any) -> Any:
+        if self._jitted is None:
+            return self.fn(*args)
+        leaves, treedef = self._jax.tree_util.tree_flatten(args)
+        key = (treedef, tuple((x.shape, x.dtype) for x in leaves))
+        compiled = self._cache.get(key)
+        if compiled is None:
+            start = time.perf_counter()
+            compiled = self._jitted.lower(*args).compile()
+            self.seconds += time.perf_counter() - start
+            self._cache[key] = compiled
+        return compiled(*args)
+
+
+def resolve(name: str = "numpy", device: str = "cpu") -> Backend:
+    """The :class:`Backend` for ``--backend name --device device``, or a ConfigError saying
+    what is missing (the library, or a GPU it can see)."""
+    check_names(name, device)
+    if name == "numpy":
+        if device != "cpu":
+            raise ConfigError(f"the numpy backend runs on the CPU only; use --backend torch or "
+                              f"jax for --device {device}")
+        return Backend(name, np, None)
+    module, package, extra = _REQUIREMENTS[name]
+    try:
+        xp = importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(package, f"the {name} backend", extra=extra) from None
+    if name == "torch":
+        return Backend(name, xp, _torch_device(device))
+    if name == "jax":
+        return Backend(name, xp, _jax_device(device))
+    if device != "cpu":
+        raise ConfigError(f"the {name} backend runs on the CPU only")
+    return Backend(name, xp, None)
+
+
+def check_names(name: str, device: str) -> None:
+    """Refuse unknown backend or device names (without importing anything)."""
+    if name not in BACKENDS + REFERENCE_BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+
+
+def namespace_for(name: str) -> ModuleType:
+    """The array namespace behind a ``--backend`` name (on its default device)."""
+    return resolve(name).xp
+
+
+def versions(name: str) -> dict[str, str]:
+    """Versions of the libraries behind backend ``name`` (for metrics.json)."""
+    packages = {"torch": ("torch", "array_api_compat"), "jax": ("jax", "jaxlib"),
+                "array-api-strict": ("array_api_strict",)}.get(name, ())
+    return {p: importlib.import_module(p).__version__ for p in packages}
+
+
+def _has_gpu(name: str) -> bool:
+    """Whether backend ``name`` (torch or jax, installed) sees a GPU."""
+    try:
+        resolve(name, "cuda")
+    except ConfigError:
+        return False
+    return True
+
+
+def _torch_device(device: str) -> Any:
+    import torch
+
+    if device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU on this machine "
+                          f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def _jax_device(device: str) -> Any:
+    import jax
+
+    platform = "cpu" if device == "cpu" else "gpu"
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError:
+        raise ConfigError(f"--device {device}: JAX sees no {platform.upper()} on this machine "
+                          f"(jax {jax.__version__}; devices: {jax.devices()})") from None
 
 
 def get_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
     """Return the array namespace of ``arrays`` (or ``xp`` itself when given).
 
-    NumPy >= 2.1 implements the standard in its main namespace, so NumPy arrays get
-    ``numpy`` directly (no wrapper on the hot path). Other libraries go through
-    ``array_api_compat`` when it is installed.
+    NumPy arrays get ``numpy`` directly (no wrapper on the hot path). Other libraries go
+    through ``array_api_compat`` when it is installed.
     """
     if xp is not None:
         return xp
     if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
         return np
-    try:
-        import array_api_compat
-    except ImportError:
-        kinds = sorted({type(a).__module__.split(".")[0] for a in arrays})
-        raise ConfigError(
-            f"arrays of type {', '.join(kinds)} need array-api-compat: pip install array-api-compat"
-        ) from None
+    array_api_compat = _array_api_compat(arrays)
     return array_api_compat.array_namespace(*arrays)
-
-
-def namespace_for(backend: str) -> ModuleType:
-    """The array namespace behind a ``--backend`` name."""
-    if backend == "numpy":
-        return np
-    raise ConfigError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
 
 
 def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
     """Move a host (NumPy) array into namespace ``xp`` on ``device``, copying at most once."""
     if xp is np:
         return np.asarray(x)
+    if xp.__name__ == "array_api_compat.torch":
+        # copy=True: torch would otherwise share (and warn about) a read-only NumPy buffer.
+        return xp.asarray(x, device=device, copy=True)
     return xp.asarray(x, device=device)
+
+
+def device(x: Any) -> Any:
+    """The device ``x`` lives on, in its library's terms (None while JAX traces ``x``), for
+    creating new arrays beside it."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return None
+    return _array_api_compat((x,)).device(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -63,7 +210,18 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def device_of(x: Any) -> str:
-    """A printable name for the device ``x`` lives on ("cpu" for NumPy)."""
-    dev = getattr(x, "device", "cpu")
+def _device_name(dev: Any) -> str:
+    if hasattr(dev, "platform") and hasattr(dev, "id"):  # a JAX device: "cpu:0", "gpu:0"
+        return f"{dev.platform}:{dev.id}"
     return str(dev)
+
+
+def _array_api_compat(arrays: tuple[Any, ...]) -> ModuleType:
+    try:
+        import array_api_compat
+    except ImportError:
+        kinds = sorted({type(a).__module__.split(".")[0] for a in arrays})
+        raise ConfigError(
+            f"arrays of type {', '.join(kinds)} need array-api-compat: pip install array-api-compat"
+        ) from None
+    return array_api_compat

@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from softreg import __version__
-from softreg.backend import BACKENDS
+from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASETS
 from softreg.errors import SoftregError
 from softreg.train import TrainConfig
@@ -40,7 +40,9 @@ TRAIN_HELP = {
     "seed": "seed for the initial weights and the data order; same seed, same run "
             "(default: %(default)s)",
     "sigma": "standard deviation of the initial weights (default: %(default)s)",
-    "backend": "array library to compute with (default: %(default)s)",
+    "backend": "array library to compute with; torch and jax need softreg[torch] / "
+               "softreg[jax] (default: %(default)s)",
+    "device": "where torch or jax compute: cpu, or cuda (= gpu) (default: %(default)s)",
     "eval_batch_size": "rows per evaluation chunk; affects memory only (default: %(default)s)",
 }
 
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["choices"] = tuple(DATASETS)
         if f.name == "backend":
             kwargs["choices"] = BACKENDS
+        if f.name == "device":
+            kwargs["choices"] = DEVICES
         train.add_argument(flag, **kwargs)
     train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from softreg.backend import get_namespace
+from softreg.backend import device, get_namespace
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -37,32 +37,44 @@ def softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
 def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, xp: Any = None) -> Any:
     """``log(sum(exp(x)))`` along ``axis`` without overflow or ``log(0)`` for finite input."""
     xp = get_namespace(x, xp=xp)
-    x_max = xp.max(x, axis=axis, keepdims=True)
-    # A row of all -inf has max -inf and x - max = nan; shift such rows by 0 instead, so the
-    # result is log(0) = -inf, as torch.logsumexp gives.
-    x_max = xp.where(xp.isfinite(x_max), x_max, xp.zeros_like(x_max))
+    x_max = _finite_max(x, axis, xp)
     out = xp.log(xp.sum(xp.exp(x - x_max), axis=axis, keepdims=True)) + x_max
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
 def log_softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
-    """``log(softmax(x))`` computed as ``x - logsumexp(x)``: finite wherever ``x`` is."""
+    """``log(softmax(x))`` computed as ``(x - max) - log(sum(exp(x - max)))``: finite wherever
+    ``x`` is. Subtracting the log-sum last keeps the large common offset out of the rounding
+    (``x - logsumexp(x)`` loses digits when every score is large)."""
     xp = get_namespace(x, xp=xp)
-    return x - logsumexp(x, axis=axis, keepdims=True, xp=xp)
+    shifted = x - _finite_max(x, axis, xp)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _finite_max(x: Any, axis: int, xp: Any) -> Any:
+    """Row maxima (keepdims) to shift by. A row of all -inf has max -inf and x - max = nan;
+    shift such rows by 0 instead, so the result is log(0) = -inf, as torch gives."""
+    x_max = xp.max(x, axis=axis, keepdims=True)
+    return xp.where(xp.isfinite(x_max), x_max, xp.zeros_like(x_max))
 
 
 def one_hot(y: Any, num_classes: int, /, *, dtype: Any = None, xp: Any = None) -> Any:
     """``(n_samples, num_classes)`` indicator matrix of integer labels ``y``."""
     xp = get_namespace(y, xp=xp)
-    classes = xp.arange(num_classes, device=getattr(y, "device", None))
-    hits = y[:, None] == classes[None, :]
-    return xp.astype(hits, dtype if dtype is not None else xp.float32)
+    return xp.astype(_label_mask(y, num_classes, xp), dtype if dtype is not None else xp.float32)
 
 
 def pick(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
     """``probs[range(n), y]``: the entry of each row at its label, shape ``(n_samples,)``."""
     xp = get_namespace(probs, y, xp=xp)
-    return xp.sum(probs * one_hot(y, probs.shape[1], dtype=probs.dtype, xp=xp), axis=1)
+    # where, not a product with one_hot: 0 * -inf would be nan for a -inf log-probability.
+    hits = _label_mask(y, probs.shape[1], xp)
+    return xp.sum(xp.where(hits, probs, xp.zeros_like(probs)), axis=1)
+
+
+def _label_mask(y: Any, num_classes: int, xp: Any) -> Any:
+    """``(n_samples, num_classes)`` booleans, True where the column is the row's label."""
+    return y[:, None] == xp.arange(num_classes, device=device(y))[None, :]
 
 
 def cross_entropy_naive(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
@@ -71,14 +83,14 @@ def cross_entropy_naive(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
     Takes probabilities, not logits: a probability that underflowed to 0 gives ``inf``.
     """
     xp = get_namespace(probs, y, xp=xp)
-    _check_labels(y, probs.shape[1], xp)
+    check_labels(y, probs.shape[1], xp=xp)
     return -xp.log(pick(probs, y, xp=xp))
 
 
 def nll_loss(log_probs: Any, y: Any, /, *, reduction: str = "mean", xp: Any = None) -> Any:
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``."""
     xp = get_namespace(log_probs, y, xp=xp)
-    _check_labels(y, log_probs.shape[1], xp)
+    check_labels(y, log_probs.shape[1], xp=xp)
     return _reduce(-pick(log_probs, y, xp=xp), reduction, xp)
 
 
@@ -86,7 +98,16 @@ def cross_entropy(logits: Any, y: Any, /, *, reduction: str = "mean", xp: Any = 
     """Cross-entropy of raw scores, as ``torch.nn.functional.cross_entropy``:
     ``nll_loss(log_softmax(logits), y)``, so ``log`` never sees an underflowed probability."""
     xp = get_namespace(logits, y, xp=xp)
-    return nll_loss(log_softmax(logits, axis=1, xp=xp), y, reduction=reduction, xp=xp)
+    check_labels(y, logits.shape[1], xp=xp)
+    return _reduce(cross_entropy_unchecked(logits, y, xp=xp), reduction, xp)
+
+
+def cross_entropy_unchecked(logits: Any, y: Any, /, *, xp: Any = None) -> Any:
+    """Per-example cross-entropy of logits, ``-log_softmax(logits)[range(n), y]``, without the
+    label range check: for hot paths (and jit-compiled ones, where labels are not concrete
+    values) over data whose labels were checked once where they entered."""
+    xp = get_namespace(logits, y, xp=xp)
+    return -pick(log_softmax(logits, axis=1, xp=xp), y, xp=xp)
 
 
 def cross_entropy_with_grad(logits: Any, y: Any, /, *, xp: Any = None) -> tuple[Any, Any]:
@@ -114,7 +135,8 @@ def count_correct(scores: Any, y: Any, /, *, xp: Any = None) -> Any:
     Works on logits or probabilities alike: softmax does not move the arg-max.
     """
     xp = get_namespace(scores, y, xp=xp)
-    return xp.sum(xp.astype(xp.argmax(scores, axis=1) == y, xp.int64))
+    # int32 counts: JAX has no int64 unless x64 mode is on, and 2**31 rows is far away.
+    return xp.sum(xp.astype(xp.argmax(scores, axis=1) == y, xp.int32))
 
 
 def accuracy(scores: Any, y: Any, /, *, xp: Any = None) -> float:
@@ -134,8 +156,9 @@ def _reduce(losses: Any, reduction: str, xp: Any) -> Any:
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _check_labels(y: Any, num_classes: int, xp: Any) -> None:
+def check_labels(y: Any, num_classes: int, /, *, xp: Any = None) -> None:
     """Out-of-range labels would silently pick nothing in the one-hot product: refuse them."""
+    xp = get_namespace(y, xp=xp)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D (n_samples,), got shape {tuple(y.shape)}")
     if y.shape[0] == 0:

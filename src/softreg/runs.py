@@ -115,6 +115,7 @@ def train_run(
     wall_start = time.perf_counter()
     # Everything that can fail on bad input fails before the run directory is created.
     require("safetensors.numpy", "saving the model")
+    device = backend.resolve(config.backend, config.device).device_name
     if plots:
         require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
     run_dir = check_run_dir(out or default_run_dir(config), overwrite=overwrite)
@@ -139,17 +140,19 @@ def train_run(
     result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
                  callbacks=hooks)
 
-    save_model(run_dir / MODEL_FILE, model, result.params, class_names=data.class_names,
-               metadata={"dataset": data.name, "seed": config.seed, "softreg": __version__})
+    host_params = {name: backend.to_numpy(p) for name, p in result.params.items()}
+    save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
+               metadata={"dataset": data.name, "seed": config.seed, "softreg": __version__,
+                         "backend": config.backend, "device": device})
     if plots:
-        write_prediction_grids(run_dir, model, result.params, data, n_show=n_show)
+        write_prediction_grids(run_dir, model, host_params, data, n_show=n_show)
 
     final = result.history.final
     metrics = {
         "dataset": data.name,
         "model": "softmax-regression",
         "backend": config.backend,
-        "device": backend.device_of(next(iter(result.params.values()))),
+        "device": device,
         "epochs": final.epoch,
         "batch_size": config.batch_size,
         "lr": config.lr,
@@ -160,13 +163,14 @@ def train_run(
         "test_acc": final.test_acc,
         "test_loss": final.test_loss,
         "seconds_train": result.seconds_train,
+        "seconds_compile": result.seconds_compile,
         "seconds_load_data": seconds_load,
         "seconds_total": time.perf_counter() - wall_start,
         "peak_rss_mb": peak_rss_mb(),
         "model_file": MODEL_FILE,
         "history": [asdict(r) for r in result.history.records],
         "versions": {"softreg": __version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+                     "python": platform.python_version(), **backend.versions(config.backend)},
     }
     write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, fit=result, dataset=data)
@@ -190,7 +194,20 @@ def write_prediction_grids(
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory so far, in MB (10^6 bytes), of this process (or its children)."""
+    """Peak resident memory so far, in MB (10^6 bytes), of this process (or its children).
+
+    For this process, Linux's VmHWM is preferred: ``ru_maxrss`` survives ``exec``, so a
+    process started from a big parent (a test runner holding PyTorch and JAX) would report
+    the parent's peak instead of its own.
+    """
+    if who == resource.RUSAGE_SELF:
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024 / 1e6  # the value is in kB
+        except OSError:
+            pass  # not Linux: fall back to getrusage
     return maxrss_mb(resource.getrusage(who).ru_maxrss)
 
 

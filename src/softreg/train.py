@@ -8,6 +8,7 @@ checkpointed and continued.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ class TrainConfig:
     lr: float = 0.1
     seed: int = 0
     sigma: float = 0.01  # std of the initial weights
-    backend: str = "numpy"
+    backend: str = "numpy"  # numpy, torch or jax: the array library that computes
+    device: str = "cpu"  # cpu, or cuda / gpu (the same) with torch and jax
     eval_batch_size: int = 8192  # rows per evaluation chunk: bounds memory, not results
 
     def __post_init__(self) -> None:
@@ -46,6 +48,7 @@ class TrainConfig:
         _check_int("eval_batch_size", self.eval_batch_size, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         SGD(self.lr)  # validates the learning rate
+        backend.check_names(self.backend, self.device)
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
@@ -94,6 +97,7 @@ class FitResult:
     state: TrainState
     history: History
     seconds_train: float  # wall time of the training loop incl. evaluation, excl. callbacks
+    seconds_compile: float = 0.0  # jit compilation (JAX), not included in seconds_train
 
     @property
     def params(self) -> Params:
@@ -131,22 +135,28 @@ def fit(
     *,
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
-    device: Any = None,
 ) -> FitResult:
     """Train ``model`` on ``train = (X (n_samples, n_features), y (n_samples,))`` with SGD.
 
     Each epoch visits the training set in the order ``epoch_permutation(n, seed, epoch)``,
     reports the loss and accuracy accumulated over its minibatches (as the book does) and the
     accuracy on ``test``. Pass ``state`` to continue an earlier run.
+
+    The arrays may be NumPy arrays or arrays of ``config.backend``; they are moved to
+    ``config.device`` once, before the first step. On JAX the training step and the evaluation
+    are jit-compiled; the compile time is reported apart from the training time.
     """
     config = config or TrainConfig()
-    xp = backend.namespace_for(config.backend)
-    X, y = _to_device(train, xp, device, "train")
-    test_arrays = _to_device(test, xp, device, "test") if test is not None else None
+    be = backend.resolve(config.backend, config.device)
+    xp = be.xp
+    X, y = _to_device(train, be, "train")
+    test_arrays = _to_device(test, be, "test") if test is not None else None
     optimizer = SGD(config.lr)
     if state is None:
-        params = model.init(np.random.default_rng(config.seed), xp=xp, device=device)
+        params = model.init(np.random.default_rng(config.seed), xp=xp, device=be.device)
         state = TrainState(params=params, opt_state=optimizer.init(params))
+    step_fn = be.compile(functools.partial(train_step, model, optimizer))
+    eval_fn = be.compile(functools.partial(evaluation_sums, model))
 
     n = X.shape[0]
     batch_size = config.batch_size
@@ -154,6 +164,9 @@ def fit(
     history = History()
     callback_seconds = 0.0
     start = time.perf_counter()
+
+    def not_training() -> float:
+        return callback_seconds + step_fn.seconds + eval_fn.seconds
 
     def notify(hook: str, *args: Any) -> None:
         nonlocal callback_seconds
@@ -166,22 +179,20 @@ def fit(
     params, opt_state, step = state.params, state.opt_state, state.step
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
-        order = epoch_permutation(n, seed=config.seed, epoch=epoch)
-        order = backend.asarray(order, xp, device=device)
+        order = be.asarray(epoch_permutation(n, seed=config.seed, epoch=epoch))
         loss_sum = correct = 0  # kept on the device until the epoch ends
         for begin in range(0, n, batch_size):
-            idx = order[begin : begin + batch_size]
-            X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
-            losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch)
-            params, opt_state = optimizer.update(params, grads, opt_state)
-            loss_sum = loss_sum + xp.sum(losses)
-            correct = correct + ops.count_correct(logits, y_batch, xp=xp)
+            params, opt_state, batch_loss, batch_correct = step_fn(
+                params, opt_state, X, y, order[begin : min(begin + batch_size, n)]
+            )
+            loss_sum = loss_sum + batch_loss
+            correct = correct + batch_correct
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
         evaluation = None
         if test_arrays is not None:
-            evaluation = evaluate(model, params, *test_arrays, batch_size=config.eval_batch_size)
+            evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
         state = TrainState(params=params, opt_state=opt_state, epoch=epoch + 1, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
@@ -189,38 +200,69 @@ def fit(
             train_acc=float(correct) / n,
             test_acc=evaluation.accuracy if evaluation else None,
             test_loss=evaluation.loss if evaluation else None,
-            seconds=time.perf_counter() - start - callback_seconds,
+            seconds=time.perf_counter() - start - not_training(),
         )
         history.records.append(record)
         notify("on_epoch_end", record, history, state)
-    seconds_train = time.perf_counter() - start - callback_seconds
+    seconds_train = time.perf_counter() - start - not_training()
     notify("on_train_end", history, state)
-    return FitResult(state=state, history=history, seconds_train=seconds_train)
+    return FitResult(state=state, history=history, seconds_train=seconds_train,
+                     seconds_compile=step_fn.seconds + eval_fn.seconds)
+
+
+def train_step(
+    model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any], X: Any, y: Any,
+    idx: Any,
+) -> tuple[Params, dict[str, Any], Any, Any]:
+    """One SGD step on the rows ``idx`` of ``(X, y)``, as a pure function (JAX compiles it).
+
+    Returns the new parameters and optimiser state, and the batch's summed loss and number of
+    correct predictions (both 0-d arrays on the device, computed before the update).
+    """
+    xp = backend.get_namespace(X)
+    X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
+    losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch)
+    params, opt_state = optimizer.update(params, grads, opt_state)
+    return params, opt_state, xp.sum(losses), ops.count_correct(logits, y_batch, xp=xp)
+
+
+def evaluation_sums(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, Any]:
+    """Summed cross-entropy and number of correct predictions on ``(X, y)``, as a pure
+    function (labels must have been checked)."""
+    xp = backend.get_namespace(X)
+    logits = model.forward(params, X)
+    loss_sum = xp.sum(ops.cross_entropy_unchecked(logits, y, xp=xp))
+    return loss_sum, ops.count_correct(logits, y, xp=xp)
 
 
 def evaluate(model: Any, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``(X, y)``, in chunks of ``batch_size``
     rows (the book's ``evaluate_accuracy`` with its accumulator of correct and total)."""
-    xp = backend.get_namespace(X)
-    n = X.shape[0]
-    if n == 0:
+    if X.shape[0] == 0:
         raise ValueError("cannot evaluate on an empty dataset")
+    ops.check_labels(y, model.num_outputs)
+    return _evaluate(functools.partial(evaluation_sums, model), params, X, y, batch_size)
+
+
+def _evaluate(sums: Any, params: Params, X: Any, y: Any, batch_size: int) -> Evaluation:
+    n = X.shape[0]
     loss_sum = correct = 0
     for begin in range(0, n, batch_size):
-        X_batch, y_batch = X[begin : begin + batch_size], y[begin : begin + batch_size]
-        logits = model.forward(params, X_batch)
-        loss_sum = loss_sum + ops.cross_entropy(logits, y_batch, reduction="sum", xp=xp)
-        correct = correct + ops.count_correct(logits, y_batch, xp=xp)
+        end = min(begin + batch_size, n)  # the standard leaves out-of-range stops undefined
+        chunk_loss, chunk_correct = sums(params, X[begin:end, ...], y[begin:end])
+        loss_sum = loss_sum + chunk_loss
+        correct = correct + chunk_correct
     return Evaluation(loss=float(loss_sum) / n, accuracy=float(correct) / n, n=n)
 
 
-def _to_device(arrays: tuple[Any, Any], xp: Any, device: Any, name: str) -> tuple[Any, Any]:
+def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str) -> tuple[Any, Any]:
     X, y = arrays
     if X.shape[0] != y.shape[0]:
         raise ConfigError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
     if X.shape[0] == 0:
         raise ConfigError(f"{name}: the dataset is empty")
-    return backend.asarray(X, xp, device=device), backend.asarray(y, xp, device=device)
+    X, y = be.asarray(backend.to_numpy(X)), be.asarray(backend.to_numpy(y))
+    return X, y
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
