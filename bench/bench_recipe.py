@@ -6,7 +6,9 @@ Rows, each run in a fresh Python process of its own so that import costs and pea
 separated (the worker is this script with ``--worker ROW``; it prints one JSON line):
 
     plain-numpy   a hand-written NumPy minibatch loop doing the book's arithmetic
-    softreg-fit   softreg.fit with the book's TrainConfig (library call, no callbacks)
+    softreg-fit   softreg.fit with the book's TrainConfig (library call, no callbacks), NumPy
+    softreg-torch the same call with --backend torch (CPU; skipped when torch is missing)
+    softreg-jax   the same call with --backend jax (CPU; jit compile time reported apart)
     softreg-cli   the whole ``softreg train --quiet`` command, plots and all
     book-pytorch  d2l 3.6 from scratch: per-example ToTensor-like conversion in a Dataset,
                   DataLoader(batch 256, shuffle, 4 workers), autograd, the book's sgd
@@ -44,7 +46,12 @@ import numpy as np
 
 from softreg.runs import maxrss_mb, peak_rss_mb, write_json
 
-ROWS = ("plain-numpy", "softreg-fit", "softreg-cli", "book-pytorch")
+ROWS = ("plain-numpy", "softreg-fit", "softreg-torch", "softreg-jax", "softreg-cli",
+        "book-pytorch")
+# softreg.fit rows: the backend each one trains on
+FIT_BACKENDS = {"softreg-fit": "numpy", "softreg-torch": "torch", "softreg-jax": "jax"}
+# rows that need a library besides NumPy: row -> module
+NEEDS = {"softreg-torch": "torch", "softreg-jax": "jax", "book-pytorch": "torch"}
 DATASET = "fashion-mnist"
 RECIPE = {"batch_size": 256, "lr": 0.1, "seed": 0, "sigma": 0.01}
 GOAL_TIME_RATIO = 2.0  # softreg-fit training time within 2x of plain-numpy
@@ -114,17 +121,20 @@ def train_plain_numpy(train, test, epochs: int) -> dict:
             "train_acc": correct / n}
 
 
-def train_softreg_fit(train, test, epochs: int) -> dict:
+def train_softreg_fit(train, test, epochs: int, backend: str) -> dict:
     import softreg
 
     model = softreg.SoftmaxRegression(num_inputs=train[0].shape[1], num_outputs=10,
                                       sigma=RECIPE["sigma"])
     config = softreg.TrainConfig(dataset=DATASET, epochs=epochs, batch_size=RECIPE["batch_size"],
-                                 lr=RECIPE["lr"], seed=RECIPE["seed"], sigma=RECIPE["sigma"])
+                                 lr=RECIPE["lr"], seed=RECIPE["seed"], sigma=RECIPE["sigma"],
+                                 backend=backend)
     result = softreg.fit(model, train, test, config)
     final = result.history.final
     return {"seconds_train": result.seconds_train, "test_acc": final.test_acc,
-            "train_loss": final.train_loss, "train_acc": final.train_acc}
+            "train_loss": final.train_loss, "train_acc": final.train_acc,
+            "seconds_compile": result.seconds_compile, "backend": backend,
+            "versions": softreg.backend.versions(backend)}
 
 
 def train_book_pytorch(data, limit: int | None, epochs: int) -> dict:
@@ -216,8 +226,8 @@ def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> di
     data, train, test, seconds_load = load_data(data_dir, limit)
     if row == "plain-numpy":
         out = train_plain_numpy(train, test, epochs)
-    elif row == "softreg-fit":
-        out = train_softreg_fit(train, test, epochs)
+    elif row in FIT_BACKENDS:
+        out = train_softreg_fit(train, test, epochs, FIT_BACKENDS[row])
     elif row == "book-pytorch":
         out = train_book_pytorch(data, limit, epochs)
     else:
@@ -319,6 +329,7 @@ def summarize(runs: list[dict]) -> dict:
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "test_acc": runs[-1]["test_acc"],
         "test_acc_all_repeats": accs,
+        "seconds_compile_median": statistics.median(r.get("seconds_compile", 0.0) for r in runs),
         "runs": runs,
     }
 
@@ -382,8 +393,8 @@ def _cpu_model() -> str | None:
 
 
 def format_table(rows: dict, order: list[str]) -> str:
-    head = (f"{'row':<14}{'train s median':>15}{'train s min':>13}{'wall s':>9}"
-            f"{'peak RSS MB':>13}{'test acc':>10}")
+    head = (f"{'row':<14}{'train s median':>15}{'train s min':>13}{'compile s':>11}"
+            f"{'wall s':>9}{'peak RSS MB':>13}{'test acc':>10}")
     lines = [head, "-" * len(head)]
     for name in order:
         row = rows[name]
@@ -391,7 +402,8 @@ def format_table(rows: dict, order: list[str]) -> str:
             lines.append(f"{name:<14}{row['status']} ({row['reason']})")
             continue
         lines.append(f"{name:<14}{row['seconds_train_median']:>15.3f}"
-                     f"{row['seconds_train_min']:>13.3f}{row['wall_seconds_median']:>9.2f}"
+                     f"{row['seconds_train_min']:>13.3f}{row['seconds_compile_median']:>11.3f}"
+                     f"{row['wall_seconds_median']:>9.2f}"
                      f"{row['peak_rss_mb']:>13.0f}{row['test_acc']:>10.4f}")
     return "\n".join(lines)
 
@@ -456,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     order = list(args.rows)
     rows: dict[str, dict] = {}
     runs: dict[str, list[dict]] = {r: [] for r in order}
-    if "book-pytorch" in order and importlib.util.find_spec("torch") is None:
-        rows["book-pytorch"] = {"status": "skipped", "reason": "torch not installed"}
+    for name in order:
+        if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+            rows[name] = {"status": "skipped", "reason": f"{NEEDS[name]} not installed"}
     active = [r for r in order if r not in rows]
 
     tmp = Path(tempfile.mkdtemp(prefix="softreg-bench-data-"))
@@ -494,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ratios = {
         "softreg-fit/plain-numpy": ratio(rows, "softreg-fit", "plain-numpy"),
+        "softreg-torch/softreg-fit": ratio(rows, "softreg-torch", "softreg-fit"),
+        "softreg-jax/softreg-fit": ratio(rows, "softreg-jax", "softreg-fit"),
         "softreg-cli/plain-numpy": ratio(rows, "softreg-cli", "plain-numpy"),
         "plain-numpy/book-pytorch": ratio(rows, "plain-numpy", "book-pytorch"),
         "softreg-fit/book-pytorch": ratio(rows, "softreg-fit", "book-pytorch"),

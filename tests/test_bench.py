@@ -71,6 +71,26 @@ def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
         check_row(book)
 
 
+def test_bench_recipe_backend_rows(tmp_path, data_root):
+    """One row per backend, side by side in one run: the same model on each."""
+    out = tmp_path / "recipe.json"
+    run("bench_recipe.py", "--epochs", "1", "--limit", "2000", "--repeat", "1",
+        "--rows", "softreg-fit,softreg-torch,softreg-jax", "--json", str(out),
+        data_root=data_root)
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    for name, module in (("softreg-torch", "torch"), ("softreg-jax", "jax")):
+        if importlib.util.find_spec(module) is None:
+            assert rows[name] == {"status": "skipped", "reason": f"{module} not installed"}
+            continue
+        check_row(rows[name])
+        assert rows[name]["test_acc"] == pytest.approx(rows["softreg-fit"]["test_acc"], abs=2e-3)
+        assert math.isfinite(report["ratios"][f"{name}/softreg-fit"])
+    if rows["softreg-jax"]["status"] == "ok":
+        assert rows["softreg-jax"]["seconds_compile_median"] > 0
+    assert rows["softreg-fit"]["seconds_compile_median"] == 0
+
+
 def test_bench_recipe_rejects_unknown_row(tmp_path):
     proc = subprocess.run([sys.executable, str(BENCH / "bench_recipe.py"), "--rows", "nope",
                            "--json", str(tmp_path / "x.json")], capture_output=True, text=True)

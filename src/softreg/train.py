@@ -156,6 +156,8 @@ def fit(
         params = model.init(np.random.default_rng(config.seed), xp=xp, device=be.device)
         state = TrainState(params=params, opt_state=optimizer.init(params))
     step_fn = be.compile(functools.partial(train_step, model, optimizer))
+    zero_totals = {"loss": xp.zeros((), dtype=X.dtype, device=be.device),
+                   "correct": xp.zeros((), dtype=xp.int32, device=be.device)}
     eval_fn = be.compile(functools.partial(evaluation_sums, model))
 
     n = X.shape[0]
@@ -180,13 +182,11 @@ def fit(
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
         order = be.asarray(epoch_permutation(n, seed=config.seed, epoch=epoch))
-        loss_sum = correct = 0  # kept on the device until the epoch ends
+        totals = zero_totals  # summed loss and correct count, kept on the device
         for begin in range(0, n, batch_size):
-            params, opt_state, batch_loss, batch_correct = step_fn(
-                params, opt_state, X, y, order[begin : min(begin + batch_size, n)]
+            params, opt_state, totals = step_fn(
+                params, opt_state, totals, X, y, order[begin : min(begin + batch_size, n)]
             )
-            loss_sum = loss_sum + batch_loss
-            correct = correct + batch_correct
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
@@ -196,8 +196,8 @@ def fit(
         state = TrainState(params=params, opt_state=opt_state, epoch=epoch + 1, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
-            train_loss=float(loss_sum) / n,
-            train_acc=float(correct) / n,
+            train_loss=float(totals["loss"]) / n,
+            train_acc=float(totals["correct"]) / n,
             test_acc=evaluation.accuracy if evaluation else None,
             test_loss=evaluation.loss if evaluation else None,
             seconds=time.perf_counter() - start - not_training(),
@@ -211,19 +211,23 @@ def fit(
 
 
 def train_step(
-    model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any], X: Any, y: Any,
-    idx: Any,
-) -> tuple[Params, dict[str, Any], Any, Any]:
+    model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any],
+    totals: dict[str, Any], X: Any, y: Any, idx: Any,
+) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One SGD step on the rows ``idx`` of ``(X, y)``, as a pure function (JAX compiles it).
 
-    Returns the new parameters and optimiser state, and the batch's summed loss and number of
-    correct predictions (both 0-d arrays on the device, computed before the update).
+    Returns the new parameters and optimiser state, and ``totals`` (0-d arrays: ``loss``, the
+    summed loss, and ``correct``, the number of correct predictions) with this batch's added,
+    computed before the update as the book does. Accumulating here keeps the epoch's sums on
+    the device and the step one call.
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
     losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch)
     params, opt_state = optimizer.update(params, grads, opt_state)
-    return params, opt_state, xp.sum(losses), ops.count_correct(logits, y_batch, xp=xp)
+    totals = {"loss": totals["loss"] + xp.sum(losses),
+              "correct": totals["correct"] + ops.count_correct(logits, y_batch, xp=xp)}
+    return params, opt_state, totals
 
 
 def evaluation_sums(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, Any]:
