@@ -9,6 +9,7 @@ separated (the worker is this script with ``--worker ROW``; it prints one JSON l
     softreg-fit   softreg.fit with the book's TrainConfig (library call, no callbacks), NumPy
     softreg-torch the same call with --backend torch (CPU; skipped when torch is missing)
     softreg-jax   the same call with --backend jax (CPU; jit compile time reported apart)
+    softreg-tf    the same call with --backend tensorflow (tf.function; compile time apart)
     softreg-cli   the whole ``softreg train --quiet`` command, plots and all
     book-pytorch  d2l 3.6 from scratch: per-example ToTensor-like conversion in a Dataset,
                   DataLoader(batch 256, shuffle, 4 workers), autograd, the book's sgd
@@ -46,12 +47,14 @@ import numpy as np
 
 from softreg.runs import maxrss_mb, peak_rss_mb, write_json
 
-ROWS = ("plain-numpy", "softreg-fit", "softreg-torch", "softreg-jax", "softreg-cli",
-        "book-pytorch")
+ROWS = ("plain-numpy", "softreg-fit", "softreg-torch", "softreg-jax", "softreg-tf",
+        "softreg-cli", "book-pytorch")
 # softreg.fit rows: the backend each one trains on
-FIT_BACKENDS = {"softreg-fit": "numpy", "softreg-torch": "torch", "softreg-jax": "jax"}
+FIT_BACKENDS = {"softreg-fit": "numpy", "softreg-torch": "torch", "softreg-jax": "jax",
+                "softreg-tf": "tensorflow"}
 # rows that need a library besides NumPy: row -> module
-NEEDS = {"softreg-torch": "torch", "softreg-jax": "jax", "book-pytorch": "torch"}
+NEEDS = {"softreg-torch": "torch", "softreg-jax": "jax", "softreg-tf": "tensorflow",
+         "book-pytorch": "torch"}
 DATASET = "fashion-mnist"
 RECIPE = {"batch_size": 256, "lr": 0.1, "seed": 0, "sigma": 0.01}
 GOAL_TIME_RATIO = 2.0  # softreg-fit training time within 2x of plain-numpy
@@ -509,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         "softreg-fit/plain-numpy": ratio(rows, "softreg-fit", "plain-numpy"),
         "softreg-torch/softreg-fit": ratio(rows, "softreg-torch", "softreg-fit"),
         "softreg-jax/softreg-fit": ratio(rows, "softreg-jax", "softreg-fit"),
+        "softreg-tf/softreg-fit": ratio(rows, "softreg-tf", "softreg-fit"),
         "softreg-cli/plain-numpy": ratio(rows, "softreg-cli", "plain-numpy"),
         "plain-numpy/book-pytorch": ratio(rows, "plain-numpy", "book-pytorch"),
         "softreg-fit/book-pytorch": ratio(rows, "softreg-fit", "book-pytorch"),

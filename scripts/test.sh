@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-# PyTorch's CPU build first (torch==2.13.0 is a local CPU wheel here; an open range would pull
-# a CUDA build of several GB), then softreg with every backend and the test tools.
-.venv/bin/python -m pip install --quiet torch==2.13.0
+# Every backend, CPU builds: torch==2.13.0 is a local CPU wheel here (an open range would pull
+# a CUDA build of several GB); tensorflow-cpu is TensorFlow without the GPU libraries.
+.venv/bin/python -m pip install --quiet torch==2.13.0 tensorflow-cpu
 .venv/bin/python -m pip install --quiet -e '.[test,torch,jax]'
 .venv/bin/ruff check src tests bench
 .venv/bin/python -m pytest

@@ -58,6 +58,7 @@ NAMESPACES = {
     "array-api-strict": "array_api_strict",
     "torch": "array_api_compat.torch",
     "jax": "jax.numpy",
+    "tensorflow": "softreg._tensorflow_xp",
 }
 
 

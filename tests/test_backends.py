@@ -149,12 +149,13 @@ def test_data_crosses_to_the_device_once(backend_name, blobs, monkeypatch):
     assert len(calls) == 4 + 1 + 3  # 50 steps per epoch would show as 150 more
 
 
-def test_jax_compiles_the_step_and_reports_the_time_apart(blobs):
-    import_jax = pytest.importorskip("jax")
+@pytest.mark.parametrize("name", ["jax", "tensorflow"])
+def test_compiled_backends_report_compile_time_apart(name, blobs):
+    import_namespace_or_skip(name)
     X, y, Xt, yt = blobs
     result = fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-                 TrainConfig(epochs=2, batch_size=32, backend="jax"))
-    assert isinstance(result.params["W"], import_jax.Array)
+                 TrainConfig(epochs=2, batch_size=32, backend=name))
+    assert backend.get_namespace(result.params["W"]) is backend.namespace_for(name)
     assert result.seconds_compile > 0
     numpy_run = fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
                     TrainConfig(epochs=2, batch_size=32))
@@ -169,7 +170,7 @@ def test_compiled_function_compiles_once_per_shape():
         traced.append(x.shape)
         return 2 * x
 
-    fn = backend.Compiled(double, jit=True)
+    fn = backend.Compiled(double, pytest.importorskip("jax").jit)
     for n in (3, 3, 4, 3, 4):
         np.testing.assert_array_equal(np.asarray(fn(jnp.ones(n))), np.full(n, 2.0))
     assert traced == [(3,), (4,)] and fn.seconds > 0
@@ -177,7 +178,8 @@ def test_compiled_function_compiles_once_per_shape():
 
 @pytest.mark.parametrize(("name", "device", "message"), [
     ("numpy", "cuda", "the numpy backend runs on the CPU only"),
-    ("cupy", "cpu", "unknown backend 'cupy'; available: numpy, torch, jax"),
+    ("tensorflow", "gpu", "the tensorflow backend runs on the CPU only"),
+    ("cupy", "cpu", "unknown backend 'cupy'; available: numpy, torch, jax, tensorflow"),
     ("torch", "tpu", "unknown device 'tpu'; available: cpu, cuda, gpu"),
 ])
 def test_backend_and_device_names_are_checked(name, device, message):
@@ -283,7 +285,7 @@ def numpy_recipe(fashion):
                (fashion.X_test, fashion.y_test), TrainConfig())
 
 
-@pytest.mark.parametrize("name", ["torch", "jax"])
+@pytest.mark.parametrize("name", ["torch", "jax", "tensorflow"])
 def test_book_recipe_agrees_with_numpy(name, fashion, numpy_recipe):
     import_namespace_or_skip(name)
     result = fit(SoftmaxRegression(), (fashion.X_train, fashion.y_train),
@@ -333,3 +335,21 @@ def import_namespace_or_skip(name):
     from conftest import import_namespace
 
     return import_namespace(name)
+
+
+@pytest.mark.parametrize("case", list(logits_cases()))
+def test_losses_and_gradients_equal_tensorflows(case):
+    import_namespace_or_skip("tensorflow")
+    import tensorflow as tf
+
+    x, y = logits_cases()[case]
+    xt, yt = tf.constant(x), tf.constant(y)
+    reference = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yt, logits=xt)
+    np.testing.assert_allclose(ops.cross_entropy(xt, yt, reduction="none"), reference,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ops.log_softmax(xt), tf.nn.log_softmax(xt), rtol=1e-6)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        mean = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yt, xt))
+    _, dlogits = ops.cross_entropy_with_grad(xt, yt)
+    np.testing.assert_allclose(dlogits, tape.gradient(mean, xt), rtol=1e-5, atol=1e-7)

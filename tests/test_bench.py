@@ -75,19 +75,21 @@ def test_bench_recipe_backend_rows(tmp_path, data_root):
     """One row per backend, side by side in one run: the same model on each."""
     out = tmp_path / "recipe.json"
     run("bench_recipe.py", "--epochs", "1", "--limit", "2000", "--repeat", "1",
-        "--rows", "softreg-fit,softreg-torch,softreg-jax", "--json", str(out),
+        "--rows", "softreg-fit,softreg-torch,softreg-jax,softreg-tf", "--json", str(out),
         data_root=data_root)
     report = json.loads(out.read_text())
     rows = report["rows"]
-    for name, module in (("softreg-torch", "torch"), ("softreg-jax", "jax")):
+    for name, module in (("softreg-torch", "torch"), ("softreg-jax", "jax"),
+                         ("softreg-tf", "tensorflow")):
         if importlib.util.find_spec(module) is None:
             assert rows[name] == {"status": "skipped", "reason": f"{module} not installed"}
             continue
         check_row(rows[name])
         assert rows[name]["test_acc"] == pytest.approx(rows["softreg-fit"]["test_acc"], abs=2e-3)
         assert math.isfinite(report["ratios"][f"{name}/softreg-fit"])
-    if rows["softreg-jax"]["status"] == "ok":
-        assert rows["softreg-jax"]["seconds_compile_median"] > 0
+    for name in ("softreg-jax", "softreg-tf"):  # the compiled ones
+        if rows[name]["status"] == "ok":
+            assert rows[name]["seconds_compile_median"] > 0
     assert rows["softreg-fit"]["seconds_compile_median"] == 0
 
 

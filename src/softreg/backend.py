@@ -25,7 +25,7 @@ import numpy as np
 from softreg.errors import ConfigError, MissingDependencyError
 
 # What users choose from (--backend).
-BACKENDS = ("numpy", "torch", "jax")
+BACKENDS = ("numpy", "torch", "jax", "tensorflow")
 # Also accepted by TrainConfig: the standard's strict reference namespace. It is slow and
 # CPU-only, and exists to prove that nothing NumPy-specific hides in the code (tests use it).
 REFERENCE_BACKENDS = ("array-api-strict",)
@@ -36,6 +36,8 @@ DEVICES = ("cpu", "cuda", "gpu")
 _REQUIREMENTS = {
     "torch": ("array_api_compat.torch", "torch", "torch"),
     "jax": ("jax.numpy", "jax", "jax"),
+    # tf.experimental.numpy with three shims (see _tensorflow_xp); CPU only
+    "tensorflow": ("softreg._tensorflow_xp", "tensorflow", "tensorflow"),
     "array-api-strict": ("array_api_strict", "array-api-strict", "test"),
 }
 
@@ -61,38 +63,51 @@ class Backend:
 
     def compile(self, fn: Callable[..., Any]) -> Compiled:
         """``fn`` (a pure function of arrays and dicts of arrays) ready to call repeatedly:
-        jit-compiled for JAX, as it is for the eager libraries."""
-        return Compiled(fn, jit=self.name == "jax")
+        ``jax.jit`` for JAX, ``tf.function`` (a graph) for TensorFlow, as it is for the
+        libraries that run eagerly."""
+        if self.name == "jax":
+            import jax
+
+            return Compiled(fn, jax.jit)
+        if self.name == "tensorflow":
+            import tensorflow as tf
+
+            return Compiled(fn, tf.function)
+        return Compiled(fn, None)
 
 
 class Compiled:
-    """A pure function, compiled ahead of time once per distinct argument shapes when
-    ``jit`` (JAX); called directly otherwise. ``seconds`` is the time spent compiling, so that
-    callers can report it apart from the time spent computing."""
+    """A pure function, compiled by ``compiler`` once per distinct argument shapes, or called
+    as it is when ``compiler`` is None. The first call with new shapes (tracing and
+    compiling; the computation itself runs asynchronously or takes a step's time) is counted
+    in ``seconds``, so that callers can report compile time apart from compute time."""
 
-    def __init__(self, fn: Callable[..., Any], *, jit: bool):
+    def __init__(self, fn: Callable[..., Any], compiler: Callable[..., Any] | None):
         self.fn = fn
         self.seconds = 0.0
-        self._jitted = None
-        self._cache: dict[Any, Callable[..., Any]] = {}
-        if jit:
-            import jax
-
-            self._jax = jax
-            self._jitted = jax.jit(fn)
+        self._compiled = compiler(fn) if compiler is not None else None
+        self._seen: set[Any] = set()
 
     def __call__(self, *args: Any) -> Any:
-        if self._jitted is None:
+        if self._compiled is None:
             return self.fn(*args)
-        leaves, treedef = self._jax.tree_util.tree_flatten(args)
-        key = (treedef, tuple((x.shape, x.dtype) for x in leaves))
-        compiled = self._cache.get(key)
-        if compiled is None:
-            start = time.perf_counter()
-            compiled = self._jitted.lower(*args).compile()
-            self.seconds += time.perf_counter() - start
-            self._cache[key] = compiled
-        return compiled(*args)
+        key = _signature(args)
+        if key in self._seen:
+            return self._compiled(*args)
+        start = time.perf_counter()
+        out = self._compiled(*args)
+        self.seconds += time.perf_counter() - start
+        self._seen.add(key)
+        return out
+
+
+def _signature(obj: Any) -> Any:
+    """What a compiled function is specialised on: the structure, shapes and dtypes."""
+    if isinstance(obj, dict):
+        return tuple((k, _signature(v)) for k, v in obj.items())
+    if isinstance(obj, (tuple, list)):
+        return tuple(_signature(v) for v in obj)
+    return (tuple(obj.shape), str(obj.dtype))
 
 
 def resolve(name: str = "numpy", device: str = "cpu") -> Backend:
@@ -134,7 +149,8 @@ def namespace_for(name: str) -> ModuleType:
 def versions(name: str) -> dict[str, str]:
     """Versions of the libraries behind backend ``name`` (for metrics.json)."""
     packages = {"torch": ("torch", "array_api_compat"), "jax": ("jax", "jaxlib"),
-                "array-api-strict": ("array_api_strict",)}.get(name, ())
+                "tensorflow": ("tensorflow",), "array-api-strict": ("array_api_strict",),
+                }.get(name, ())
     return {p: importlib.import_module(p).__version__ for p in packages}
 
 
@@ -179,6 +195,10 @@ def get_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
         return xp
     if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
         return np
+    if any(_is_tensorflow(a) for a in arrays):  # array_api_compat does not know TensorFlow
+        from softreg import _tensorflow_xp
+
+        return _tensorflow_xp
     array_api_compat = _array_api_compat(arrays)
     return array_api_compat.array_namespace(*arrays)
 
@@ -196,7 +216,7 @@ def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
 def device(x: Any) -> Any:
     """The device ``x`` lives on, in its library's terms (None while JAX traces ``x``), for
     creating new arrays beside it."""
-    if isinstance(x, (np.ndarray, np.generic)):
+    if isinstance(x, (np.ndarray, np.generic)) or _is_tensorflow(x):
         return None
     return _array_api_compat((x,)).device(x)
 
@@ -208,6 +228,10 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # torch: leave autograd and the device first
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def _is_tensorflow(x: Any) -> bool:
+    return type(x).__module__.startswith("tensorflow")
 
 
 def _device_name(dev: Any) -> str:

@@ -40,8 +40,8 @@ TRAIN_HELP = {
     "seed": "seed for the initial weights and the data order; same seed, same run "
             "(default: %(default)s)",
     "sigma": "standard deviation of the initial weights (default: %(default)s)",
-    "backend": "array library to compute with; torch and jax need softreg[torch] / "
-               "softreg[jax] (default: %(default)s)",
+    "backend": "array library to compute with; torch, jax and tensorflow need the extra of "
+               "that name, e.g. softreg[torch] (default: %(default)s)",
     "device": "where torch or jax compute: cpu, or cuda (= gpu) (default: %(default)s)",
     "eval_batch_size": "rows per evaluation chunk; affects memory only (default: %(default)s)",
 }
