@@ -7,8 +7,9 @@ passed down. Data loading and random draws stay on the host in NumPy; arrays cro
 backend's device once, through :meth:`Backend.asarray`, and come back through :func:`to_numpy`.
 
 NumPy is used directly (it implements the standard in its main namespace since 2.1); PyTorch
-goes through ``array_api_compat``; JAX's own ``jax.numpy`` implements the standard. JAX also
-compiles the training step with ``jax.jit`` (see :meth:`Backend.compile`).
+goes through ``array_api_compat``; JAX's own ``jax.numpy`` implements the standard; TensorFlow's
+``tf.experimental.numpy`` needs three shims (``softreg._tensorflow_xp``). JAX and TensorFlow
+also compile the training step (see :meth:`Backend.compile`).
 """
 
 from __future__ import annotations

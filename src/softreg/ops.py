@@ -157,7 +157,7 @@ def _reduce(losses: Any, reduction: str, xp: Any) -> Any:
 
 
 def check_labels(y: Any, num_classes: int, /, *, xp: Any = None) -> None:
-    """Out-of-range labels would silently pick nothing in the one-hot product: refuse them."""
+    """Out-of-range labels would silently pick nothing (a loss of 0): refuse them."""
     xp = get_namespace(y, xp=xp)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D (n_samples,), got shape {tuple(y.shape)}")

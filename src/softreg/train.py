@@ -38,7 +38,7 @@ class TrainConfig:
     lr: float = 0.1
     seed: int = 0
     sigma: float = 0.01  # std of the initial weights
-    backend: str = "numpy"  # numpy, torch or jax: the array library that computes
+    backend: str = "numpy"  # numpy, torch, jax or tensorflow: the array library that computes
     device: str = "cpu"  # cpu, or cuda / gpu (the same) with torch and jax
     eval_batch_size: int = 8192  # rows per evaluation chunk: bounds memory, not results
 
@@ -97,7 +97,7 @@ class FitResult:
     state: TrainState
     history: History
     seconds_train: float  # wall time of the training loop incl. evaluation, excl. callbacks
-    seconds_compile: float = 0.0  # jit compilation (JAX), not included in seconds_train
+    seconds_compile: float = 0.0  # compiling the step (JAX, TensorFlow); not in seconds_train
 
     @property
     def params(self) -> Params:
@@ -143,8 +143,8 @@ def fit(
     accuracy on ``test``. Pass ``state`` to continue an earlier run.
 
     The arrays may be NumPy arrays or arrays of ``config.backend``; they are moved to
-    ``config.device`` once, before the first step. On JAX the training step and the evaluation
-    are jit-compiled; the compile time is reported apart from the training time.
+    ``config.device`` once, before the first step. On JAX and TensorFlow the training step and
+    the evaluation are compiled; the compile time is reported apart from the training time.
     """
     config = config or TrainConfig()
     be = backend.resolve(config.backend, config.device)
@@ -214,7 +214,8 @@ def train_step(
     model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any],
     totals: dict[str, Any], X: Any, y: Any, idx: Any,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
-    """One SGD step on the rows ``idx`` of ``(X, y)``, as a pure function (JAX compiles it).
+    """One SGD step on the rows ``idx`` of ``(X, y)``, as a pure function (JAX and TensorFlow
+    compile it).
 
     Returns the new parameters and optimiser state, and ``totals`` (0-d arrays: ``loss``, the
     summed loss, and ``correct``, the number of correct predictions) with this batch's added,
@@ -265,8 +266,7 @@ def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str) -> tuple
         raise ConfigError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
     if X.shape[0] == 0:
         raise ConfigError(f"{name}: the dataset is empty")
-    X, y = be.asarray(backend.to_numpy(X)), be.asarray(backend.to_numpy(y))
-    return X, y
+    return be.asarray(backend.to_numpy(X)), be.asarray(backend.to_numpy(y))
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
