@@ -109,3 +109,22 @@ def test_profile_epoch_smoke(tmp_path, data_root):
         assert math.isfinite(median[piece]) and median[piece] >= 0
     assert report["n_train"] == 1000
     assert "backward" in proc.stdout
+
+
+def test_bench_mlp_smoke(tmp_path, data_root):
+    """The lecture's program and softreg's MLP side by side, on a tiny slice."""
+    out = tmp_path / "mlp.json"
+    proc = run("bench_mlp.py", "--epochs", "1", "--limit", "640", "--rows",
+               "lecture-pytorch,softreg-numpy", "--json", str(out), data_root=data_root)
+    report = json.loads(out.read_text())
+    numpy_row = report["rows"]["softreg-numpy"]
+    assert numpy_row["status"] == "ok" and 0 < numpy_row["test_acc"] <= 1
+    assert numpy_row["seconds_train_median"] > 0 and numpy_row["peak_rss_mb"] > 0
+    lecture = report["rows"]["lecture-pytorch"]
+    if importlib.util.find_spec("torch") is None:
+        assert lecture["status"] == "skipped"
+    else:
+        assert lecture["status"] == "ok"
+        versus = report["vs_lecture"]["softreg-numpy"]
+        assert math.isfinite(versus["speedup"]) and versus["speedup"] > 0
+        assert "faster than the lecture" in proc.stdout

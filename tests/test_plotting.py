@@ -20,12 +20,15 @@ def test_curves_have_the_books_three_lines_and_limits(tmp_path):
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["train loss", "train acc", "test acc"]
     assert ax.get_xlim() == (1, 10)
-    assert ax.get_ylim() == (0.3, 1.05)  # the first loss (1.0) would be cut off at 0.9
+    # The first loss (1.0) would be cut off at the book's 0.9, the last (0.25) at its 0.3.
+    low, high = ax.get_ylim()
+    assert (round(low, 6), high) == (0.2, 1.05)
     assert ax.get_xlabel() == "epoch"
     written = save_figure(fig, tmp_path / "curves", formats=("png", "svg"))
     assert [p.name for p in written] == ["curves.png", "curves.svg"]
-    assert plot_curves(history_of(4).__class__(history_of(10).records[5:])).axes[0].get_ylim() == (
-        0.3, 0.9)
+    inside = History([EpochRecord(e, 0.8 - e / 20, 0.5 + e / 100, 0.5, 0.6, 0.1 * e)
+                      for e in range(1, 5)])
+    assert plot_curves(inside).axes[0].get_ylim() == (0.3, 0.9)  # the book's limits
 
 
 def test_live_curves_rewrite_the_png_every_epoch(tmp_path, blobs):
@@ -38,10 +41,26 @@ def test_live_curves_rewrite_the_png_every_epoch(tmp_path, blobs):
 
     # A small learning rate keeps the loss in view and changing from epoch to epoch.
     fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-        TrainConfig(epochs=3, lr=0.002), callbacks=[LiveCurves(tmp_path / "curves", notebook=False),
-                                                     Snapshot()])
+        TrainConfig(epochs=3, lr=0.002),
+        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=0), Snapshot()])
     assert len(snapshots) == 3 and len(set(snapshots)) == 3
     assert (tmp_path / "curves.svg").exists()  # written once, at the end
+
+
+def test_live_curves_redraw_at_most_every_min_interval(tmp_path, blobs, monkeypatch):
+    """Many quick epochs (full-batch iterations) draw the first and the last epoch only."""
+    import softreg.plotting
+
+    X, y, Xt, yt = blobs
+    drawn = []
+    real = softreg.plotting.plot_curves
+    monkeypatch.setattr(softreg.plotting, "plot_curves",
+                        lambda history, **kw: drawn.append(len(history.records)) or real(
+                            history, **kw))
+    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
+        TrainConfig(epochs=20, optimizer="gd"),
+        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=3600)])
+    assert drawn == [1, 20, 20]  # epoch 1, epoch 20, and the final PNG + SVG
 
 
 def test_live_curves_redraw_in_place_in_a_notebook(monkeypatch, blobs):
@@ -66,7 +85,7 @@ def test_live_curves_redraw_in_place_in_a_notebook(monkeypatch, blobs):
     monkeypatch.setitem(sys.modules, "IPython.display", fake)
     X, y, Xt, yt = blobs
     fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-        TrainConfig(epochs=3, lr=0.002), callbacks=[LiveCurves(notebook=True)])
+        TrainConfig(epochs=3, lr=0.002), callbacks=[LiveCurves(notebook=True, min_interval=0)])
     assert [c[0] for c in calls] == ["display", "update", "update"] and calls[0][1] is True
     assert calls[1][1] != calls[2][1]  # each epoch redraws the picture
 

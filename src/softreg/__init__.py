@@ -19,7 +19,7 @@ from softreg.errors import (  # noqa: E402
     RunDirError,
     SoftregError,
 )
-from softreg.models import SoftmaxRegression  # noqa: E402
+from softreg.models import MLP, SoftmaxRegression  # noqa: E402
 from softreg.ops import (  # noqa: E402
     accuracy,
     count_correct,
@@ -40,13 +40,16 @@ from softreg.train import (  # noqa: E402
     Evaluation,
     FitResult,
     History,
+    StepRecord,
     TrainConfig,
     TrainState,
     evaluate,
     fit,
+    make_model,
 )
 
 __all__ = [
+    "MLP",
     "SGD",
     "Callback",
     "ConfigError",
@@ -60,6 +63,7 @@ __all__ = [
     "RunDirError",
     "SoftmaxRegression",
     "SoftregError",
+    "StepRecord",
     "TrainConfig",
     "TrainState",
     "__version__",
@@ -73,6 +77,7 @@ __all__ = [
     "load_dataset",
     "log_softmax",
     "logsumexp",
+    "make_model",
     "nll_loss",
     "one_hot",
     "softmax",

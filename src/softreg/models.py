@@ -3,10 +3,16 @@
 A model object holds only its configuration; parameters live in a plain ``dict`` of arrays
 (a pytree for JAX, a state dict for checkpoints) that every method takes and the optimiser
 returns anew. Each backward pass sits right under its forward pass.
+
+Both models can standardise their inputs, ``(X - input_mean) / input_std``, as the lecture's
+``transforms.Normalize((0.1307,), (0.3081,))`` does. The two numbers are part of the model's
+configuration, so a saved model applies them to whatever it is given later.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,8 @@ class SoftmaxRegression:
     num_inputs: int = 784
     num_outputs: int = 10
     sigma: float = 0.01  # the book's standard deviation of the initial weights
+    input_mean: float = 0.0  # inputs are standardised as (X - input_mean) / input_std
+    input_std: float = 1.0
 
     def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
         """Draw initial parameters on the host with ``rng`` (a ``numpy.random.Generator``)
@@ -39,24 +47,25 @@ class SoftmaxRegression:
 
     def forward(self, params: Params, X: Any) -> Any:
         """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
-        xp = backend.get_namespace(X, params["W"])
-        X = xp.reshape(X, (X.shape[0], self.num_inputs))
-        return X @ params["W"] + params["b"]
+        return self.forward_cached(params, X)[0]
 
-    def backward(self, params: Params, X: Any, dlogits: Any) -> Params:
-        """Gradients of the loss, given ``dlogits = d loss / d logits (n_samples, num_outputs)``."""
-        xp = backend.get_namespace(X, dlogits)
-        X = xp.reshape(X, (X.shape[0], self.num_inputs))
-        return {"W": X.T @ dlogits, "b": xp.sum(dlogits, axis=0)}
+    def forward_cached(self, params: Params, X: Any) -> tuple[Any, Any]:
+        """Logits and what :meth:`backward` needs (the flattened, standardised inputs)."""
+        X = _standardise(self, X)
+        return X @ params["W"] + params["b"], X
+
+    def backward(self, params: Params, cache: Any, dlogits: Any) -> Params:
+        """Gradients of the loss, given ``dlogits = d loss / d logits (n_samples, num_outputs)``
+        and the ``cache`` of :meth:`forward_cached`."""
+        xp = backend.get_namespace(cache, dlogits)
+        return {"W": cache.T @ dlogits, "b": xp.sum(dlogits, axis=0)}
 
     def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
         """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
 
         The gradients are those of the mean loss over the batch.
         """
-        logits = self.forward(params, X)
-        losses, dlogits = ops.cross_entropy_with_grad(logits, y)
-        return losses, self.backward(params, X, dlogits), logits
+        return _loss_and_grad(self, params, X, y)
 
     def predict_proba(self, params: Params, X: Any) -> Any:
         """Class probabilities ``(n_samples, num_outputs)``, each row summing to 1."""
@@ -67,4 +76,109 @@ class SoftmaxRegression:
         return {"W": (self.num_inputs, self.num_outputs), "b": (self.num_outputs,)}
 
 
-MODELS = {"softmax-regression": SoftmaxRegression}
+@dataclass(frozen=True)
+class MLP:
+    """A multilayer perceptron: ``Linear -> ReLU`` for each hidden size, then a final
+    ``Linear`` to class scores with no activation (the lecture's 784-512-256-128-64-10).
+
+    Parameters are ``W1, b1, ..., WL, bL`` with ``Wi`` of shape ``(fan_in, fan_out)``,
+    initialised like PyTorch's ``nn.Linear``: weights and biases uniform in
+    ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``.
+    """
+
+    num_inputs: int = 784
+    hidden: tuple[int, ...] = (512, 256, 128, 64)
+    num_outputs: int = 10
+    input_mean: float = 0.0  # inputs are standardised as (X - input_mean) / input_std
+    input_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from JSON, say
+
+    @property
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of each linear layer, first to last."""
+        return list(itertools.pairwise((self.num_inputs, *self.hidden, self.num_outputs)))
+
+    def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
+        """PyTorch's default ``nn.Linear`` initialisation, drawn on the host with ``rng`` and
+        moved to ``device`` once."""
+        params = {}
+        for i, (fan_in, fan_out) in enumerate(self.layer_shapes, start=1):
+            bound = 1.0 / math.sqrt(fan_in)
+            W = rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype("float32")
+            b = rng.uniform(-bound, bound, size=(fan_out,)).astype("float32")
+            xp = xp if xp is not None else backend.get_namespace(W)
+            params[f"W{i}"] = backend.asarray(W, xp, device=device)
+            params[f"b{i}"] = backend.asarray(b, xp, device=device)
+        return params
+
+    def forward(self, params: Params, X: Any) -> Any:
+        """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
+        return self.forward_cached(params, X)[0]
+
+    def forward_cached(self, params: Params, X: Any) -> tuple[Any, list[Any]]:
+        """Logits and the input of every layer (the cache :meth:`backward` needs):
+        ``[X (n, num_inputs), h1 (n, hidden[0]), ...]``, each ``h`` after its ReLU."""
+        xp = backend.get_namespace(X)
+        h = _standardise(self, X)
+        inputs = [h]
+        layers = len(self.layer_shapes)
+        for i in range(1, layers + 1):
+            h = h @ params[f"W{i}"] + params[f"b{i}"]
+            if i < layers:
+                h = xp.maximum(h, 0.0)  # ReLU
+                inputs.append(h)
+        return h, inputs
+
+    def backward(self, params: Params, cache: list[Any], dlogits: Any) -> Params:
+        """Gradients of the loss from ``dlogits (n, num_outputs)`` and the layer inputs of
+        :meth:`forward_cached`, from the last layer back to the first."""
+        xp = backend.get_namespace(dlogits)
+        grads = {}
+        delta = dlogits  # d loss / d (output of layer i), before its ReLU
+        for i in range(len(cache), 0, -1):
+            h = cache[i - 1]  # the input of layer i
+            grads[f"W{i}"] = h.T @ delta
+            grads[f"b{i}"] = xp.sum(delta, axis=0)
+            if i > 1:  # through layer i's weights, then the ReLU that produced h
+                # A product with the 0/1 mask: ten times faster than where() in NumPy.
+                delta = (delta @ params[f"W{i}"].T) * xp.astype(h > 0, h.dtype)
+        return grads
+
+    def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
+        """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
+
+        The gradients are those of the mean loss over the batch.
+        """
+        return _loss_and_grad(self, params, X, y)
+
+    def predict_proba(self, params: Params, X: Any) -> Any:
+        """Class probabilities ``(n_samples, num_outputs)``, each row summing to 1."""
+        return ops.softmax(self.forward(params, X), axis=1)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape every entry of ``params`` must have (checked when loading a model)."""
+        shapes = {}
+        for i, (fan_in, fan_out) in enumerate(self.layer_shapes, start=1):
+            shapes[f"W{i}"] = (fan_in, fan_out)
+            shapes[f"b{i}"] = (fan_out,)
+        return shapes
+
+
+def _standardise(model: Any, X: Any) -> Any:
+    """Flatten ``X`` to ``(n_samples, num_inputs)`` and standardise it when the model says so."""
+    xp = backend.get_namespace(X)
+    X = xp.reshape(X, (X.shape[0], model.num_inputs))
+    if model.input_mean != 0.0 or model.input_std != 1.0:
+        X = (X - model.input_mean) / model.input_std
+    return X
+
+
+def _loss_and_grad(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
+    logits, cache = model.forward_cached(params, X)
+    losses, dlogits = ops.cross_entropy_with_grad(logits, y)
+    return losses, model.backward(params, cache, dlogits), logits
+
+
+MODELS = {"softmax-regression": SoftmaxRegression, "mlp": MLP}

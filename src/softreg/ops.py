@@ -12,6 +12,7 @@ Training uses :func:`cross_entropy_with_grad`, which works from logits through l
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from softreg.backend import device, get_namespace
@@ -87,19 +88,98 @@ def cross_entropy_naive(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
     return -xp.log(pick(probs, y, xp=xp))
 
 
-def nll_loss(log_probs: Any, y: Any, /, *, reduction: str = "mean", xp: Any = None) -> Any:
-    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``."""
+def nll_loss(log_probs: Any, y: Any, /, *, weight: Any = None, reduction: str = "mean",
+             xp: Any = None) -> Any:
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+    ``log_probs`` is ``(n, k)``, ``y`` is ``(n,)``. ``weight`` (``(k,)``, finite, >= 0) scales
+    each example's loss by the weight of its label, ``-weight[y_n] * log_probs[n, y_n]``;
+    "mean" is then the weighted mean, ``sum(loss) / sum(weight[y])``, so rescaling every
+    weight leaves it unchanged. Returns ``(n,)`` for ``reduction="none"``, else a 0-d array.
+    """
     xp = get_namespace(log_probs, y, xp=xp)
-    check_labels(y, log_probs.shape[1], xp=xp)
-    return _reduce(-pick(log_probs, y, xp=xp), reduction, xp)
+    _check_reduction(reduction)
+    num_classes = log_probs.shape[1]
+    check_labels(y, num_classes, xp=xp)
+    if weight is None:
+        return _reduce(-pick(log_probs, y, xp=xp), reduction, xp)
+    return _weighted_nll(log_probs, y, _class_weight(weight, log_probs, xp), reduction, xp)
 
 
-def cross_entropy(logits: Any, y: Any, /, *, reduction: str = "mean", xp: Any = None) -> Any:
-    """Cross-entropy of raw scores, as ``torch.nn.functional.cross_entropy``:
-    ``nll_loss(log_softmax(logits), y)``, so ``log`` never sees an underflowed probability."""
+def cross_entropy(logits: Any, y: Any, /, *, weight: Any = None, label_smoothing: float = 0.0,
+                  reduction: str = "mean", xp: Any = None) -> Any:
+    """Cross-entropy of raw scores, as ``torch.nn.functional.cross_entropy`` with class-index
+    targets: ``nll_loss(log_softmax(logits), y)``, so ``log`` never sees an underflowed
+    probability. ``logits`` is ``(n, k)``, ``y`` is ``(n,)``; ``weight`` is as in
+    :func:`nll_loss`.
+
+    ``label_smoothing`` ``s`` in [0, 1] mixes in the loss against the uniform target, as
+    PyTorch does: ``(1 - s) * nll + (s / k) * smooth`` with ``smooth_n = -sum_c weight_c *
+    log_softmax(logits)[n, c]``, reduced like ``nll`` (its "mean" also divides by
+    ``sum(weight[y])``, not by ``n``). With ``s = 0`` the smoothing term is not computed at
+    all, so a ``-inf`` logit off the label still gives a finite loss.
+    """
     xp = get_namespace(logits, y, xp=xp)
-    check_labels(y, logits.shape[1], xp=xp)
-    return _reduce(cross_entropy_unchecked(logits, y, xp=xp), reduction, xp)
+    label_smoothing = _check_label_smoothing(label_smoothing)
+    _check_reduction(reduction)
+    num_classes = logits.shape[1]
+    check_labels(y, num_classes, xp=xp)
+    if weight is None and label_smoothing == 0.0:
+        return _reduce(cross_entropy_unchecked(logits, y, xp=xp), reduction, xp)
+    log_probs = log_softmax(logits, axis=1, xp=xp)
+    if weight is None:
+        nll = _reduce(-pick(log_probs, y, xp=xp), reduction, xp)
+        smooth = _reduce(-xp.sum(log_probs, axis=1), reduction, xp)
+    else:
+        weight = _class_weight(weight, logits, xp)
+        nll = _weighted_nll(log_probs, y, weight, reduction, xp)
+        if label_smoothing == 0.0:
+            return nll
+        smooth = -xp.sum(log_probs * weight[None, :], axis=1)
+        smooth = _weighted_reduce(smooth, xp.take(weight, y, axis=0), reduction, xp)
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / num_classes)
+
+
+def _weighted_nll(log_probs: Any, y: Any, weight: Any, reduction: str, xp: Any) -> Any:
+    weight_y = xp.take(weight, y, axis=0)
+    return _weighted_reduce(-pick(log_probs, y, xp=xp) * weight_y, weight_y, reduction, xp)
+
+
+def _weighted_reduce(losses: Any, weight_y: Any, reduction: str, xp: Any) -> Any:
+    """Like :func:`_reduce`, but "mean" divides by the labels' total weight, as PyTorch does
+    (0/0 = nan when every label weighs 0)."""
+    if reduction == "mean":
+        return xp.sum(losses) / xp.sum(weight_y)
+    return _reduce(losses, reduction, xp)
+
+
+def _class_weight(weight: Any, like: Any, xp: Any) -> Any:
+    """``weight`` as a checked ``(n_classes,)`` array of ``like``'s dtype (PyTorch would refuse
+    another dtype; casting is friendlier). A Python sequence is accepted too."""
+    num_classes = like.shape[1]
+    if isinstance(weight, (list, tuple)):
+        weight = xp.asarray(weight, dtype=like.dtype, device=device(like))
+    elif weight.dtype != like.dtype:
+        weight = xp.astype(weight, like.dtype)
+    if weight.ndim != 1 or weight.shape[0] != num_classes:
+        raise ValueError(f"weight must be 1-D with one entry per class ({num_classes}), "
+                         f"got shape {tuple(weight.shape)}")
+    # Checked after the cast: a float64 weight may overflow to inf in float32.
+    if not bool(xp.all(xp.isfinite(weight))):
+        raise ValueError("weight must be finite, got an inf or nan entry")
+    if not bool(xp.all(weight >= 0)):
+        raise ValueError(f"weight must be non-negative, got {float(xp.min(weight))}")
+    return weight
+
+
+def _check_label_smoothing(label_smoothing: Any) -> float:
+    """A float in [0, 1]. PyTorch lets nan through (and then ignores it): refuse it here."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise ValueError(f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}")
+    value = float(label_smoothing)
+    if not 0.0 <= value <= 1.0:  # false for nan
+        raise ValueError(f"label_smoothing must be a float in [0, 1], got {value}")
+    return value
 
 
 def cross_entropy_unchecked(logits: Any, y: Any, /, *, xp: Any = None) -> Any:
@@ -144,6 +224,11 @@ def accuracy(scores: Any, y: Any, /, *, xp: Any = None) -> float:
     if y.shape[0] == 0:
         raise ValueError("accuracy of an empty batch is undefined")
     return float(count_correct(scores, y, xp=xp)) / y.shape[0]
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _reduce(losses: Any, reduction: str, xp: Any) -> Any:

@@ -1,7 +1,8 @@
 """Optimisers as pure updates: ``update(params, grads, state) -> (params, state)``.
 
-State is an explicit dict (empty for plain SGD) so that it can be checkpointed, and nothing is
-modified in place, so the same code runs on immutable JAX arrays.
+State is an explicit dict (empty for plain SGD, the momentum buffers otherwise) so that it can
+be checkpointed, and nothing is modified in place, so the same code runs on immutable JAX
+arrays and inside compiled steps.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from softreg.backend import get_namespace
 from softreg.errors import ConfigError
 
 Params = dict[str, Any]
@@ -17,20 +19,56 @@ Params = dict[str, Any]
 
 @dataclass(frozen=True)
 class SGD:
-    """Minibatch stochastic gradient descent, the book's ``param -= lr * grad / batch_size``.
+    """Minibatch stochastic gradient descent with PyTorch's ``torch.optim.SGD`` update rule.
 
-    ``grads`` are gradients of the *mean* loss over the batch, which already carries the
-    book's division by the batch size.
+    With the defaults it is the book's ``param -= lr * grad / batch_size``: ``grads`` are
+    gradients of the *mean* loss over the batch, which already carries the division by the
+    batch size. With ``momentum`` (and ``weight_decay``), per parameter::
+
+        g = grad + weight_decay * param
+        buf = momentum * buf + g              (buf starts at 0, so the first buf is g)
+        param -= lr * (g + momentum * buf if nesterov else buf)
+
+    which is PyTorch's rule with ``dampening=0``.
     """
 
     lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        if not (_is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"learning rate must be a positive finite number, got {self.lr!r}")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.momentum >= 1:
+            raise ConfigError(f"momentum must be below 1, got {self.momentum!r}")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("nesterov momentum needs momentum > 0")
 
     def init(self, params: Params) -> dict[str, Any]:
-        return {}
+        """Zero momentum buffers (none without momentum)."""
+        if self.momentum == 0:
+            return {}
+        return {"momentum": {name: get_namespace(p).zeros_like(p) for name, p in params.items()}}
 
     def update(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict]:
-        return {name: p - self.lr * grads[name] for name, p in params.items()}, state
+        if self.weight_decay:
+            grads = {name: g + self.weight_decay * params[name] for name, g in grads.items()}
+        if self.momentum == 0:
+            return {name: p - self.lr * grads[name] for name, p in params.items()}, state
+        buffers = {name: self.momentum * buf + grads[name]
+                   for name, buf in state["momentum"].items()}
+        if self.nesterov:
+            steps = {name: grads[name] + self.momentum * buf for name, buf in buffers.items()}
+        else:
+            steps = buffers
+        new = {name: p - self.lr * steps[name] for name, p in params.items()}
+        return new, {"momentum": buffers}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -7,6 +7,8 @@ matplotlib is imported only when a figure is drawn, and only its object-oriented
 from __future__ import annotations
 
 import io
+import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,13 @@ def plot_curves(
             ax.plot(x, y, fmt, label=label, marker="." if len(x) == 1 else None)
     last = epochs or (x[-1] if x else 1)
     ax.set(xlabel="epoch", xlim=(1, max(last, 2)), ylim=ylim)
-    # A loss above the book's y-range (early epochs, large lr) would vanish off the top.
-    top = max([ylim[1], *(v for v in history.column("train_loss") if v is not None)])
-    if top > ylim[1]:
-        ax.set_ylim(ylim[0], min(top * 1.05, 10.0))
+    # A loss above the book's y-range (early epochs, large lr) would vanish off the top, and
+    # a small one (the MLP's) or a low accuracy off the bottom: widen the range to fit.
+    values = [v for attr, _, _ in CURVES for v in history.column(attr) if v is not None]
+    top, bottom = max([ylim[1], *values]), min([ylim[0], *values])
+    if top > ylim[1] or bottom < ylim[0]:
+        ax.set_ylim(max(0.0, bottom - 0.05) if bottom < ylim[0] else ylim[0],
+                    min(top * 1.05, 10.0) if top > ylim[1] else ylim[1])
     ax.grid(True, alpha=0.3)
     ax.legend(loc="center right")
     return fig
@@ -104,19 +109,30 @@ def in_notebook() -> bool:
 
 class LiveCurves(Callback):
     """The book's Animator as a callback: after every epoch the curves are redrawn in place
-    in a notebook, and ``curves.png`` (and ``.svg`` at the end) are rewritten on disk."""
+    in a notebook, and ``curves.png`` (and ``.svg`` at the end) are rewritten on disk.
 
-    def __init__(self, path: str | Path | None = None, *, notebook: bool | None = None):
+    A drawing takes about 0.1 s, as long as an epoch of the book's recipe, so redraws come at
+    most every ``min_interval`` seconds: 1000 full-batch iterations are not 1000 drawings.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, notebook: bool | None = None,
+                 min_interval: float = 1.0):
         self.path = Path(path) if path is not None else None
         self.notebook = in_notebook() if notebook is None else notebook
+        self.min_interval = min_interval
         self.epochs: int | None = None
         self._handle: Any = None
+        self._last_draw = -math.inf
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
         self.epochs = config.epochs
 
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < self.min_interval and record.epoch != self.epochs:
+            return
         png = figure_bytes(plot_curves(history, epochs=self.epochs))
+        self._last_draw = time.monotonic()
         if self.notebook:
             # An Image, not the Figure: a bare Figure shows as text unless pyplot's inline
             # backend happens to be active.

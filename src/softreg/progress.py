@@ -1,11 +1,12 @@
-"""Progress output for long work: a bar over each epoch's steps and one line per epoch."""
+"""Progress output for long work: a bar over each epoch's steps, the running loss every
+``log_every`` batches, and one line per epoch."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, TextIO
 
-from softreg.train import Callback, EpochRecord, History, TrainConfig, TrainState
+from softreg.train import Callback, EpochRecord, History, StepRecord, TrainConfig, TrainState
 
 
 def format_record(record: EpochRecord, epochs: int) -> str:
@@ -16,6 +17,11 @@ def format_record(record: EpochRecord, epochs: int) -> str:
         f"epoch {record.epoch:>{width}}/{epochs}  train loss {record.train_loss:.4f}  "
         f"train acc {record.train_acc:.4f}{test}  ({record.seconds:.2f} s)"
     )
+
+
+def format_step(record: StepRecord) -> str:
+    """The lecture's running-loss line: ``[epoch=1, batch=300] loss: 0.517291``."""
+    return f"[epoch={record.epoch}, batch={record.batch}] loss: {record.running_loss:.6f}"
 
 
 class ProgressBar(Callback):
@@ -43,10 +49,16 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.update(1)
 
+    def on_log(self, record: StepRecord, history: History) -> None:
+        self._write(format_step(record))
+
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
-        line = format_record(record, self.epochs)
         if self._bar is not None:
             self._bar.set_description(f"epoch {record.epoch}/{self.epochs}")
+        self._write(format_record(record, self.epochs))
+
+    def _write(self, line: str) -> None:
+        if self._bar is not None:
             self._bar.write(line, file=self.stream)
         else:
             print(line, file=self.stream, flush=True)

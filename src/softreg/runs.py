@@ -4,6 +4,7 @@
 
     config.json        the TrainConfig
     epochs.csv         one row per epoch (rewritten after each epoch)
+    steps.csv          the running loss every log_every batches (rewritten at each report)
     curves.png/.svg    the book's training curves (PNG rewritten after each epoch)
     model.safetensors  the trained parameters
     predictions.png    first test images, true label over predicted label
@@ -34,11 +35,20 @@ from softreg.checkpoint import save_model
 from softreg.data import Dataset, load_dataset
 from softreg.errors import RunDirError, require
 from softreg.fileio import atomic_write_bytes
-from softreg.models import SoftmaxRegression
-from softreg.train import Callback, EpochRecord, FitResult, History, TrainConfig, TrainState, fit
+from softreg.train import (
+    Callback,
+    EpochRecord,
+    FitResult,
+    History,
+    StepRecord,
+    TrainConfig,
+    TrainState,
+    fit,
+    make_model,
+)
 
 MODEL_FILE = "model.safetensors"
-ARTIFACTS = ("config.json", "epochs.csv", "curves.png", "curves.svg", MODEL_FILE,
+ARTIFACTS = ("config.json", "epochs.csv", "steps.csv", "curves.png", "curves.svg", MODEL_FILE,
              "predictions.png", "misclassified.png", "metrics.json")
 
 
@@ -85,18 +95,27 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-class EpochLog(Callback):
-    """Rewrites ``epochs.csv`` after every epoch, so a stopped run keeps what it finished."""
+class CsvLog(Callback):
+    """Rewrites ``epochs.csv`` after every epoch and ``steps.csv`` at every running-loss
+    report, so a stopped run keeps what it finished."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
 
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(asdict(record)), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in history.records)
-        atomic_write_bytes(self.path, buf.getvalue().encode())
+        write_csv(self.run_dir / "epochs.csv", history.records)
+
+    def on_log(self, record: StepRecord, history: History) -> None:
+        write_csv(self.run_dir / "steps.csv", history.steps)
+
+
+def write_csv(path: Path, records: list[Any]) -> None:
+    """Dataclass records as CSV, one row each, written atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(asdict(records[0])), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in records)
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def train_run(
@@ -125,10 +144,8 @@ def train_run(
     prepare_run_dir(run_dir, overwrite=overwrite)
     write_json(run_dir / "config.json", config.to_dict())
 
-    model = SoftmaxRegression(
-        num_inputs=data.X_train.shape[1], num_outputs=data.num_classes, sigma=config.sigma
-    )
-    hooks: list[Callback] = [EpochLog(run_dir / "epochs.csv"), *callbacks]
+    model = make_model(config, data.X_train, data.num_classes)
+    hooks: list[Callback] = [CsvLog(run_dir), *callbacks]
     if progress:
         from softreg.progress import ProgressBar
 
@@ -144,18 +161,20 @@ def train_run(
     save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
                metadata={"dataset": data.name, "seed": config.seed, "softreg": __version__,
                          "backend": config.backend, "device": device})
-    if plots:
+    if plots and data.test_images is not None:  # generated features have no pictures
         write_prediction_grids(run_dir, model, host_params, data, n_show=n_show)
 
     final = result.history.final
     metrics = {
         "dataset": data.name,
-        "model": "softmax-regression",
+        "model": config.model,
+        "model_config": asdict(model),
         "backend": config.backend,
         "device": device,
         "epochs": final.epoch,
         "batch_size": config.batch_size,
         "lr": config.lr,
+        "momentum": config.momentum,
         "seed": config.seed,
         "steps": result.state.step,
         "train_loss": final.train_loss,
@@ -169,6 +188,7 @@ def train_run(
         "peak_rss_mb": peak_rss_mb(),
         "model_file": MODEL_FILE,
         "history": [asdict(r) for r in result.history.records],
+        "running_loss": [asdict(r) for r in result.history.steps],
         "versions": {"softreg": __version__, "numpy": np.__version__,
                      "python": platform.python_version(), **backend.versions(config.backend)},
     }

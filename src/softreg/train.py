@@ -20,37 +20,63 @@ import numpy as np
 from softreg import backend, ops
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError
+from softreg.models import MODELS
 from softreg.optim import SGD
 
 Params = dict[str, Any]
+OPTIMIZERS = ("sgd", "gd")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run; the CLI's flags map onto these fields.
 
-    The defaults are the book's recipe (d2l 3.6 / 4.4).
+    The defaults are the book's recipe (d2l 3.6 / 4.4). The lecture's MNIST MLP is
+    ``TrainConfig(dataset="mnist", model="mlp", batch_size=64, lr=0.01, momentum=0.5)``.
     """
 
     dataset: str = "fashion-mnist"
-    epochs: int = 10
+    model: str = "softmax-regression"  # or "mlp"
+    hidden: tuple[int, ...] = (512, 256, 128, 64)  # the MLP's hidden layer sizes (the lecture's)
+    epochs: int = 10  # passes over the data (iterations with optimizer="gd")
     batch_size: int = 256
     lr: float = 0.1
+    momentum: float = 0.0  # PyTorch's SGD momentum (the lecture uses 0.5)
+    weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.SGD does
+    optimizer: str = "sgd"  # sgd: shuffled minibatches; gd: full-batch gradient descent
+    normalize: str = "auto"  # standardise inputs: yes, no, or auto (yes for the MLP, as the
+    #                          lecture does; no for softmax regression, as the book does)
     seed: int = 0
-    sigma: float = 0.01  # std of the initial weights
+    sigma: float = 0.01  # std of the initial weights of softmax regression
     backend: str = "numpy"  # numpy, torch, jax or tensorflow: the array library that computes
     device: str = "cpu"  # cpu, or cuda / gpu (the same) with torch and jax
     eval_batch_size: int = 8192  # rows per evaluation chunk: bounds memory, not results
+    log_every: int = 300  # report the running loss every N batches (the lecture's 300; 0: never)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from JSON, say
         _check_int("epochs", self.epochs, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
         _check_int("eval_batch_size", self.eval_batch_size, minimum=1)
         _check_int("seed", self.seed, minimum=0)
-        SGD(self.lr)  # validates the learning rate
+        _check_int("log_every", self.log_every, minimum=0)
+        for size in self.hidden:
+            _check_int("hidden layer size", size, minimum=1)
+        self.sgd()  # validates lr, momentum and weight_decay
         backend.check_names(self.backend, self.device)
+        _check_choice("model", self.model, tuple(MODELS))
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("normalize", self.normalize, ("auto", "yes", "no"))
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+
+    def sgd(self) -> SGD:
+        """The optimiser this configuration asks for."""
+        return SGD(self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+    @property
+    def standardises_inputs(self) -> bool:
+        return self.normalize == "yes" or (self.normalize == "auto" and self.model == "mlp")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,9 +94,20 @@ class EpochRecord:
     seconds: float  # training + evaluation time up to the end of this epoch
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """The running loss, reported every ``log_every`` batches as the lecture prints it."""
+
+    epoch: int  # 1-based
+    batch: int  # 1-based batch number within the epoch
+    step: int  # optimiser steps done in the whole run
+    running_loss: float  # mean per-example loss over the batches since the last report
+
+
 @dataclass
 class History:
     records: list[EpochRecord] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)  # running-loss reports
 
     @property
     def final(self) -> EpochRecord:
@@ -120,6 +157,9 @@ class Callback:
     def on_step_end(self, step: int, epoch: int) -> None:
         pass
 
+    def on_log(self, record: StepRecord, history: History) -> None:
+        """Every ``config.log_every`` batches: the running loss."""
+
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
         pass
 
@@ -151,7 +191,7 @@ def fit(
     xp = be.xp
     X, y = _to_device(train, be, "train")
     test_arrays = _to_device(test, be, "test") if test is not None else None
-    optimizer = SGD(config.lr)
+    optimizer = config.sgd()
     if state is None:
         params = model.init(np.random.default_rng(config.seed), xp=xp, device=be.device)
         state = TrainState(params=params, opt_state=optimizer.init(params))
@@ -161,7 +201,8 @@ def fit(
     eval_fn = be.compile(functools.partial(evaluation_sums, model))
 
     n = X.shape[0]
-    batch_size = config.batch_size
+    full_batch = config.optimizer == "gd"
+    batch_size = n if full_batch else config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     history = History()
     callback_seconds = 0.0
@@ -181,15 +222,23 @@ def fit(
     params, opt_state, step = state.params, state.opt_state, state.step
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
-        order = be.asarray(epoch_permutation(n, seed=config.seed, epoch=epoch))
+        order = be.asarray(np.arange(n) if full_batch
+                           else epoch_permutation(n, seed=config.seed, epoch=epoch))
         totals = zero_totals  # summed loss and correct count, kept on the device
-        for begin in range(0, n, batch_size):
-            params, opt_state, totals = step_fn(
-                params, opt_state, totals, X, y, order[begin : min(begin + batch_size, n)]
-            )
+        logged_loss, logged_n = 0.0, 0  # totals at the last running-loss report
+        for batch, begin in enumerate(range(0, n, batch_size), start=1):
+            end = min(begin + batch_size, n)
+            params, opt_state, totals = step_fn(params, opt_state, totals, X, y, order[begin:end])
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
+            if config.log_every and batch % config.log_every == 0:
+                loss = float(totals["loss"])  # one device sync per report
+                report = StepRecord(epoch=epoch + 1, batch=batch, step=step,
+                                    running_loss=(loss - logged_loss) / (end - logged_n))
+                logged_loss, logged_n = loss, end
+                history.steps.append(report)
+                notify("on_log", report, history)
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
@@ -267,6 +316,42 @@ def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str) -> tuple
     if X.shape[0] == 0:
         raise ConfigError(f"{name}: the dataset is empty")
     return be.asarray(backend.to_numpy(X)), be.asarray(backend.to_numpy(y))
+
+
+def make_model(config: TrainConfig, X_train: Any, num_classes: int) -> Any:
+    """The model ``config`` asks for, sized for ``X_train (n_samples, n_features)`` and
+    ``num_classes``, with input standardisation fitted on ``X_train`` when it asks for it."""
+    mean, std = input_stats(X_train) if config.standardises_inputs else (0.0, 1.0)
+    shape = {"num_inputs": int(np.prod(X_train.shape[1:])), "num_outputs": num_classes,
+             "input_mean": mean, "input_std": std}
+    if config.model == "mlp":
+        return MODELS["mlp"](hidden=config.hidden, **shape)
+    return MODELS[config.model](sigma=config.sigma, **shape)
+
+
+def input_stats(X: Any, chunk_rows: int = 8192) -> tuple[float, float]:
+    """Mean and standard deviation of every entry of ``X`` (host array), accumulated in
+    float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's training set
+    they are the lecture's 0.1307 and 0.3081."""
+    X = backend.to_numpy(X)
+    total = squares = 0.0
+    for begin in range(0, X.shape[0], chunk_rows):
+        chunk = X[begin : begin + chunk_rows].astype(np.float64)
+        total += float(chunk.sum())
+        squares += float(np.square(chunk).sum())
+    count = X.size
+    if count == 0:
+        raise ConfigError("cannot standardise an empty dataset")
+    mean = total / count
+    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+    if not (math.isfinite(mean) and math.isfinite(std)) or std == 0:
+        raise ConfigError(f"cannot standardise inputs with mean {mean} and std {std}")
+    return mean, std
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

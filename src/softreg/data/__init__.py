@@ -20,21 +20,29 @@ from softreg.data.catalog import (
 from softreg.data.datasets import Dataset, find_dataset_dir, load_dataset, text_labels
 from softreg.data.download import download_dataset
 from softreg.data.idx import IDXError, read_idx
+from softreg.data.synthetic import TabularDataset, make_classification, synthetic_dataset
+
+# Every name load_dataset knows: the downloadable image datasets and the generated one.
+DATASET_NAMES = (*DATASETS, "synthetic")
 
 __all__ = [
     "DATASETS",
+    "DATASET_NAMES",
     "FASHION_MNIST_LABELS",
     "MNIST_LABELS",
     "DataError",
     "Dataset",
     "DatasetSpec",
     "IDXError",
+    "TabularDataset",
     "default_cache_dir",
     "download_dataset",
     "epoch_permutation",
     "find_dataset_dir",
     "load_dataset",
+    "make_classification",
     "minibatch_indices",
     "read_idx",
+    "synthetic_dataset",
     "text_labels",
 ]

@@ -34,6 +34,7 @@ from softreg.data.catalog import (
 )
 from softreg.data.download import download_dataset
 from softreg.data.idx import IDXError, read_idx
+from softreg.data.synthetic import synthetic_dataset
 
 __all__ = [
     "DATASETS",
@@ -273,13 +274,16 @@ def load_dataset(
 ) -> Dataset:
     """Find (or else download into the cache) and load dataset ``name``.
 
-    Returns a :class:`Dataset` with uint8 images (n, 28, 28) and int64 labels (n,).
+    Returns a :class:`Dataset` with uint8 images (n, 28, 28) and int64 labels (n,), or for
+    ``"synthetic"`` the seed's generated 2-D, 3-class data as a ``TabularDataset``.
 
     Raises:
         DataError: the dataset is not found and ``download`` is False (the message
             lists every place searched), a download fails, or a file is corrupt or
             inconsistent with the others.
     """
+    if name == "synthetic":  # generated, not read: nothing to find
+        return synthetic_dataset()
     spec = dataset_spec(name)
     directory = find_dataset_dir(name, data_dir)
     if directory is None:
