@@ -116,6 +116,51 @@ def test_sgd_follows_torch_optim_sgd(momentum, weight_decay, nesterov):
         np.testing.assert_allclose(ours[name], leaf.numpy(), rtol=1e-12, err_msg=name)
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_donated_update_is_the_same_update_in_place(nesterov):
+    rng = np.random.default_rng(5)
+    params = {"W": rng.normal(size=(4, 3)).astype(np.float32), "b": np.ones(3, np.float32)}
+    grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params.items()}
+    opt = SGD(0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov)
+    state = opt.init(params)
+    expected = (params, state)
+    for _ in range(3):
+        expected = opt.update(*expected[:1], grads, expected[1])
+    owned = {k: v.copy() for k, v in params.items()}
+    got = (owned, opt.init(owned))
+    for _ in range(3):
+        got = opt.update(got[0], grads, got[1], donate=True)
+    for name in params:
+        np.testing.assert_array_equal(got[0][name], expected[0][name])
+        np.testing.assert_array_equal(got[1]["momentum"][name], expected[1]["momentum"][name])
+    assert got[0]["W"] is owned["W"]  # updated in place: no new arrays
+
+
+def test_fit_never_changes_the_arrays_it_was_given_or_handed_out(blobs):
+    """fit updates its own copies in place; states passed in or handed out stay as they are."""
+    from softreg.train import Callback
+
+    X, y, _, _ = blobs
+    config = TrainConfig(model="mlp", hidden=(6,), epochs=3, batch_size=50, lr=0.1,
+                         momentum=0.9)
+    model = make_model(config, X, 3)
+    first = fit(model, (X, y), None, TrainConfig(**{**config.to_dict(), "epochs": 1}))
+    given = {k: v.copy() for k, v in first.params.items()}
+    seen = []
+
+    class Keep(Callback):
+        def on_epoch_end(self, record, history, state):
+            seen.append((state, {k: v.copy() for k, v in state.params.items()}))
+
+    fit(model, (X, y), None, config, state=first.state, callbacks=[Keep()])
+    for name in given:
+        np.testing.assert_array_equal(first.params[name], given[name])
+    for state, copied in seen:  # every snapshot still holds its own epoch's weights
+        for name in copied:
+            np.testing.assert_array_equal(state.params[name], copied[name])
+    assert not np.array_equal(seen[0][0].params["W1"], seen[1][0].params["W1"])
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"momentum": -0.1}, "momentum must be a finite number >= 0"),
     ({"momentum": 1.0}, "momentum must be below 1"),

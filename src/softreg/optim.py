@@ -55,9 +55,35 @@ class SGD:
             return {}
         return {"momentum": {name: get_namespace(p).zeros_like(p) for name, p in params.items()}}
 
-    def update(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict]:
+    def update(self, params: Params, grads: Params, state: dict[str, Any], *,
+               donate: bool = False) -> tuple[Params, dict]:
+        """New parameters and state after one step.
+
+        ``donate=True`` hands the arrays of ``params`` and ``state`` over to the update, as
+        ``jax.jit``'s ``donate_argnums`` does: the caller promises not to use them again, so
+        mutable arrays (NumPy, PyTorch) are updated in place. That saves allocating and
+        writing fresh arrays each step (a third of an MLP step's time in NumPy). Immutable
+        arrays (JAX, TensorFlow) are not changed either way: ``a *= b`` rebinds them.
+        """
         if self.weight_decay:
             grads = {name: g + self.weight_decay * params[name] for name, g in grads.items()}
+        if not donate:
+            return self._update_new(params, grads, state)
+        new_params, buffers = {}, {}
+        for name, p in params.items():
+            step = grads[name]
+            if self.momentum:
+                buf = state["momentum"][name]
+                buf *= self.momentum
+                buf += step
+                buffers[name] = buf
+                step = step + self.momentum * buf if self.nesterov else buf
+            p -= self.lr * step
+            new_params[name] = p
+        return new_params, ({"momentum": buffers} if self.momentum else state)
+
+    def _update_new(self, params: Params, grads: Params, state: dict[str, Any]
+                    ) -> tuple[Params, dict]:
         if self.momentum == 0:
             return {name: p - self.lr * grads[name] for name, p in params.items()}, state
         buffers = {name: self.momentum * buf + grads[name]

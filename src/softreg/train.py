@@ -219,7 +219,9 @@ def fit(
         callback_seconds += time.perf_counter() - t
 
     notify("on_train_begin", config, steps_per_epoch, state)
-    params, opt_state, step = state.params, state.opt_state, state.step
+    # The loop updates its arrays in place (donated to the optimiser): work on copies, so the
+    # caller's state, and the snapshots handed out after each epoch, never change.
+    params, opt_state, step = _copy(state.params, xp), _copy(state.opt_state, xp), state.step
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
         order = be.asarray(np.arange(n) if full_batch
@@ -242,7 +244,8 @@ def fit(
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
-        state = TrainState(params=params, opt_state=opt_state, epoch=epoch + 1, step=step)
+        state = TrainState(params=_copy(params, xp), opt_state=_copy(opt_state, xp),
+                           epoch=epoch + 1, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=float(totals["loss"]) / n,
@@ -263,18 +266,19 @@ def train_step(
     model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any],
     totals: dict[str, Any], X: Any, y: Any, idx: Any,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
-    """One SGD step on the rows ``idx`` of ``(X, y)``, as a pure function (JAX and TensorFlow
-    compile it).
+    """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
 
     Returns the new parameters and optimiser state, and ``totals`` (0-d arrays: ``loss``, the
     summed loss, and ``correct``, the number of correct predictions) with this batch's added,
     computed before the update as the book does. Accumulating here keeps the epoch's sums on
-    the device and the step one call.
+    the device and the step one call. ``params`` and ``opt_state`` are donated to the update
+    (see :meth:`SGD.update`): mutable arrays are updated in place, so only the owner of the
+    training loop (:func:`fit`) may call this.
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
     losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch)
-    params, opt_state = optimizer.update(params, grads, opt_state)
+    params, opt_state = optimizer.update(params, grads, opt_state, donate=True)
     totals = {"loss": totals["loss"] + xp.sum(losses),
               "correct": totals["correct"] + ops.count_correct(logits, y_batch, xp=xp)}
     return params, opt_state, totals
@@ -307,6 +311,13 @@ def _evaluate(sums: Any, params: Params, X: Any, y: Any, batch_size: int) -> Eva
         loss_sum = loss_sum + chunk_loss
         correct = correct + chunk_correct
     return Evaluation(loss=float(loss_sum) / n, accuracy=float(correct) / n, n=n)
+
+
+def _copy(tree: Any, xp: Any) -> Any:
+    """A copy of a dict (of dicts) of arrays."""
+    if isinstance(tree, dict):
+        return {name: _copy(value, xp) for name, value in tree.items()}
+    return xp.asarray(tree, copy=True)
 
 
 def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str) -> tuple[Any, Any]:
