@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_recipe import machine_info, positive_int, run_process
+from bench_recipe import machine_info, positive_int, run_worker
 
 from softreg.runs import peak_rss_mb, write_json
 
@@ -159,21 +159,6 @@ def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> di
     return out
 
 
-def run_worker(row: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", row,
-           "--epochs", str(args.epochs)]
-    if args.limit is not None:
-        cmd += ["--limit", str(args.limit)]
-    if args.data_dir is not None:
-        cmd += ["--data-dir", str(args.data_dir)]
-    proc = run_process(cmd)
-    if proc["rc"] != 0:
-        return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
-    result = json.loads(proc["stdout"].strip().splitlines()[-1])
-    result.update(ok=True, wall_seconds=proc["wall_seconds"])
-    return result
-
-
 def summarize(runs: list[dict]) -> dict:
     return {
         "status": "ok",
@@ -240,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             if name in rows:
                 continue
-            res = run_worker(name, args)
+            res = run_worker(name, args, script=__file__)
             if not res["ok"]:
                 rows[name] = {"status": "failed", "reason": f"exit status {res['rc']}",
                               "stderr_tail": res["stderr_tail"]}

@@ -262,8 +262,10 @@ def run_process(cmd: list[str], env: dict[str, str] | None = None) -> dict:
                 "process_peak_rss_mb": maxrss_mb(usage.ru_maxrss)}
 
 
-def run_worker(row: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", row,
+def run_worker(row: str, args: argparse.Namespace, script: str | Path = __file__) -> dict:
+    """Run ``script --worker row`` (with this run's --epochs, --limit, --data-dir) in a fresh
+    process and return its JSON result with the process's wall time and peak RSS."""
+    cmd = [sys.executable, str(Path(script).resolve()), "--worker", row,
            "--epochs", str(args.epochs)]
     if args.limit is not None:
         cmd += ["--limit", str(args.limit)]

@@ -21,8 +21,29 @@ from softreg import backend, ops
 Params = dict[str, Any]
 
 
+class _Classifier:
+    """What both models share, on top of their own ``forward_cached`` and ``backward``."""
+
+    def forward(self, params: Params, X: Any) -> Any:
+        """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
+        return self.forward_cached(params, X)[0]
+
+    def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
+        """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
+
+        The gradients are those of the mean loss over the batch.
+        """
+        logits, cache = self.forward_cached(params, X)
+        losses, dlogits = ops.cross_entropy_with_grad(logits, y)
+        return losses, self.backward(params, cache, dlogits), logits
+
+    def predict_proba(self, params: Params, X: Any) -> Any:
+        """Class probabilities ``(n_samples, num_outputs)``, each row summing to 1."""
+        return ops.softmax(self.forward(params, X), axis=1)
+
+
 @dataclass(frozen=True)
-class SoftmaxRegression:
+class SoftmaxRegression(_Classifier):
     """``softmax(X @ W + b)``: one linear layer from pixels to class scores.
 
     ``W`` is ``(num_inputs, num_outputs)`` drawn from N(0, sigma^2), ``b`` is zeros, as in the
@@ -45,9 +66,6 @@ class SoftmaxRegression:
             "b": xp.zeros((self.num_outputs,), dtype=xp.float32, device=device),
         }
 
-    def forward(self, params: Params, X: Any) -> Any:
-        """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
-        return self.forward_cached(params, X)[0]
 
     def forward_cached(self, params: Params, X: Any) -> tuple[Any, Any]:
         """Logits and what :meth:`backward` needs (the flattened, standardised inputs)."""
@@ -60,24 +78,13 @@ class SoftmaxRegression:
         xp = backend.get_namespace(cache, dlogits)
         return {"W": cache.T @ dlogits, "b": xp.sum(dlogits, axis=0)}
 
-    def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
-        """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
-
-        The gradients are those of the mean loss over the batch.
-        """
-        return _loss_and_grad(self, params, X, y)
-
-    def predict_proba(self, params: Params, X: Any) -> Any:
-        """Class probabilities ``(n_samples, num_outputs)``, each row summing to 1."""
-        return ops.softmax(self.forward(params, X), axis=1)
-
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """The shape every entry of ``params`` must have (checked when loading a model)."""
         return {"W": (self.num_inputs, self.num_outputs), "b": (self.num_outputs,)}
 
 
 @dataclass(frozen=True)
-class MLP:
+class MLP(_Classifier):
     """A multilayer perceptron: ``Linear -> ReLU`` for each hidden size, then a final
     ``Linear`` to class scores with no activation (the lecture's 784-512-256-128-64-10).
 
@@ -113,9 +120,6 @@ class MLP:
             params[f"b{i}"] = backend.asarray(b, xp, device=device)
         return params
 
-    def forward(self, params: Params, X: Any) -> Any:
-        """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
-        return self.forward_cached(params, X)[0]
 
     def forward_cached(self, params: Params, X: Any) -> tuple[Any, list[Any]]:
         """Logits and the input of every layer (the cache :meth:`backward` needs):
@@ -146,17 +150,6 @@ class MLP:
                 delta = (delta @ params[f"W{i}"].T) * xp.astype(h > 0, h.dtype)
         return grads
 
-    def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
-        """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
-
-        The gradients are those of the mean loss over the batch.
-        """
-        return _loss_and_grad(self, params, X, y)
-
-    def predict_proba(self, params: Params, X: Any) -> Any:
-        """Class probabilities ``(n_samples, num_outputs)``, each row summing to 1."""
-        return ops.softmax(self.forward(params, X), axis=1)
-
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """The shape every entry of ``params`` must have (checked when loading a model)."""
         shapes = {}
@@ -173,12 +166,6 @@ def _standardise(model: Any, X: Any) -> Any:
     if model.input_mean != 0.0 or model.input_std != 1.0:
         X = (X - model.input_mean) / model.input_std
     return X
-
-
-def _loss_and_grad(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
-    logits, cache = model.forward_cached(params, X)
-    losses, dlogits = ops.cross_entropy_with_grad(logits, y)
-    return losses, model.backward(params, cache, dlogits), logits
 
 
 MODELS = {"softmax-regression": SoftmaxRegression, "mlp": MLP}
