@@ -32,6 +32,15 @@ data: found through --data-dir, $SOFTREG_DATA, ~/.cache/softreg, /usr/share/data
 (Debian: apt-get install dataset-fashion-mnist), else downloaded from the official mirrors.
 """
 
+SWEEP_EXAMPLES = """\
+examples:
+  softreg sweep --lr 0.01,0.03,0.1,0.3,1                  # validation loss against lr
+  softreg sweep --batch-size 1,16,64,256,1024,60000       # at equal epochs and equal updates
+  softreg sweep --lr 0.001,0.01,0.1 --model mlp --dataset mnist --epochs 2
+
+Validation is a held-out part of the training set (--val-fraction), never the test set.
+"""
+
 # One flag per TrainConfig field (tests check that none is missing).
 TRAIN_HELP = {
     "dataset": "fashion-mnist, mnist, or synthetic (the seed's generated 2-D, 3-class "
@@ -77,27 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train softmax regression and write a run directory",
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = type(getattr(defaults, f.name))
-        kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
-        if f.name == "dataset":
-            kwargs["choices"] = DATASET_NAMES
-        if f.name == "backend":
-            kwargs["choices"] = BACKENDS
-        if f.name == "device":
-            kwargs["choices"] = DEVICES
-        if f.name == "model":
-            kwargs["choices"] = tuple(MODELS)
-        if f.name == "optimizer":
-            kwargs["choices"] = OPTIMIZERS
-        if f.name == "normalize":
-            kwargs["choices"] = ("auto", "yes", "no")
-        if f.name == "hidden":
-            kwargs["type"] = _layer_sizes
-            kwargs["metavar"] = "N,N,..."
-        train.add_argument(flag, **kwargs)
+    _add_config_flags(train)
     train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in --out")
@@ -106,6 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="images in the prediction grids (default: %(default)s)")
     train.add_argument("--no-plots", action="store_true", help="skip the figures")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    sweep = sub.add_parser(
+        "sweep", help="train one model per learning rate or batch size; plot validation loss",
+        epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_flags(sweep, lists=("lr", "batch_size"))
+    sweep.add_argument("--equal", choices=("epochs", "updates", "both"), default=None,
+                       help="compare at equal epochs, equal SGD updates, or both "
+                            "(default: epochs for --lr, both for --batch-size)")
+    sweep.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                       help="held-out part of the training set to validate on; the test set "
+                            "is never used (default: %(default)s)")
+    sweep.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="processes to train in (default: 1 on machines with 2 cores or "
+                            "fewer, where parallel runs measured slower; else one per core)")
+    sweep.add_argument("--out", type=Path, help="directory for the CSV, JSON and figures "
+                                                "(default: runs/sweep-<field>-<time>)")
+    _add_data_dir(sweep)
+    sweep.add_argument("--no-plots", action="store_true", help="skip the figures")
+    sweep.add_argument("--quiet", action="store_true", help="no per-run progress lines")
 
     evaluate = sub.add_parser("evaluate", help="test accuracy and loss of a saved model")
     evaluate.add_argument("model", type=Path, help="a model.safetensors file")
@@ -133,6 +141,36 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-download", action="store_true",
                       help="only look in the usual places; never download")
     return parser
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, *, lists: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field. Fields in ``lists`` take comma-separated values
+    (``softreg sweep --lr 0.01,0.1,1``) and are parsed by the command."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(getattr(defaults, f.name))
+        kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
+        if f.name == "dataset":
+            kwargs["choices"] = DATASET_NAMES
+        if f.name == "backend":
+            kwargs["choices"] = BACKENDS
+        if f.name == "device":
+            kwargs["choices"] = DEVICES
+        if f.name == "model":
+            kwargs["choices"] = tuple(MODELS)
+        if f.name == "optimizer":
+            kwargs["choices"] = OPTIMIZERS
+        if f.name == "normalize":
+            kwargs["choices"] = ("auto", "yes", "no")
+        if f.name == "hidden":
+            kwargs["type"] = _layer_sizes
+            kwargs["metavar"] = "N,N,..."
+        if f.name in lists:
+            kwargs.update(type=str, default=str(getattr(defaults, f.name)),
+                          metavar="V[,V,...]")
+            kwargs["help"] += "; a comma-separated list is the sweep"
+        parser.add_argument(flag, **kwargs)
 
 
 def _layer_sizes(text: str) -> tuple[int, ...]:
@@ -172,6 +210,40 @@ def cmd_train(args: argparse.Namespace) -> int:
              if (result.run_dir / name).exists()]
     print(f"run directory: {result.run_dir}/ ({', '.join(shown)})")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from softreg.sweep import parse_values, sweep_main
+
+    listed = [name for name in ("lr", "batch_size") if "," in getattr(args, name)]
+    if len(listed) != 1:
+        raise SoftregError("give a comma-separated list to exactly one of --lr and "
+                           "--batch-size, e.g. --lr 0.01,0.03,0.1,0.3,1")
+    field = listed[0]
+    values = parse_values(field, getattr(args, field))
+    scalars = {"lr": _number(float, "--lr", args.lr) if field != "lr" else TrainConfig.lr,
+               "batch_size": (_number(int, "--batch-size", args.batch_size)
+                              if field != "batch_size" else TrainConfig.batch_size)}
+    config = TrainConfig(**{f.name: scalars.get(f.name, getattr(args, f.name, None))
+                            for f in fields(TrainConfig)})
+    equal = args.equal or ("epochs" if field == "lr" else "both")
+    workers = args.workers if args.workers is not None else (
+        1 if (os.cpu_count() or 1) <= 2 else None)
+    out = args.out or Path("runs") / f"sweep-{field}-{time.strftime('%Y%m%d-%H%M%S')}"
+    sweep_main(config, field, values, out_dir=out, data_dir=args.data_dir, equal=equal,
+               workers=workers, val_fraction=args.val_fraction, progress=not args.quiet,
+               plots=not args.no_plots)
+    return 0
+
+
+def _number(kind, flag: str, text: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise SoftregError(f"{flag}: expected a number, got {text!r}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -257,8 +329,8 @@ def _check_features(loaded, n_features: int, what: str) -> None:
                            f"{what} has {n_features}")
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "data": cmd_data}
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate,
+            "predict": cmd_predict, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:
