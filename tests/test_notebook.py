@@ -18,7 +18,11 @@ def test_notebook_runs_top_to_bottom(data_root, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4  # the data grid, the live curves, the two prediction grids
+    # the data grid, the live curves, two prediction grids, three report figures, three sweeps
+    assert len(images) >= 10
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "EpochRecord(epoch=10" in text
+    assert "overflow -> nan" in text  # exercise 1
+    assert "definition:" in text and "index picking:" in text  # exercise 2
+    assert "abstain below 0.9" in text and "expected-cost rule" in text  # exercise 3
     assert os.environ.get("SOFTREG_DATA") == str(data_root)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from softreg import __version__
 from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASET_NAMES
-from softreg.errors import SoftregError
+from softreg.errors import SoftregError, require
 from softreg.models import MODELS
 from softreg.train import OPTIMIZERS, TrainConfig
 
@@ -115,12 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-plots", action="store_true", help="skip the figures")
     sweep.add_argument("--quiet", action="store_true", help="no per-run progress lines")
 
-    evaluate = sub.add_parser("evaluate", help="test accuracy and loss of a saved model")
+    evaluate = sub.add_parser(
+        "evaluate", help="test accuracy, top-k, confusion, calibration, abstaining and costs "
+                         "of a saved model")
     evaluate.add_argument("model", type=Path, help="a model.safetensors file")
     evaluate.add_argument("--dataset", choices=DATASET_NAMES,
                           help="default: the dataset the model was trained on")
     _add_data_dir(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument("--reject-below", type=float, metavar="P",
+                          help="abstain when the top (temperature-scaled) probability is below "
+                               "P; report coverage and accuracy on the rest")
+    evaluate.add_argument("--cost-matrix", type=Path, metavar="FILE",
+                          help="k x k costs (CSV or .npy; [i, j] = cost of predicting j for "
+                               "true i): decide by least expected cost and compare with arg-max")
+    evaluate.add_argument("--out", type=Path, metavar="DIR",
+                          help="where evaluation.json, coverage.csv and the figures go "
+                               "(default: evaluation/ beside the model file)")
+    evaluate.add_argument("--no-plots", action="store_true", help="skip the figures")
+
+    sub.add_parser("stability", help="the chapter's overflow/underflow exercise: naive and "
+                                     "stable softmax and loss against a 50-digit reference")
 
     predict = sub.add_parser("predict", help="predict classes of test images or image files")
     predict.add_argument("model", type=Path, help="a model.safetensors file")
@@ -213,7 +229,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import os
     import time
 
     from softreg.sweep import parse_values, sweep_main
@@ -248,18 +263,39 @@ def _number(kind, flag: str, text: str):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from softreg.checkpoint import load_model
+    from softreg.report import format_report, model_report, read_cost_matrix, write_report
     from softreg.train import evaluate
 
     loaded = load_model(args.model)
+    if args.reject_below is not None and not 0 <= args.reject_below <= 1:
+        raise SoftregError(f"--reject-below must be a probability in [0, 1], "
+                           f"got {args.reject_below}")
+    if not args.no_plots:
+        require("matplotlib.figure", "drawing the figures (or pass --no-plots)")
     data = _dataset_for(loaded, args)
+    cost = (read_cost_matrix(args.cost_matrix, data.num_classes)
+            if args.cost_matrix is not None else None)
     result = evaluate(loaded.model, loaded.params, data.X_test, data.y_test)
+    report = model_report(loaded.model, loaded.params, data, reject_below=args.reject_below,
+                          cost=cost)
+    out = args.out or args.model.parent / "evaluation"
+    written = write_report(report, out, plots=not args.no_plots)
     if args.json:
         print(json.dumps({"dataset": data.name, "test_acc": result.accuracy,
-                          "test_loss": result.loss, "n": result.n}))
+                          "test_loss": result.loss, "n": result.n, "report": str(written[0])}))
     else:
         correct = round(result.accuracy * result.n)
         print(f"{data.name} test accuracy {result.accuracy:.4f} ({correct}/{result.n}), "
               f"test loss {result.loss:.4f}")
+        print("\n".join(format_report(report)))
+        print(f"wrote {out}/ ({', '.join(p.name for p in written)})")
+    return 0
+
+
+def cmd_stability(args: argparse.Namespace) -> int:
+    from softreg.stability import main_text
+
+    print(main_text())
     return 0
 
 
@@ -330,7 +366,7 @@ def _check_features(loaded, n_features: int, what: str) -> None:
 
 
 COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate,
-            "predict": cmd_predict, "data": cmd_data}
+            "predict": cmd_predict, "data": cmd_data, "stability": cmd_stability}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     except SoftregError as exc:
         print(f"softreg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (softreg stability | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # e.g. a full disk or a permission problem while writing
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"softreg {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)

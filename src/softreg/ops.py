@@ -190,6 +190,58 @@ def cross_entropy_unchecked(logits: Any, y: Any, /, *, xp: Any = None) -> Any:
     return -pick(log_softmax(logits, axis=1, xp=xp), y, xp=xp)
 
 
+def cross_entropy_soft(logits: Any, targets: Any, /, *, reduction: str = "mean",
+                       xp: Any = None) -> Any:
+    """Cross-entropy from its definition, ``-sum_c targets[n, c] * log_softmax(logits)[n, c]``,
+    for soft labels (label smoothing, distillation, mixed-up examples) that index picking
+    cannot express. ``logits`` and ``targets`` are ``(n, k)``; each row of ``targets`` is a
+    probability vector (checked). Returns ``(n,)`` for ``reduction="none"``, else a 0-d array.
+
+    It reads all ``n * k`` entries, so for hard labels :func:`cross_entropy` is cheaper.
+    A zero target contributes 0 even against a ``-inf`` logit (``0 * log 0 = 0``, the
+    definition's convention); ``torch.nn.functional.cross_entropy`` gives nan there.
+    """
+    xp = get_namespace(logits, targets, xp=xp)
+    _check_reduction(reduction)
+    targets = _soft_targets(targets, logits, xp)
+    log_probs = log_softmax(logits, axis=1, xp=xp)
+    # Zero the log-probability first, not the product: 0 * -inf is nan (and a NumPy warning).
+    log_probs = xp.where(targets == 0, xp.zeros_like(log_probs), log_probs)
+    return _reduce(-xp.sum(targets * log_probs, axis=1), reduction, xp)
+
+
+def _soft_targets(targets: Any, logits: Any, xp: Any) -> Any:
+    """``targets`` as ``logits``' dtype, refused unless every row is a probability vector
+    (finite, >= 0, summing to 1 within ``sqrt(eps)`` of the dtype: rounding, not mistakes)."""
+    if targets.ndim != 2 or tuple(targets.shape) != tuple(logits.shape):
+        raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, "
+                         f"got {tuple(targets.shape)}")
+    if targets.dtype != logits.dtype:
+        targets = xp.astype(targets, logits.dtype)
+    if targets.shape[0] == 0:
+        return targets
+    if not bool(xp.all(xp.isfinite(targets))):
+        raise ValueError("targets must be finite, got an inf or nan entry")
+    if not bool(xp.all(targets >= 0)):
+        raise ValueError(f"targets must be non-negative, got {float(xp.min(targets))}")
+    tol = float(xp.finfo(logits.dtype).eps) ** 0.5
+    worst = float(xp.max(xp.abs(xp.sum(targets, axis=1) - 1)))
+    if worst > tol:
+        raise ValueError(f"each row of targets must sum to 1 (within {tol:.2g}); "
+                         f"a row is off by {worst:.3g}")
+    return targets
+
+
+def smooth_labels(y: Any, num_classes: int, smoothing: float, /, *, dtype: Any = None,
+                  xp: Any = None) -> Any:
+    """PyTorch's label-smoothing target ``(1 - s) * one_hot(y) + s / k``, ``(n, k)``: with
+    :func:`cross_entropy_soft` it gives ``cross_entropy(..., label_smoothing=s)``."""
+    xp = get_namespace(y, xp=xp)
+    s = _check_label_smoothing(smoothing)
+    check_labels(y, num_classes, xp=xp)
+    return one_hot(y, num_classes, dtype=dtype, xp=xp) * (1 - s) + s / num_classes
+
+
 def cross_entropy_with_grad(logits: Any, y: Any, /, *, xp: Any = None) -> tuple[Any, Any]:
     """Per-example losses and the gradient of their *mean* with respect to ``logits``.
 

@@ -1,0 +1,137 @@
+"""What ``softreg evaluate`` reports about a saved model, beyond its accuracy.
+
+The chapter asks whether the most likely label is always the right answer (a medical
+diagnosis, say). The report answers with :mod:`softreg.metrics`:
+
+- top-k accuracy and the confusion matrix;
+- calibration (expected calibration error, a reliability diagram) before and after
+  temperature scaling, with the temperature fitted on a held-out part of the *training* set
+  (never the test set);
+- abstaining below a confidence threshold (``reject_below``), with the accuracy-coverage curve;
+- the expected-cost decision rule for a cost matrix, next to the arg-max rule.
+
+:func:`write_report` writes ``evaluation.json``, ``coverage.csv`` and the three figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softreg import metrics, ops
+from softreg.errors import SoftregError
+from softreg.fileio import atomic_write_bytes
+from softreg.sweep import validation_split
+
+CALIBRATION_FRACTION = 0.1  # of the training set, held out to fit the temperature
+CALIBRATION_SEED = 0
+
+
+def model_report(model: Any, params: dict[str, Any], data: Any, *,
+                 reject_below: float | None = None, cost: np.ndarray | None = None) -> dict:
+    """The report of ``model`` on ``data``'s test set (a JSON-ready dict; see module doc)."""
+    logits = model.forward(params, data.X_test)
+    _, _, X_cal, y_cal = validation_split(data.X_train, data.y_train,
+                                          fraction=CALIBRATION_FRACTION, seed=CALIBRATION_SEED)
+    temperature = metrics.fit_temperature(model.forward(params, X_cal), y_cal)
+    report = metrics.evaluation_report(logits, data.y_test, temperature=temperature,
+                                       class_names=data.class_names)
+    report["calibration"]["fitted_on"] = (
+        f"{len(y_cal)} held-out training examples (seed {CALIBRATION_SEED})")
+    probs = ops.softmax(logits / temperature, axis=1)
+    if reject_below is not None:
+        decisions = metrics.selective_decision(probs, reject_below)
+        covered = decisions >= 0
+        report["abstain"] = {
+            "threshold": reject_below,
+            "coverage": float(covered.mean()),
+            "accuracy": (float((decisions[covered] == data.y_test[covered]).mean())
+                         if covered.any() else None),
+        }
+    if cost is not None:
+        chosen = metrics.expected_cost_decisions(probs, cost)
+        argmax = probs.argmax(axis=1)
+        report["cost"] = {
+            "matrix": cost.tolist(),
+            "mean_cost": float(cost[data.y_test, chosen].mean()),
+            "mean_cost_argmax": float(cost[data.y_test, argmax].mean()),
+            "accuracy": float((chosen == data.y_test).mean()),
+            "accuracy_argmax": float((argmax == data.y_test).mean()),
+        }
+    return report
+
+
+def read_cost_matrix(path: str | Path, num_classes: int) -> np.ndarray:
+    """A ``(k, k)`` cost matrix from a ``.npy`` or CSV file: entry ``[i, j]`` is the cost of
+    predicting ``j`` when the truth is ``i``."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            matrix = np.load(path, allow_pickle=False)
+        else:
+            matrix = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise SoftregError(f"{path}: cannot read a cost matrix ({exc})") from None
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (num_classes, num_classes):
+        raise SoftregError(f"{path}: the cost matrix must be {num_classes}x{num_classes}, "
+                           f"got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise SoftregError(f"{path}: the cost matrix holds an inf or nan")
+    return matrix
+
+
+def format_report(report: dict) -> list[str]:
+    """The report as lines a person reads (the accuracy line is printed before these)."""
+    topk = ", ".join(f"top-{k} {v:.4f}" for k, v in report["top_k"].items())
+    cal = report["calibration"]
+    lines = [
+        f"top-k accuracy: {topk}",
+        f"calibration: ECE {report['ece']:.4f} ({cal['n_bins']} bins); temperature "
+        f"{cal['temperature']:.3f} fitted on {cal['fitted_on']}: ECE {cal['ece']:.4f}, "
+        f"NLL {report['nll']:.4f} -> {cal['nll']:.4f}",
+    ]
+    if "abstain" in report:
+        a = report["abstain"]
+        accuracy = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.4f}"
+        lines.append(f"abstain below {a['threshold']:g}: coverage {a['coverage']:.4f}, "
+                     f"accuracy on the rest {accuracy}")
+    if "cost" in report:
+        c = report["cost"]
+        lines.append(f"expected-cost rule: mean cost {c['mean_cost']:.4f} (arg-max: "
+                     f"{c['mean_cost_argmax']:.4f}), accuracy {c['accuracy']:.4f} (arg-max: "
+                     f"{c['accuracy_argmax']:.4f})")
+    return lines
+
+
+def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
+    """``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
+    ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
+    atomic_write_bytes(written[0], (json.dumps(report, indent=2) + "\n").encode())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["threshold", "coverage", "accuracy"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report["accuracy_coverage"])
+    atomic_write_bytes(written[1], buf.getvalue().encode())
+    if plots:
+        from softreg import plotting
+
+        cal = report["calibration"]
+        figures = {
+            "confusion": plotting.plot_confusion_matrix(np.asarray(report["confusion_matrix"]),
+                                                        report["class_names"]),
+            "reliability": plotting.plot_reliability(cal["before"], cal["after"]),
+            "coverage": plotting.plot_accuracy_coverage(report["accuracy_coverage"]),
+        }
+        for name, fig in figures.items():
+            written += plotting.save_figure(fig, out_dir / name)
+    return written
