@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="held-out part of the training set to validate on; the test set "
                             "is never used (default: %(default)s)")
     sweep.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="processes to train in (default: 1 on machines with 2 cores or "
-                            "fewer, where parallel runs measured slower; else one per core)")
+                       help="processes to train in (default: one per core, at most one per "
+                            "value)")
     sweep.add_argument("--out", type=Path, help="directory for the CSV, JSON and figures "
                                                 "(default: runs/sweep-<field>-<time>)")
     _add_data_dir(sweep)
@@ -245,11 +245,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: scalars.get(f.name, getattr(args, f.name, None))
                             for f in fields(TrainConfig)})
     equal = args.equal or ("epochs" if field == "lr" else "both")
-    workers = args.workers if args.workers is not None else (
-        1 if (os.cpu_count() or 1) <= 2 else None)
     out = args.out or Path("runs") / f"sweep-{field}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_main(config, field, values, out_dir=out, data_dir=args.data_dir, equal=equal,
-               workers=workers, val_fraction=args.val_fraction, progress=not args.quiet,
+               workers=args.workers, val_fraction=args.val_fraction, progress=not args.quiet,
                plots=not args.no_plots)
     return 0
 
