@@ -18,7 +18,7 @@ from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASET_NAMES
 from softreg.errors import SoftregError, require
 from softreg.models import MODELS
-from softreg.train import OPTIMIZERS, TrainConfig
+from softreg.train import NORMALIZE, OPTIMIZERS, TrainConfig
 
 EXAMPLES = """\
 examples:
@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The TrainConfig fields whose flags take one of a fixed set of values.
+CHOICES = {"dataset": DATASET_NAMES, "backend": BACKENDS, "device": DEVICES,
+           "model": tuple(MODELS), "optimizer": OPTIMIZERS, "normalize": NORMALIZE}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, *, lists: tuple[str, ...] = ()) -> None:
     """One flag per TrainConfig field. Fields in ``lists`` take comma-separated values
     (``softreg sweep --lr 0.01,0.1,1``) and are parsed by the command."""
@@ -167,18 +172,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, *, lists: tuple[str, ...]
         flag = "--" + f.name.replace("_", "-")
         kind = type(getattr(defaults, f.name))
         kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
-        if f.name == "dataset":
-            kwargs["choices"] = DATASET_NAMES
-        if f.name == "backend":
-            kwargs["choices"] = BACKENDS
-        if f.name == "device":
-            kwargs["choices"] = DEVICES
-        if f.name == "model":
-            kwargs["choices"] = tuple(MODELS)
-        if f.name == "optimizer":
-            kwargs["choices"] = OPTIMIZERS
-        if f.name == "normalize":
-            kwargs["choices"] = ("auto", "yes", "no")
+        if f.name in CHOICES:
+            kwargs["choices"] = CHOICES[f.name]
         if f.name == "hidden":
             kwargs["type"] = _layer_sizes
             kwargs["metavar"] = "N,N,..."
@@ -262,7 +257,6 @@ def _number(kind, flag: str, text: str):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from softreg.checkpoint import load_model
     from softreg.report import format_report, model_report, read_cost_matrix, write_report
-    from softreg.train import evaluate
 
     loaded = load_model(args.model)
     if args.reject_below is not None and not 0 <= args.reject_below <= 1:
@@ -273,18 +267,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = _dataset_for(loaded, args)
     cost = (read_cost_matrix(args.cost_matrix, data.num_classes)
             if args.cost_matrix is not None else None)
-    result = evaluate(loaded.model, loaded.params, data.X_test, data.y_test)
     report = model_report(loaded.model, loaded.params, data, reject_below=args.reject_below,
                           cost=cost)
     out = args.out or args.model.parent / "evaluation"
     written = write_report(report, out, plots=not args.no_plots)
     if args.json:
-        print(json.dumps({"dataset": data.name, "test_acc": result.accuracy,
-                          "test_loss": result.loss, "n": result.n, "report": str(written[0])}))
+        print(json.dumps({"dataset": data.name, "test_acc": report["accuracy"],
+                          "test_loss": report["nll"], "n": report["n"],
+                          "report": str(written[0])}))
     else:
-        correct = round(result.accuracy * result.n)
-        print(f"{data.name} test accuracy {result.accuracy:.4f} ({correct}/{result.n}), "
-              f"test loss {result.loss:.4f}")
+        correct = round(report["accuracy"] * report["n"])
+        print(f"{data.name} test accuracy {report['accuracy']:.4f} ({correct}/{report['n']}), "
+              f"test loss {report['nll']:.4f}")
         print("\n".join(format_report(report)))
         print(f"wrote {out}/ ({', '.join(p.name for p in written)})")
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 from softreg import metrics, ops
 from softreg.errors import SoftregError
 from softreg.fileio import atomic_write_bytes
+from softreg.runs import write_json
 from softreg.sweep import validation_split
 
 CALIBRATION_FRACTION = 0.1  # of the training set, held out to fit the temperature
@@ -115,7 +115,7 @@ def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> li
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
-    atomic_write_bytes(written[0], (json.dumps(report, indent=2) + "\n").encode())
+    write_json(written[0], report)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["threshold", "coverage", "accuracy"],
                             lineterminator="\n")

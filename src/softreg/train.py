@@ -25,6 +25,7 @@ from softreg.optim import SGD
 
 Params = dict[str, Any]
 OPTIMIZERS = ("sgd", "gd")
+NORMALIZE = ("auto", "yes", "no")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TrainConfig:
         backend.check_names(self.backend, self.device)
         _check_choice("model", self.model, tuple(MODELS))
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("normalize", self.normalize, ("auto", "yes", "no"))
+        _check_choice("normalize", self.normalize, NORMALIZE)
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
