@@ -28,6 +28,25 @@ def require_shared_data() -> Path:
     return found
 
 
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user data or cache leaks in (the cache is tmp_path/xdg-cache, the system location
+    tmp_path/system), and nothing can reach the network."""
+    import socket
+
+    import softreg.data.datasets as datasets_module
+
+    monkeypatch.delenv("SOFTREG_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setattr(datasets_module, "SYSTEM_DATA_DIR", tmp_path / "system")
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a test tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     return require_shared_data()

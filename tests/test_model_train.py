@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from softreg import ops
-from softreg.errors import ConfigError
+from softreg.errors import ConfigError, DataValueError
 from softreg.models import SoftmaxRegression
 from softreg.optim import SGD
 from softreg.train import Callback, TrainConfig, evaluate, fit
@@ -176,9 +176,9 @@ def test_callback_time_is_not_training_time(blobs):
 def test_fit_refuses_mismatched_or_empty_data(blobs):
     X, y, _, _ = blobs
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
-    with pytest.raises(ConfigError, match="500 examples but 499 labels"):
+    with pytest.raises(DataValueError, match="500 examples but 499 labels"):
         fit(model, (X, y[:-1]), None, TrainConfig(epochs=1))
-    with pytest.raises(ConfigError, match="empty"):
+    with pytest.raises(DataValueError, match="empty"):
         fit(model, (X[:0], y[:0]), None, TrainConfig(epochs=1))
 
 

@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 from softreg.data import Dataset, load_dataset, text_labels  # noqa: E402
 from softreg.errors import (  # noqa: E402
     ConfigError,
+    DataValueError,
+    DivergenceError,
     MissingDependencyError,
     ModelFileError,
     RunDirError,
@@ -45,6 +47,7 @@ from softreg.train import (  # noqa: E402
     TrainState,
     evaluate,
     fit,
+    init_state,
     make_model,
 )
 
@@ -53,7 +56,9 @@ __all__ = [
     "SGD",
     "Callback",
     "ConfigError",
+    "DataValueError",
     "Dataset",
+    "DivergenceError",
     "EpochRecord",
     "Evaluation",
     "FitResult",
@@ -74,17 +79,44 @@ __all__ = [
     "cross_entropy_with_grad",
     "evaluate",
     "fit",
+    "init_state",
     "load_dataset",
     "log_softmax",
     "logsumexp",
     "make_model",
     "nll_loss",
     "one_hot",
+    "resume_run",
     "softmax",
     "softmax_naive",
     "text_labels",
     "train_run",
 ]
+
+
+# The scikit-learn estimators (softreg.estimators) need scikit-learn, the softreg[sklearn]
+# extra, so they are imported on first access; they stay out of __all__ so that
+# ``from softreg import *`` works without it.
+_ESTIMATORS = ("MLPClassifier", "SoftmaxRegressionClassifier")
+
+
+def __getattr__(name: str):
+    if name in _ESTIMATORS:
+        from softreg import estimators  # MissingDependencyError without scikit-learn
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'softreg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_ESTIMATORS])
+
+
+def resume_run(*args, **kwargs):
+    """Continue a stopped run (see :func:`softreg.runs.resume_run`); imported lazily."""
+    from softreg.runs import resume_run as _resume_run
+
+    return _resume_run(*args, **kwargs)
 
 
 def train_run(*args, **kwargs):

@@ -58,6 +58,12 @@ class Backend:
             return "cpu"
         return _device_name(self.device)
 
+    @property
+    def mutable(self) -> bool:
+        """Whether arrays can be updated in place and steps run eagerly (NumPy, PyTorch),
+        rather than replaced by compiled steps (JAX, TensorFlow)."""
+        return self.name not in ("jax", "tensorflow")
+
     def asarray(self, x: Any) -> Any:
         """A host (NumPy) array as an array of this backend on its device (one copy at most)."""
         return asarray(x, self.xp, device=self.device)

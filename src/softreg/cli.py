@@ -18,12 +18,14 @@ from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASET_NAMES
 from softreg.errors import SoftregError, require
 from softreg.models import MODELS
-from softreg.train import NORMALIZE, OPTIMIZERS, TrainConfig
+from softreg.train import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 
 EXAMPLES = """\
 examples:
   softreg train                                   # the book's recipe on Fashion-MNIST
   softreg train --dataset mnist --epochs 20 --out runs/mnist
+  softreg train --checkpoint-every 100 --out runs/long   # then, if it is stopped:
+  softreg train --resume runs/long                # continues exactly where it stopped
   softreg evaluate runs/mnist/model.safetensors --dataset mnist
   softreg predict runs/mnist/model.safetensors --index 0 1 2 --top 3
   softreg predict runs/book/model.safetensors shoe.png
@@ -57,6 +59,8 @@ TRAIN_HELP = {
                  "counts iterations) (default: %(default)s)",
     "normalize": "standardise inputs with the training set's mean and std: yes, no, or auto "
                  "(yes for mlp, no for softmax-regression) (default: %(default)s)",
+    "softmax": "stable (log-sum-exp), or naive: the book's exp(o) / sum(exp(o)), which "
+               "overflows for large scores (the chapter's exercise) (default: %(default)s)",
     "seed": "seed for the initial weights and the data order; same seed, same run "
             "(default: %(default)s)",
     "sigma": "standard deviation of the initial weights (default: %(default)s)",
@@ -91,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in --out")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="save the training state every N steps (and at the start and "
+                            "end), so that --resume can continue the run if it is stopped")
+    train.add_argument("--resume", type=Path, metavar="DIR",
+                       help="continue the run in DIR from its last checkpoint, exactly as it "
+                            "would have gone on (its configuration comes from DIR)")
     _add_data_dir(train)
     train.add_argument("--show", type=int, default=16, metavar="N",
                        help="images in the prediction grids (default: %(default)s)")
@@ -161,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The TrainConfig fields whose flags take one of a fixed set of values.
 CHOICES = {"dataset": DATASET_NAMES, "backend": BACKENDS, "device": DEVICES,
-           "model": tuple(MODELS), "optimizer": OPTIMIZERS, "normalize": NORMALIZE}
+           "model": tuple(MODELS), "optimizer": OPTIMIZERS, "normalize": NORMALIZE,
+           "softmax": SOFTMAX}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, *, lists: tuple[str, ...] = ()) -> None:
@@ -202,18 +213,38 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from softreg.runs import train_run
+    from softreg.runs import resume_run, train_run
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if args.show < 0:
         raise SoftregError(f"--show must be >= 0, got {args.show}")
-    result = train_run(config, args.out, data_dir=args.data_dir, overwrite=args.overwrite,
-                       progress=not args.quiet, plots=not args.no_plots, n_show=args.show)
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise SoftregError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    options = {"data_dir": args.data_dir, "progress": not args.quiet,
+               "plots": not args.no_plots, "n_show": args.show}
+    if args.resume is not None:
+        defaults = TrainConfig()
+        given = ["--" + f.name.replace("_", "-") for f in fields(TrainConfig)
+                 if getattr(args, f.name) != getattr(defaults, f.name)]
+        given += [flag for flag, value in (("--out", args.out), ("--overwrite", args.overwrite))
+                  if value]
+        if given:
+            raise SoftregError(f"--resume continues the run with the configuration in "
+                               f"{args.resume}/config.json; drop {', '.join(given)}")
+        result = resume_run(args.resume, checkpoint_every=args.checkpoint_every, **options)
+        if result is None:
+            print(f"{args.resume}: the run has already finished (see its metrics.json)")
+            return 0
+    else:
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        result = train_run(config, args.out, overwrite=args.overwrite,
+                           checkpoint_every=args.checkpoint_every or 0, **options)
     m = result.metrics
     meets = m["train_loss"] < 0.5 and m["train_acc"] > 0.7 and m["test_acc"] > 0.7
+    resumed = (f" (continued from step {m['resumed_from_step']})"
+               if m.get("resumed_from_step") else "")
     print(f"final: train loss {m['train_loss']:.4f}, train acc {m['train_acc']:.4f}, "
-          f"test acc {m['test_acc']:.4f}; trained in {m['seconds_train']:.2f} s")
-    if (config.model, config.dataset) == ("softmax-regression", "fashion-mnist"):
+          f"test acc {m['test_acc']:.4f}; trained in {m['seconds_train']:.2f} s{resumed}")
+    if (m["model"], m["dataset"]) == ("softmax-regression", "fashion-mnist"):
         print(f"the book's bars (train loss < 0.5, accuracies > 0.7): "
               f"{'met' if meets else 'NOT met'}")
     shown = [name for name in ("metrics.json", "curves.png", "predictions.png",

@@ -16,6 +16,11 @@ class ModelFileError(SoftregError):
     """A model file is missing, truncated, tampered with, or of another shape."""
 
 
+class DataValueError(SoftregError, ValueError):
+    """Training data that cannot be trained on: NaN or inf features, labels out of range,
+    mismatched lengths, bad sample weights."""
+
+
 class RunDirError(SoftregError):
     """The run directory cannot be created or would overwrite an earlier run."""
 
@@ -29,9 +34,21 @@ class MissingDependencyError(SoftregError, ImportError):
         )
 
 
-def require(module: str, feature: str, *, package: str | None = None) -> ModuleType:
+def require(module: str, feature: str, *, package: str | None = None,
+            extra: str = "cli") -> ModuleType:
     """Import an optional dependency, or say which extra provides it."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingDependencyError(package or module.split(".")[0], feature) from None
+        raise MissingDependencyError(package or module.split(".")[0], feature, extra) from None
+
+
+class DivergenceError(SoftregError, FloatingPointError):
+    """Training produced a non-finite loss. ``state`` is the last good training state (the
+    one before the step that diverged) and ``history`` what was reported until then."""
+
+    def __init__(self, message: str, *, state: object, history: object, step: int):
+        super().__init__(message)
+        self.state = state
+        self.history = history
+        self.step = step  # the 1-based optimiser step whose loss was not finite

@@ -28,13 +28,16 @@ class _Classifier:
         """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
         return self.forward_cached(params, X)[0]
 
-    def loss_and_grad(self, params: Params, X: Any, y: Any) -> tuple[Any, Params, Any]:
+    def loss_and_grad(self, params: Params, X: Any, y: Any, *, weight: Any = None,
+                      softmax: str = "stable") -> tuple[Any, Params, Any]:
         """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
 
-        The gradients are those of the mean loss over the batch.
+        The gradients are those of the mean loss over the batch, each example's loss scaled
+        by ``weight`` (``(n,)``) when given. ``softmax="naive"`` computes the loss the book's
+        way (see :func:`ops.cross_entropy_with_grad_naive`).
         """
         logits, cache = self.forward_cached(params, X)
-        losses, dlogits = ops.cross_entropy_with_grad(logits, y)
+        losses, dlogits = ops.LOSS_GRADS[softmax](logits, y, weight=weight)
         return losses, self.backward(params, cache, dlogits), logits
 
     def predict_proba(self, params: Params, X: Any) -> Any:

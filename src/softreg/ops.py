@@ -242,12 +242,15 @@ def smooth_labels(y: Any, num_classes: int, smoothing: float, /, *, dtype: Any =
     return one_hot(y, num_classes, dtype=dtype, xp=xp) * (1 - s) + s / num_classes
 
 
-def cross_entropy_with_grad(logits: Any, y: Any, /, *, xp: Any = None) -> tuple[Any, Any]:
+def cross_entropy_with_grad(logits: Any, y: Any, /, *, weight: Any = None,
+                            xp: Any = None) -> tuple[Any, Any]:
     """Per-example losses and the gradient of their *mean* with respect to ``logits``.
 
     One forward pass serves both: with ``p = softmax(logits)``,
     ``d mean(loss) / d logits = (p - one_hot(y)) / n``. Returns ``(losses (n,), dlogits (n, k))``.
-    Labels are not range-checked here (this is the training hot path; data is validated once).
+    ``weight`` (``(n,)``, optional) scales each example's loss and gradient: the losses are
+    ``weight * loss`` and the gradient is that of their sum divided by ``n``. Labels are not
+    range-checked here (this is the training hot path; data is validated once).
     """
     xp = get_namespace(logits, y, xp=xp)
     n, k = logits.shape
@@ -257,8 +260,32 @@ def cross_entropy_with_grad(logits: Any, y: Any, /, *, xp: Any = None) -> tuple[
     target = one_hot(y, k, dtype=logits.dtype, xp=xp)
     # -log p_y = log(sum exp) - shifted_y; the row max cancels.
     losses = xp.log(sum_exp[:, 0]) - xp.sum(shifted * target, axis=1)
-    dlogits = (exp / sum_exp - target) / n
-    return losses, dlogits
+    return _weighted(losses, exp / sum_exp - target, weight, n)
+
+
+def cross_entropy_with_grad_naive(logits: Any, y: Any, /, *, weight: Any = None,
+                                  xp: Any = None) -> tuple[Any, Any]:
+    """:func:`cross_entropy_with_grad` the book's way: :func:`softmax_naive`, then
+    ``-log(p_y)``. The same numbers while ``exp`` fits in the dtype; a logit above ~88 in
+    float32 makes it ``inf / inf = nan`` (the chapter's exercise), so training on it shows
+    what divergence looks like."""
+    xp = get_namespace(logits, y, xp=xp)
+    n, k = logits.shape
+    probs = softmax_naive(logits, xp=xp)
+    target = one_hot(y, k, dtype=logits.dtype, xp=xp)
+    losses = -xp.log(xp.sum(probs * target, axis=1))
+    return _weighted(losses, probs - target, weight, n)
+
+
+def _weighted(losses: Any, dlosses: Any, weight: Any, n: int) -> tuple[Any, Any]:
+    """Per-example losses and their gradient (``dlosses``, of the sum) as those of the mean,
+    each example scaled by ``weight`` when given."""
+    if weight is None:
+        return losses, dlosses / n
+    return losses * weight, dlosses * (weight[:, None] / n)
+
+
+LOSS_GRADS = {"stable": cross_entropy_with_grad, "naive": cross_entropy_with_grad_naive}
 
 
 def count_correct(scores: Any, y: Any, /, *, xp: Any = None) -> Any:

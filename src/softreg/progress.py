@@ -42,7 +42,8 @@ class ProgressBar(Callback):
                 from tqdm.auto import tqdm
             except ImportError:
                 return
-            self._bar = tqdm(total=steps_per_epoch * (config.epochs - state.epoch),
+            remaining = steps_per_epoch * (config.epochs - state.epoch) - state.batch
+            self._bar = tqdm(total=remaining,
                              unit="step", leave=False, dynamic_ncols=True, file=sys.stderr)
 
     def on_step_end(self, step: int, epoch: int) -> None:

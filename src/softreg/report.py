@@ -113,7 +113,13 @@ def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> li
     """``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
     ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SoftregError(f"{out_dir}: exists and is not a directory; choose another --out")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SoftregError(f"{out_dir}: cannot create the output directory "
+                           f"({exc.strerror or exc})") from None
     written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
     write_json(written[0], report)
     buf = io.StringIO()

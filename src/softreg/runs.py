@@ -7,6 +7,7 @@
     steps.csv          the running loss every log_every batches (rewritten at each report)
     curves.png/.svg    the book's training curves (PNG rewritten after each epoch)
     model.safetensors  the trained parameters
+    checkpoint.safetensors  the training state, with checkpoint_every (see resume_run)
     predictions.png    first test images, true label over predicted label
     misclassified.png  the first misclassified test images
     metrics.json       final metrics, timings and the whole history (written last)
@@ -31,9 +32,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from softreg import __version__, backend
-from softreg.checkpoint import save_model
+from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
 from softreg.data import Dataset, load_dataset
-from softreg.errors import RunDirError, require
+from softreg.data.batching import epoch_permutation
+from softreg.errors import ConfigError, DivergenceError, RunDirError, require
 from softreg.fileio import atomic_write_bytes
 from softreg.train import (
     Callback,
@@ -44,12 +46,14 @@ from softreg.train import (
     TrainConfig,
     TrainState,
     fit,
+    init_state,
     make_model,
 )
 
 MODEL_FILE = "model.safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
 ARTIFACTS = ("config.json", "epochs.csv", "steps.csv", "curves.png", "curves.svg", MODEL_FILE,
-             "predictions.png", "misclassified.png", "metrics.json")
+             "predictions.png", "misclassified.png", "metrics.json", CHECKPOINT_FILE)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def check_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
     if not overwrite and any((path / name).exists() for name in ARTIFACTS):
         raise RunDirError(f"{path}: already holds a run; choose another --out or pass --overwrite")
     parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise RunDirError(f"{path}: cannot be created, {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise RunDirError(f"{path}: not writable ({parent} does not allow writing)")
     return path
@@ -129,22 +135,151 @@ def train_run(
     n_show: int = 16,
     stream: TextIO | None = None,
     callbacks: tuple[Callback, ...] = (),
+    checkpoint_every: int = 0,
 ) -> RunResult:
-    """Train softmax regression as ``config`` says and write the run directory ``out``."""
+    """Train as ``config`` says and write the run directory ``out``.
+
+    With ``checkpoint_every=N`` the training state goes to ``checkpoint.safetensors`` at the
+    start, every N steps and at the end, and :func:`resume_run` can continue the run after
+    the process is killed at any point.
+    """
     wall_start = time.perf_counter()
     # Everything that can fail on bad input fails before the run directory is created.
-    require("safetensors.numpy", "saving the model")
-    device = backend.resolve(config.backend, config.device).device_name
-    if plots:
-        require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
+    _check_ready(config, plots)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
     run_dir = check_run_dir(out or default_run_dir(config), overwrite=overwrite)
     t = time.perf_counter()
     data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
     seconds_load = time.perf_counter() - t
+    model = make_model(config, data.X_train, data.num_classes)  # may refuse the data
     prepare_run_dir(run_dir, overwrite=overwrite)
     write_json(run_dir / "config.json", config.to_dict())
+    return _train_in(run_dir, config, data, model, None, None, wall_start=wall_start,
+                     seconds_load=seconds_load, checkpoint_every=checkpoint_every,
+                     progress=progress, plots=plots, n_show=n_show, stream=stream,
+                     callbacks=callbacks)
 
-    model = make_model(config, data.X_train, data.num_classes)
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    n_show: int = 16,
+    stream: TextIO | None = None,
+    callbacks: tuple[Callback, ...] = (),
+) -> RunResult | None:
+    """Continue the run in ``run_dir`` from its checkpoint, as if it had never stopped: the
+    final weights and metrics are bit-identical to an uninterrupted run's.
+
+    Returns None when the run had already finished. Without a checkpoint (the run was
+    stopped before writing one) it starts again from the beginning. ``checkpoint_every``
+    defaults to the run's own.
+    """
+    wall_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
+                          f"softreg train --out {run_dir}")
+    config = _read_config(config_file)
+    if (run_dir / "metrics.json").is_file():
+        return None
+    _remove_temporary_files(run_dir)
+    checkpoint_file = run_dir / CHECKPOINT_FILE
+    if not checkpoint_file.is_file():  # stopped before the first checkpoint: start again
+        return train_run(config, run_dir, data_dir=data_dir, overwrite=True, progress=progress,
+                         plots=plots, n_show=n_show, stream=stream, callbacks=callbacks,
+                         checkpoint_every=checkpoint_every or 0)
+    _check_ready(config, plots)
+    saved = load_checkpoint(checkpoint_file)
+    if saved.config != config:
+        raise RunDirError(f"{checkpoint_file}: written for another configuration than "
+                          f"{config_file}")
+    t = time.perf_counter()
+    data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
+    seconds_load = time.perf_counter() - t
+    _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
+    if checkpoint_every is None:
+        checkpoint_every = int(saved.metadata.get("checkpoint_every", "0"))
+    return _train_in(run_dir, config, data, saved.model, saved.state, saved.history,
+                     wall_start=wall_start, seconds_load=seconds_load,
+                     checkpoint_every=checkpoint_every, progress=progress, plots=plots,
+                     n_show=n_show, stream=stream, callbacks=callbacks)
+
+
+def _remove_temporary_files(run_dir: Path) -> None:
+    """A killed process leaves the temporary file it was writing (never a half-written file
+    under a real name); remove softreg's own, ``.<artifact>.<random>.tmp``."""
+    for name in ARTIFACTS:
+        for leftover in run_dir.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+def _check_ready(config: TrainConfig, plots: bool) -> None:
+    require("safetensors.numpy", "saving the model")
+    backend.resolve(config.backend, config.device)
+    if plots:
+        require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
+
+
+def _read_config(path: Path) -> TrainConfig:
+    try:
+        return TrainConfig(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise RunDirError(f"{path}: not a valid run configuration ({exc})") from None
+
+
+def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
+    """The checkpoint holds the data order of the epoch it stopped in; it must be the one
+    this softreg and NumPy compute, or the continued run would silently be another run."""
+    if saved.data_order is None:
+        return
+    expected = epoch_permutation(n, seed=config.seed, epoch=saved.state.epoch)
+    if not np.array_equal(saved.data_order, expected):
+        raise RunDirError(f"{path}: its data order differs from the one this installation "
+                          f"computes for seed {config.seed}, epoch {saved.state.epoch + 1} "
+                          f"(another NumPy version?); the run cannot be continued exactly")
+
+
+class Checkpointer(Callback):
+    """Writes the training state to ``checkpoint.safetensors`` (atomically) when ``fit``
+    offers one, and at the end of training."""
+
+    def __init__(self, path: Path, model: Any, config: TrainConfig, data: Dataset,
+                 checkpoint_every: int):
+        self.path, self.model, self.config = path, model, config
+        self.class_names, self.n = data.class_names, data.X_train.shape[0]
+        self.checkpoint_every = checkpoint_every
+
+    def save(self, state: TrainState, history: History) -> None:
+        order = None
+        if self.config.optimizer == "sgd" and state.epoch < self.config.epochs:
+            order = epoch_permutation(self.n, seed=self.config.seed, epoch=state.epoch)
+        save_checkpoint(self.path, self.model, state, history, config=self.config,
+                        class_names=self.class_names, data_order=order,
+                        metadata={"checkpoint_every": self.checkpoint_every,
+                                  "softreg": __version__, "numpy": np.__version__})
+
+    def on_checkpoint(self, state: TrainState, history: History) -> None:
+        self.save(state, history)
+
+    def on_train_end(self, history: History, state: TrainState) -> None:
+        self.save(state, history)
+
+
+def _train_in(
+    run_dir: Path, config: TrainConfig, data: Dataset, model: Any,
+    state: TrainState | None, history: History | None, *, wall_start: float,
+    seconds_load: float, checkpoint_every: int, progress: bool, plots: bool, n_show: int,
+    stream: TextIO | None, callbacks: tuple[Callback, ...],
+) -> RunResult:
+    """Train (from ``state``, or from the start) and write the rest of the run directory."""
+    device = backend.resolve(config.backend, config.device).device_name
     hooks: list[Callback] = [CsvLog(run_dir), *callbacks]
     if progress:
         from softreg.progress import ProgressBar
@@ -154,18 +289,41 @@ def train_run(
         from softreg.plotting import LiveCurves
 
         hooks.append(LiveCurves(run_dir / "curves"))
-    result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
-                 callbacks=hooks)
+    if checkpoint_every:
+        checkpointer = Checkpointer(run_dir / CHECKPOINT_FILE, model, config, data,
+                                    checkpoint_every)
+        hooks.append(checkpointer)
+        if state is None:  # from the very start, so that a run killed early can be resumed
+            state = init_state(model, config)
+            checkpointer.save(state, History())
+    resumed_from = state.step if state is not None and state.step else None
+    header = {"dataset": data.name, "seed": config.seed, "softreg": __version__,
+              "backend": config.backend, "device": device}
+    try:
+        result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
+                     callbacks=hooks, state=state, history=history,
+                     checkpoint_every=checkpoint_every)
+    except DivergenceError as exc:
+        # Keep the last good model, say where it is, and mark the run as ended.
+        save_model(run_dir / MODEL_FILE, model, _host(exc.state.params),
+                   class_names=data.class_names, metadata=header)
+        write_json(run_dir / "metrics.json", {
+            "status": "diverged", "error": str(exc), "diverged_at_step": exc.step,
+            "dataset": data.name, "model": config.model, "backend": config.backend,
+            "history": [asdict(r) for r in exc.history.records],
+            "running_loss": [asdict(r) for r in exc.history.steps]})
+        raise DivergenceError(f"{exc} in {run_dir / MODEL_FILE}", state=exc.state,
+                              history=exc.history, step=exc.step) from None
 
-    host_params = {name: backend.to_numpy(p) for name, p in result.params.items()}
+    host_params = _host(result.params)
     save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
-               metadata={"dataset": data.name, "seed": config.seed, "softreg": __version__,
-                         "backend": config.backend, "device": device})
+               metadata=header)
     if plots and data.test_images is not None:  # generated features have no pictures
         write_prediction_grids(run_dir, model, host_params, data, n_show=n_show)
 
     final = result.history.final
     metrics = {
+        "status": "finished",
         "dataset": data.name,
         "model": config.model,
         "model_config": asdict(model),
@@ -186,6 +344,8 @@ def train_run(
         "seconds_load_data": seconds_load,
         "seconds_total": time.perf_counter() - wall_start,
         "peak_rss_mb": peak_rss_mb(),
+        "resumed_from_step": resumed_from,
+        "checkpoint_every": checkpoint_every,
         "model_file": MODEL_FILE,
         "history": [asdict(r) for r in result.history.records],
         "running_loss": [asdict(r) for r in result.history.steps],
@@ -194,6 +354,10 @@ def train_run(
     }
     write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, fit=result, dataset=data)
+
+
+def _host(params: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {name: backend.to_numpy(p) for name, p in params.items()}
 
 
 def write_prediction_grids(

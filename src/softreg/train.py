@@ -19,13 +19,14 @@ import numpy as np
 
 from softreg import backend, ops
 from softreg.data.batching import epoch_permutation
-from softreg.errors import ConfigError
+from softreg.errors import ConfigError, DataValueError, DivergenceError
 from softreg.models import MODELS
 from softreg.optim import SGD
 
 Params = dict[str, Any]
 OPTIMIZERS = ("sgd", "gd")
 NORMALIZE = ("auto", "yes", "no")
+SOFTMAX = tuple(ops.LOSS_GRADS)  # stable, naive
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TrainConfig:
     optimizer: str = "sgd"  # sgd: shuffled minibatches; gd: full-batch gradient descent
     normalize: str = "auto"  # standardise inputs: yes, no, or auto (yes for the MLP, as the
     #                          lecture does; no for softmax regression, as the book does)
+    softmax: str = "stable"  # stable, or naive: the book's exp(o) / sum(exp(o)), which
+    #                          overflows for large scores (the chapter's exercise)
     seed: int = 0
     sigma: float = 0.01  # std of the initial weights of softmax regression
     backend: str = "numpy"  # numpy, torch, jax or tensorflow: the array library that computes
@@ -68,6 +71,7 @@ class TrainConfig:
         _check_choice("model", self.model, tuple(MODELS))
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("normalize", self.normalize, NORMALIZE)
+        _check_choice("softmax", self.softmax, SOFTMAX)
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
@@ -122,12 +126,22 @@ class History:
 
 @dataclass
 class TrainState:
-    """Everything needed to continue training exactly where it stopped."""
+    """Everything needed to continue training exactly where it stopped, between any two steps.
+
+    The data order needs no state of its own: epoch ``e`` visits the examples in the order
+    ``epoch_permutation(n, seed, e)``, so ``(seed, epoch, batch)`` says what comes next.
+    """
 
     params: Params
     opt_state: dict[str, Any]
     epoch: int = 0  # epochs completed
     step: int = 0  # optimiser steps completed
+    batch: int = 0  # batches of epoch ``epoch`` (0-based) completed; 0 between epochs
+    # The current epoch's summed loss and correct count so far (0-d arrays): the epoch's
+    # train loss and accuracy are means over all its batches. None between epochs.
+    epoch_sums: dict[str, Any] | None = None
+    logged: tuple[float, int] = (0.0, 0)  # epoch loss sum and examples at the last report
+    seconds: float = 0.0  # training time so far (carried over when a run is continued)
 
 
 @dataclass
@@ -164,10 +178,17 @@ class Callback:
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
         pass
 
+    def on_checkpoint(self, state: TrainState, history: History) -> None:
+        """Every ``checkpoint_every`` steps (see :func:`fit`): a copy of the state, which
+        may be in the middle of an epoch."""
+
     def on_train_end(self, history: History, state: TrainState) -> None:
         pass
 
 
+# Overflow shows up as a non-finite loss, which stops training with a clear error; NumPy's
+# warnings on the way there would only be noise.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def fit(
     model: Any,
     train: tuple[Any, Any],
@@ -176,38 +197,55 @@ def fit(
     *,
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
+    history: History | None = None,
+    sample_weight: Any = None,
+    checkpoint_every: int = 0,
 ) -> FitResult:
     """Train ``model`` on ``train = (X (n_samples, n_features), y (n_samples,))`` with SGD.
 
     Each epoch visits the training set in the order ``epoch_permutation(n, seed, epoch)``,
     reports the loss and accuracy accumulated over its minibatches (as the book does) and the
-    accuracy on ``test``. Pass ``state`` to continue an earlier run.
+    accuracy on ``test``. Pass ``state`` (and the ``history`` so far) to continue an earlier
+    run, from an epoch boundary or from the middle of an epoch. ``sample_weight`` (``(n,)``,
+    >= 0) weights each example's loss; the weights are rescaled to average 1, so their scale
+    does not change the learning rate. Every ``checkpoint_every`` steps the callbacks'
+    ``on_checkpoint`` gets a copy of the state.
 
-    The arrays may be NumPy arrays or arrays of ``config.backend``; they are moved to
-    ``config.device`` once, before the first step. On JAX and TensorFlow the training step and
-    the evaluation are compiled; the compile time is reported apart from the training time.
+    The arrays may be NumPy arrays or arrays of ``config.backend``; they are checked (finite
+    features, labels in ``[0, num_outputs)``) and moved to ``config.device`` once. On JAX and
+    TensorFlow the training step and the evaluation are compiled; the compile time is
+    reported apart from the training time.
+
+    Raises:
+        DataValueError: the data cannot be trained on.
+        DivergenceError: a step's loss was not finite (too large a learning rate, say). The
+            error carries the state before that step and the history until then.
     """
     config = config or TrainConfig()
+    _check_int("checkpoint_every", checkpoint_every, minimum=0)
     be = backend.resolve(config.backend, config.device)
     xp = be.xp
-    X, y = _to_device(train, be, "train")
-    test_arrays = _to_device(test, be, "test") if test is not None else None
+    X, y = _to_device(train, be, "train", model)
+    test_arrays = _to_device(test, be, "test", model) if test is not None else None
+    n = X.shape[0]
+    weights = _sample_weights(sample_weight, n, be) if sample_weight is not None else ()
     optimizer = config.sgd()
-    if state is None:
-        params = model.init(np.random.default_rng(config.seed), xp=xp, device=be.device)
-        state = TrainState(params=params, opt_state=optimizer.init(params))
-    step_fn = be.compile(functools.partial(train_step, model, optimizer))
-    zero_totals = {"loss": xp.zeros((), dtype=X.dtype, device=be.device),
-                   "correct": xp.zeros((), dtype=xp.int32, device=be.device)}
+    state = init_state(model, config) if state is None else state
+    history = History() if history is None else History(list(history.records),
+                                                        list(history.steps))
+    # Divergence is caught at the step it happens and the state from before that step kept.
+    # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
+    # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
+    step_fn = be.compile(functools.partial(train_step, model, optimizer, config.softmax,
+                                           check_loss=be.mutable))
     eval_fn = be.compile(functools.partial(evaluation_sums, model))
 
-    n = X.shape[0]
     full_batch = config.optimizer == "gd"
     batch_size = n if full_batch else config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
-    history = History()
+    _check_resumable(state, steps_per_epoch)
     callback_seconds = 0.0
-    start = time.perf_counter()
+    start = time.perf_counter() - state.seconds
 
     def not_training() -> float:
         return callback_seconds + step_fn.seconds + eval_fn.seconds
@@ -219,34 +257,59 @@ def fit(
             getattr(cb, hook)(*args)
         callback_seconds += time.perf_counter() - t
 
+    def snapshot(**position: Any) -> TrainState:
+        return TrainState(params=_copy(params, xp), opt_state=_copy(opt_state, xp),
+                          seconds=time.perf_counter() - start - not_training(), **position)
+
     notify("on_train_begin", config, steps_per_epoch, state)
     # The loop updates its arrays in place (donated to the optimiser): work on copies, so the
-    # caller's state, and the snapshots handed out after each epoch, never change.
+    # caller's state, and the snapshots handed out, never change.
     params, opt_state, step = _copy(state.params, xp), _copy(state.opt_state, xp), state.step
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
         order = be.asarray(np.arange(n) if full_batch
                            else epoch_permutation(n, seed=config.seed, epoch=epoch))
-        totals = zero_totals  # summed loss and correct count, kept on the device
-        logged_loss, logged_n = 0.0, 0  # totals at the last running-loss report
-        for batch, begin in enumerate(range(0, n, batch_size), start=1):
-            end = min(begin + batch_size, n)
-            params, opt_state, totals = step_fn(params, opt_state, totals, X, y, order[begin:end])
+        first_batch, totals, (logged_loss, logged_n) = 1, _zero_sums(be, X.dtype), (0.0, 0)
+        if epoch == state.epoch and state.epoch_sums is not None:  # continue mid-epoch
+            first_batch = state.batch + 1
+            totals = {name: be.asarray(np.asarray(v)) for name, v in state.epoch_sums.items()}
+            logged_loss, logged_n = state.logged
+        for batch in range(first_batch, steps_per_epoch + 1):
+            begin, end = (batch - 1) * batch_size, min(batch * batch_size, n)
+            before = params, opt_state, totals
+            try:
+                params, opt_state, totals = step_fn(params, opt_state, totals, X, y,
+                                                    order[begin:end], *weights)
+                # One scalar read per step (eager steps have read their batch loss).
+                loss = 0.0 if be.mutable else float(totals["loss"])
+            except _NonFiniteLoss as exc:
+                loss = exc.loss
+            if not math.isfinite(loss):
+                good = TrainState(
+                    params=before[0], opt_state=before[1], epoch=epoch, step=step,
+                    batch=batch - 1, logged=(logged_loss, logged_n),
+                    epoch_sums=({k: backend.to_numpy(v) for k, v in before[2].items()}
+                                if batch > 1 else None),
+                    seconds=time.perf_counter() - start - not_training())
+                raise DivergenceError(_divergence_message(config, epoch, batch, step + 1, loss),
+                                      state=good, history=history, step=step + 1)
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
             if config.log_every and batch % config.log_every == 0:
-                loss = float(totals["loss"])  # one device sync per report
+                loss = float(totals["loss"])
                 report = StepRecord(epoch=epoch + 1, batch=batch, step=step,
                                     running_loss=(loss - logged_loss) / (end - logged_n))
                 logged_loss, logged_n = loss, end
                 history.steps.append(report)
                 notify("on_log", report, history)
+            if checkpoint_every and step % checkpoint_every == 0:
+                notify("on_checkpoint", snapshot(
+                    epoch=epoch, step=step, batch=batch, logged=(logged_loss, logged_n),
+                    epoch_sums={k: backend.to_numpy(v) for k, v in totals.items()}), history)
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
-        state = TrainState(params=_copy(params, xp), opt_state=_copy(opt_state, xp),
-                           epoch=epoch + 1, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=float(totals["loss"]) / n,
@@ -256,31 +319,81 @@ def fit(
             seconds=time.perf_counter() - start - not_training(),
         )
         history.records.append(record)
+        state = snapshot(epoch=epoch + 1, step=step)
         notify("on_epoch_end", record, history, state)
     seconds_train = time.perf_counter() - start - not_training()
+    state.seconds = seconds_train
     notify("on_train_end", history, state)
     return FitResult(state=state, history=history, seconds_train=seconds_train,
                      seconds_compile=step_fn.seconds + eval_fn.seconds)
 
 
+def init_state(model: Any, config: TrainConfig) -> TrainState:
+    """The state a run starts from: ``model``'s initial parameters drawn with ``config.seed``
+    on ``config``'s backend and device, and the optimiser's initial state."""
+    be = backend.resolve(config.backend, config.device)
+    params = model.init(np.random.default_rng(config.seed), xp=be.xp, device=be.device)
+    return TrainState(params=params, opt_state=config.sgd().init(params))
+
+
+class _NonFiniteLoss(Exception):
+    """Raised by an eager training step before it changes anything in place."""
+
+    def __init__(self, loss: float):
+        self.loss = loss
+
+
+def _divergence_message(config: TrainConfig, epoch: int, batch: int, step: int,
+                        loss: float) -> str:
+    hints = [f"lr={config.lr:g} is probably too large: try lr={config.lr / 10:g} or less"]
+    if config.softmax == "naive":
+        hints.append("or the stable softmax (softmax=stable), which cannot overflow")
+    if not config.standardises_inputs:
+        hints.append("or standardised inputs (normalize=yes)")
+    return (f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
+            f"became {loss}; {'; '.join(hints)}. The model before that step is kept")
+
+
+def _check_resumable(state: TrainState, steps_per_epoch: int) -> None:
+    if not 0 <= state.batch <= steps_per_epoch:
+        raise ConfigError(f"the state is at batch {state.batch} of an epoch of "
+                          f"{steps_per_epoch} batches: it comes from another configuration")
+    if state.batch and state.epoch_sums is None:
+        raise ConfigError("a state in the middle of an epoch needs the epoch's sums so far")
+
+
+def _zero_sums(be: backend.Backend, dtype: Any) -> dict[str, Any]:
+    xp = be.xp
+    return {"loss": xp.zeros((), dtype=dtype, device=be.device),
+            "correct": xp.zeros((), dtype=xp.int32, device=be.device)}
+
+
 def train_step(
-    model: Any, optimizer: Any, params: Params, opt_state: dict[str, Any],
-    totals: dict[str, Any], X: Any, y: Any, idx: Any,
+    model: Any, optimizer: Any, softmax: str, params: Params, opt_state: dict[str, Any],
+    totals: dict[str, Any], X: Any, y: Any, idx: Any, weight: Any = None, *,
+    check_loss: bool = False,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
 
     Returns the new parameters and optimiser state, and ``totals`` (0-d arrays: ``loss``, the
     summed loss, and ``correct``, the number of correct predictions) with this batch's added,
     computed before the update as the book does. Accumulating here keeps the epoch's sums on
-    the device and the step one call. ``params`` and ``opt_state`` are donated to the update
-    (see :meth:`SGD.update`): mutable arrays are updated in place, so only the owner of the
-    training loop (:func:`fit`) may call this.
+    the device and the step one call. ``weight`` (all examples' weights) weights the loss.
+    ``params`` and ``opt_state`` are donated to the update (see :meth:`SGD.update`): mutable
+    arrays are updated in place, so only the owner of the training loop (:func:`fit`) may
+    call this. With ``check_loss`` (eager backends only) a batch loss that is not finite
+    raises before anything is updated.
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
-    losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch)
+    w_batch = xp.take(weight, idx, axis=0) if weight is not None else None
+    losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch, weight=w_batch,
+                                                softmax=softmax)
+    batch_loss = xp.sum(losses)
+    if check_loss and not math.isfinite(float(batch_loss)):
+        raise _NonFiniteLoss(float(batch_loss))
     params, opt_state = optimizer.update(params, grads, opt_state, donate=True)
-    totals = {"loss": totals["loss"] + xp.sum(losses),
+    totals = {"loss": totals["loss"] + batch_loss,
               "correct": totals["correct"] + ops.count_correct(logits, y_batch, xp=xp)}
     return params, opt_state, totals
 
@@ -297,9 +410,7 @@ def evaluation_sums(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, An
 def evaluate(model: Any, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``(X, y)``, in chunks of ``batch_size``
     rows (the book's ``evaluate_accuracy`` with its accumulator of correct and total)."""
-    if X.shape[0] == 0:
-        raise ValueError("cannot evaluate on an empty dataset")
-    ops.check_labels(y, model.num_outputs)
+    _check_data(backend.to_numpy(X), backend.to_numpy(y), "evaluation data", model)
     return _evaluate(functools.partial(evaluation_sums, model), params, X, y, batch_size)
 
 
@@ -321,13 +432,60 @@ def _copy(tree: Any, xp: Any) -> Any:
     return xp.asarray(tree, copy=True)
 
 
-def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str) -> tuple[Any, Any]:
-    X, y = arrays
+def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str,
+               model: Any) -> tuple[Any, Any]:
+    """``(X, y)`` checked on the host (see :func:`_check_data`) and moved to the backend's
+    device."""
+    X, y = (backend.to_numpy(a) for a in arrays)
+    _check_data(X, y, name, model)
+    return be.asarray(X), be.asarray(y)
+
+
+def _check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
+    """Refuse data ``model`` cannot be trained or evaluated on: mismatched or empty arrays,
+    the wrong number of features, NaN or inf features, labels outside its classes."""
+    num_classes = model.num_outputs
+    if y.ndim != 1:
+        raise DataValueError(f"{name}: labels must be 1-D (n_samples,), got shape {y.shape}")
+    if X.ndim < 2:
+        raise DataValueError(f"{name}: features must be (n_samples, n_features), "
+                             f"got shape {X.shape}")
     if X.shape[0] != y.shape[0]:
-        raise ConfigError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
+        raise DataValueError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
     if X.shape[0] == 0:
-        raise ConfigError(f"{name}: the dataset is empty")
-    return be.asarray(backend.to_numpy(X)), be.asarray(backend.to_numpy(y))
+        raise DataValueError(f"{name}: the dataset is empty")
+    if math.prod(X.shape[1:]) != model.num_inputs:
+        raise DataValueError(f"{name}: {math.prod(X.shape[1:])} features per example, but the "
+                             f"model takes {model.num_inputs}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise DataValueError(f"{name}: features must be real numbers, got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise DataValueError(f"{name}: feature {tuple(int(i) for i in bad)} is "
+                             f"{X[tuple(bad)]}; features must be finite (no NaN or inf)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataValueError(f"{name}: labels must be integers, got dtype {y.dtype}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise DataValueError(f"{name}: label {low if low < 0 else high} outside "
+                             f"[0, {num_classes}) (the model has {num_classes} classes)")
+
+
+def _sample_weights(sample_weight: Any, n: int, be: backend.Backend) -> tuple[Any]:
+    """Weights checked and rescaled to average 1, as a one-element tuple of a float32 array
+    on the device (an extra argument of the step), or an empty tuple when they are all
+    equal."""
+    w = np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
+    if w.shape != (n,):
+        raise DataValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataValueError("sample weights must be finite and >= 0")
+    total = w.sum()
+    if total <= 0:
+        raise DataValueError("sample weights sum to 0: nothing to learn from")
+    if (w == w[0]).all():  # rescaled, equal weights are no weights: make that exact
+        return ()
+    return (be.asarray((w * (n / total)).astype(np.float32)),)
 
 
 def make_model(config: TrainConfig, X_train: Any, num_classes: int) -> Any:

@@ -129,7 +129,9 @@ def to_features(images: np.ndarray) -> np.ndarray:
     Same arithmetic as torchvision's ToTensor (float32 division by 255), so pixel values
     are bit-identical to what a PyTorch pipeline sees.
     """
-    features = images.reshape(len(images), -1).astype(np.float32)  # fresh C-order copy
+    # (n, h*w) spelled out: reshape(n, -1) cannot infer the width when n is 0.
+    width = int(np.prod(images.shape[1:]))
+    features = images.reshape(len(images), width).astype(np.float32)  # fresh C-order copy
     features /= np.float32(255)
     features.flags.writeable = False  # shared, cached: guard against in-place edits
     return features
@@ -309,7 +311,7 @@ def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
 
     Raises:
         DataError: a file is missing, corrupt (the IDX error is chained), or the
-            arrays are not (n, 28, 28) uint8 images with n matching in-range labels.
+            arrays are not (n, 28, 28) uint8 images with n >= 1 matching in-range labels.
     """
     files = _dataset_files(spec, directory)
     missing = [spec.files[role] for role in ROLES if role not in files]
@@ -332,6 +334,9 @@ def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
         labels[split] = check_split(
             split, images, arrays[f"{split}_labels"], len(spec.class_names), image_file, label_file
         )
+        if len(images) == 0:
+            raise DataError(f"{image_file}: no images (its header says 0); the {split} set "
+                            "is empty")
     return Dataset(
         name=spec.name,
         class_names=spec.class_names,

@@ -1,16 +1,23 @@
 """Download a dataset's four files from its mirrors, verifying each official MD5.
 
 A file appears under its final name only once it is complete and verified: bytes stream
-to ``<file>.part`` next to it, which is renamed on success and deleted on any failure.
+to ``<file>.part`` next to it, which is fsynced and renamed over the final name only after
+its MD5 matches. An interrupted transfer (dropped connection, Ctrl-C, killed process) keeps
+the part, and the next attempt resumes it with an HTTP Range request; a part whose bytes
+fail the checksum is deleted, since they may belong to another version of the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 from softreg.data.catalog import (
@@ -27,6 +34,7 @@ __all__ = ["download_dataset", "file_md5"]
 TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "softreg-dataset-downloader"
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-\d+/(?:\d+|\*)")
 
 
 def download_dataset(
@@ -41,7 +49,8 @@ def download_dataset(
     ``dest`` defaults to ``default_cache_dir() / name``. Each file is tried on every
     mirror in turn (``mirrors`` overrides the spec's base URLs; ``file://`` works too)
     and kept only if its MD5 matches the official one. Files already in ``dest`` with the
-    right MD5 are not downloaded again.
+    right MD5 are not downloaded again. A ``<file>.part`` left by an interrupted download
+    is resumed where the server supports it.
 
     Raises:
         DataError: a file could not be had with the right checksum from any mirror.
@@ -62,11 +71,15 @@ def download_dataset(
 
 def file_md5(path: Path) -> str:
     """Hex MD5 of a file's bytes, read in chunks."""
+    return _md5_of(path).hexdigest()
+
+
+def _md5_of(path: Path) -> Any:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 def _fetch(
@@ -98,30 +111,121 @@ def _fetch(
 
 
 def _download_verified(url: str, target: Path, md5: str, progress: bool) -> None:
+    """Bring ``target``'s part file up to date from ``url``, verify it, and publish it.
+
+    A resumed part that fails the MD5 may hold bytes of another version of the file, so it
+    is dropped and the download restarts from zero once; bytes that fail a fresh download
+    are dropped too, so that the next mirror starts clean.
+    """
     part = target.with_name(target.name + ".part")
-    try:
-        request = Request(url, headers={"User-Agent": USER_AGENT})
-        with urlopen(request, timeout=TIMEOUT_S) as response, open(part, "wb") as out:
-            total = _content_length(response)
-            digest = hashlib.md5(usedforsecurity=False)
-            received = 0
-            with progress_bar(total, target.name, enabled=progress) as bar:
-                while chunk := response.read(CHUNK_BYTES):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            if total is not None and received != total:
-                raise OSError(f"short read: got {received} of {total} bytes")
-            if digest.hexdigest() != md5:
-                raise DataError(f"MD5 mismatch: expected {md5}, got {digest.hexdigest()}")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(part, target)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave a partial file behind.
+    resumed, got = _transfer(url, part, target.name, progress)
+    if got != md5 and resumed:
+        part.unlink()
+        resumed, got = _transfer(url, part, target.name, progress)
+    if got != md5:
         part.unlink(missing_ok=True)
-        raise
+        raise DataError(f"MD5 mismatch: expected {md5}, got {got}")
+    os.replace(part, target)
+    _fsync_dir(target.parent)
+
+
+def _transfer(url: str, part: Path, desc: str, progress: bool) -> tuple[bool, str]:
+    """Stream ``url`` into ``part``, appending if the server sends just the missing bytes.
+
+    Return whether it resumed and the MD5 of the whole part. A broken or short transfer
+    raises and keeps the bytes received (even on KeyboardInterrupt: they are what a resume
+    needs, and the MD5 still guards them), but never an empty part.
+    """
+    held = part.stat().st_size if part.is_file() else 0
+    response, start = _open_from(url, held)
+    with response:
+        digest = _md5_of(part) if start else hashlib.md5(usedforsecurity=False)
+        length = _content_length(response)
+        total = None if length is None else start + length
+        try:
+            with (
+                open(part, "ab" if start else "wb") as out,
+                progress_bar(total, desc, enabled=progress) as bar,
+            ):
+                if start:
+                    bar.update(start)
+                size = start + _copy(response, out, digest, bar)
+                if total is not None and size != total:
+                    raise OSError(f"short read: got {size} of {total} bytes")
+                os.fsync(out.fileno())
+        except BaseException:
+            _drop_if_empty(part)
+            raise
+    return start > 0, digest.hexdigest()
+
+
+def _open_from(url: str, offset: int) -> tuple[Any, int]:
+    """Open ``url`` for its bytes from ``offset`` on (all of them when ``offset`` is 0).
+
+    Return the response and where its body starts in the file: ``offset`` for a 206 with a
+    matching Content-Range, else 0, as the whole file follows (a server that ignores Range
+    answers 200; file:// responses have no status). A 416, or a 206 for other bytes, means
+    the part is no usable prefix, so the file is asked for again from the start.
+    """
+    if offset:
+        try:
+            response = urlopen(_request(url, offset), timeout=TIMEOUT_S)
+        except HTTPError as exc:
+            if exc.code != 416:
+                raise
+            exc.close()
+        else:
+            if getattr(response, "status", None) != 206:
+                return response, 0
+            if _range_start(response) == offset:
+                return response, offset
+            response.close()
+    return urlopen(_request(url, 0), timeout=TIMEOUT_S), 0
+
+
+def _request(url: str, offset: int) -> Request:
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return Request(url, headers=headers)
+
+
+def _copy(response: Any, out: IO[bytes], digest: Any, bar: Any) -> int:
+    """Copy the response body to ``out``; return the number of bytes copied."""
+    # read1 hands bytes over as they arrive, so an interrupted transfer keeps them all.
+    read = getattr(response, "read1", response.read)
+    copied = 0
+    while chunk := read(CHUNK_BYTES):
+        out.write(chunk)
+        out.flush()  # so even a killed process leaves every byte it received in the part
+        digest.update(chunk)
+        copied += len(chunk)
+        bar.update(len(chunk))
+    return copied
+
+
+def _drop_if_empty(part: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if part.stat().st_size == 0:
+            part.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable. Windows cannot open a directory, and needs no such step."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _range_start(response: Any) -> int | None:
+    match = _CONTENT_RANGE.fullmatch((response.headers.get("Content-Range") or "").strip())
+    return int(match.group(1)) if match else None
 
 
 def _content_length(response: object) -> int | None:
