@@ -8,7 +8,7 @@ backend's device once, through :meth:`Backend.asarray`, and come back through :f
 
 NumPy is used directly (it implements the standard in its main namespace since 2.1); PyTorch
 goes through ``array_api_compat``; JAX's own ``jax.numpy`` implements the standard; TensorFlow's
-``tf.experimental.numpy`` needs three shims (``softreg._tensorflow_xp``). JAX and TensorFlow
+``tf.experimental.numpy`` needs four shims (``softreg._tensorflow_xp``). JAX and TensorFlow
 also compile the training step (see :meth:`Backend.compile`).
 """
 
@@ -37,7 +37,7 @@ DEVICES = ("cpu", "cuda", "gpu")
 _REQUIREMENTS = {
     "torch": ("array_api_compat.torch", "torch", "torch"),
     "jax": ("jax.numpy", "jax", "jax"),
-    # tf.experimental.numpy with three shims (see _tensorflow_xp); CPU only
+    # tf.experimental.numpy with four shims (see _tensorflow_xp); CPU only
     "tensorflow": ("softreg._tensorflow_xp", "tensorflow", "tensorflow"),
     "array-api-strict": ("array_api_strict", "array-api-strict", "test"),
 }
@@ -110,6 +110,8 @@ class Compiled:
 
 def _signature(obj: Any) -> Any:
     """What a compiled function is specialised on: the structure, shapes and dtypes."""
+    if obj is None:  # an optional argument left out (say, no sample weights)
+        return None
     if isinstance(obj, dict):
         return tuple((k, _signature(v)) for k, v in obj.items())
     if isinstance(obj, (tuple, list)):
@@ -220,12 +222,62 @@ def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
     return xp.asarray(x, device=device)
 
 
+def rows_last(x: Any) -> Any:
+    """``x`` (2-D) laid out for reductions along its last axis: a NumPy array in column-major
+    order, where ``max``/``sum``/``argmax`` over the 10 scores of 256 rows run three times as
+    fast (each reduction becomes a vectorised pass over contiguous columns); an array of any
+    other library as it is (they choose their own layouts). Values are unchanged."""
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        return np.asfortranarray(x)
+    return x
+
+
 def device(x: Any) -> Any:
     """The device ``x`` lives on, in its library's terms (None while JAX traces ``x``), for
     creating new arrays beside it."""
     if isinstance(x, (np.ndarray, np.generic)) or _is_tensorflow(x):
         return None
     return _array_api_compat((x,)).device(x)
+
+
+# Namespaces whose arrays cannot be assigned into (``x[:, a:b] = ...``): build results by
+# concatenation there instead.
+_IMMUTABLE = ("jax.numpy", "softreg._tensorflow_xp")
+
+
+def supports_item_assignment(xp: ModuleType) -> bool:
+    """Whether arrays of ``xp`` take ``x[key] = value`` (the standard has it; JAX and
+    TensorFlow arrays are immutable)."""
+    return xp.__name__ not in _IMMUTABLE
+
+
+def segment_sum(values: Any, index: Any, num_segments: int, /, *,
+                xp: ModuleType | None = None) -> Any:
+    """``(num_segments, ...)`` sums of the rows of ``values`` (``(k, ...)``) that share an
+    entry of ``index`` (``(k,)`` integers in ``[0, num_segments)``): row ``i`` of the result
+    is the sum of ``values[k]`` over every ``k`` with ``index[k] == i``. It is the adjoint of
+    ``xp.take(x, index, axis=0)``, the gradient of a gather, which the array API standard
+    lacks; each library has its own (``jax.ops.segment_sum``, TensorFlow's
+    ``unsorted_segment_sum``)."""
+    xp = get_namespace(values, index, xp=xp)
+    name = xp.__name__
+    shape = (num_segments, *values.shape[1:])
+    if xp is np:
+        out = np.zeros(shape, dtype=values.dtype)
+        np.add.at(out, index, values)
+        return out
+    if name == "array_api_compat.torch":
+        out = xp.zeros(shape, dtype=values.dtype, device=device(values))
+        return out.index_add_(0, xp.astype(index, xp.int64), values)
+    if name == "jax.numpy":
+        return xp.zeros(shape, dtype=values.dtype).at[index].add(values)
+    if name == "softreg._tensorflow_xp":
+        import tensorflow as tf
+
+        return tf.math.unsorted_segment_sum(values, index, num_segments)
+    # Any other namespace (the strict reference): a product with the (m, k) indicator matrix.
+    rows = xp.arange(num_segments, dtype=index.dtype, device=device(index))
+    return xp.astype(rows[:, None] == index[None, :], values.dtype) @ values
 
 
 def to_numpy(x: Any) -> np.ndarray:

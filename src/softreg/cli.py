@@ -16,16 +16,20 @@ from pathlib import Path
 from softreg import __version__
 from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASET_NAMES
+from softreg.distributed import DEFAULT_TIMEOUT as DIST_TIMEOUT
 from softreg.errors import SoftregError, require
 from softreg.models import MODELS
+from softreg.recipes import RECIPES, recipe_config
 from softreg.train import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 
 EXAMPLES = """\
 examples:
   softreg train                                   # the book's recipe on Fashion-MNIST
   softreg train --dataset mnist --epochs 20 --out runs/mnist
+  softreg train --recipe best-linear              # the best linear model on raw pixels
   softreg train --checkpoint-every 100 --out runs/long   # then, if it is stopped:
   softreg train --resume runs/long                # continues exactly where it stopped
+  torchrun --nproc-per-node 2 -m softreg train --backend torch --distributed   # 2 ranks
   softreg evaluate runs/mnist/model.safetensors --dataset mnist
   softreg predict runs/mnist/model.safetensors --index 0 1 2 --top 3
   softreg predict runs/book/model.safetensors shoe.png
@@ -57,10 +61,17 @@ TRAIN_HELP = {
     "weight_decay": "L2 penalty added to the gradient (default: %(default)s)",
     "optimizer": "sgd (shuffled minibatches) or gd (full-batch gradient descent; --epochs "
                  "counts iterations) (default: %(default)s)",
-    "normalize": "standardise inputs with the training set's mean and std: yes, no, or auto "
-                 "(yes for mlp, no for softmax-regression) (default: %(default)s)",
+    "normalize": "standardise inputs with the training set's mean and std: yes, no, auto "
+                 "(yes for mlp, no for softmax-regression), or per-feature (each pixel its "
+                 "own; folded into the saved model) (default: %(default)s)",
     "softmax": "stable (log-sum-exp), or naive: the book's exp(o) / sum(exp(o)), which "
                "overflows for large scores (the chapter's exercise) (default: %(default)s)",
+    "chunk_size": "compute the output layer's loss and gradients over chunks of N classes, "
+                  "never forming the (batch, classes) scores: for large vocabularies; 0: all "
+                  "classes at once (default: %(default)s)",
+    "sampled": "train with sampled softmax: N classes drawn per step from the training "
+               "labels' frequencies, log-Q corrected (N below the number of classes); "
+               "reported losses stay exact; 0: the exact gradient (default: %(default)s)",
     "seed": "seed for the initial weights and the data order; same seed, same run "
             "(default: %(default)s)",
     "sigma": "standard deviation of the initial weights (default: %(default)s)",
@@ -90,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train softmax regression and write a run directory",
-                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           allow_abbrev=False)  # a recipe is overridden by the flags given
+    train.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                       help="start from a named recipe: book (the defaults), lecture-mlp, or "
+                            "best-linear; flags given as well override it")
     _add_config_flags(train)
     train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",
@@ -101,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue the run in DIR from its last checkpoint, exactly as it "
                             "would have gone on (its configuration comes from DIR)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training on torch.distributed, one process per "
+                            "rank: launch with torchrun --nproc-per-node N -m softreg train "
+                            "--backend torch --distributed ...; only rank 0 writes")
+    train.add_argument("--dist-timeout", type=float, default=DIST_TIMEOUT, metavar="SECONDS",
+                       help="with --distributed: how long a rank waits for the others before "
+                            "it stops with an error (default: %(default)s)")
     _add_data_dir(train)
     train.add_argument("--show", type=int, default=16, metavar="N",
                        help="images in the prediction grids (default: %(default)s)")
@@ -175,14 +197,26 @@ CHOICES = {"dataset": DATASET_NAMES, "backend": BACKENDS, "device": DEVICES,
            "softmax": SOFTMAX}
 
 
+class _Given(argparse.Action):
+    """Stores the value and records that the flag was given (``namespace.given``), so a
+    recipe's values or a resumed run's configuration are overridden only by flags the user
+    typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, *, lists: tuple[str, ...] = ()) -> None:
     """One flag per TrainConfig field. Fields in ``lists`` take comma-separated values
     (``softreg sweep --lr 0.01,0.1,1``) and are parsed by the command."""
     defaults = TrainConfig()
+    parser.set_defaults(given=set())
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = type(getattr(defaults, f.name))
-        kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name]}
+        kwargs = {"type": kind, "default": getattr(defaults, f.name), "help": TRAIN_HELP[f.name],
+                  "action": _Given}
         if f.name in CHOICES:
             kwargs["choices"] = CHOICES[f.name]
         if f.name == "hidden":
@@ -213,7 +247,7 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from softreg.runs import resume_run, train_run
+    from softreg.runs import read_run_config, resume_run, train_run
 
     if args.show < 0:
         raise SoftregError(f"--show must be >= 0, got {args.show}")
@@ -222,22 +256,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = {"data_dir": args.data_dir, "progress": not args.quiet,
                "plots": not args.no_plots, "n_show": args.show}
     if args.resume is not None:
-        defaults = TrainConfig()
-        given = ["--" + f.name.replace("_", "-") for f in fields(TrainConfig)
-                 if getattr(args, f.name) != getattr(defaults, f.name)]
-        given += [flag for flag, value in (("--out", args.out), ("--overwrite", args.overwrite))
-                  if value]
+        given = ["--" + name.replace("_", "-") for name in sorted(args.given)]
+        given += [flag for flag, value in (("--out", args.out), ("--overwrite", args.overwrite),
+                                           ("--recipe", args.recipe)) if value]
         if given:
             raise SoftregError(f"--resume continues the run with the configuration in "
                                f"{args.resume}/config.json; drop {', '.join(given)}")
+        options["communicator"] = (_join(args, read_run_config(args.resume))
+                                   if args.distributed else None)
         result = resume_run(args.resume, checkpoint_every=args.checkpoint_every, **options)
         if result is None:
-            print(f"{args.resume}: the run has already finished (see its metrics.json)")
+            if _leads(options["communicator"]):
+                print(f"{args.resume}: the run has already finished (see its metrics.json)")
             return 0
     else:
-        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        if args.recipe is not None:
+            config = recipe_config(args.recipe, **{name: getattr(args, name)
+                                                   for name in args.given})
+        else:
+            config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        options["communicator"] = _join(args, config) if args.distributed else None
         result = train_run(config, args.out, overwrite=args.overwrite,
                            checkpoint_every=args.checkpoint_every or 0, **options)
+    if options["communicator"] is not None:
+        options["communicator"].close()
+    if not _leads(options["communicator"]):
+        return 0
     m = result.metrics
     meets = m["train_loss"] < 0.5 and m["train_acc"] > 0.7 and m["test_acc"] > 0.7
     resumed = (f" (continued from step {m['resumed_from_step']})"
@@ -252,6 +296,19 @@ def cmd_train(args: argparse.Namespace) -> int:
              if (result.run_dir / name).exists()]
     print(f"run directory: {result.run_dir}/ ({', '.join(shown)})")
     return 0
+
+
+def _join(args: argparse.Namespace, config: TrainConfig):
+    """For --distributed: this process's place in the torchrun job."""
+    from softreg import distributed
+
+    distributed.check_config(config)
+    return distributed.init(config.device, timeout=args.dist_timeout)
+
+
+def _leads(communicator) -> bool:
+    """Whether this process prints: rank 0 of a data-parallel run, or a single process."""
+    return communicator is None or communicator.rank == 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -43,6 +43,11 @@ def require(module: str, feature: str, *, package: str | None = None,
         raise MissingDependencyError(package or module.split(".")[0], feature, extra) from None
 
 
+class DistributedError(SoftregError):
+    """A data-parallel run cannot go on: another rank died or stopped answering within the
+    timeout, or the ranks do not hold the same data and state."""
+
+
 class DivergenceError(SoftregError, FloatingPointError):
     """Training produced a non-finite loss. ``state`` is the last good training state (the
     one before the step that diverged) and ``history`` what was reported until then."""

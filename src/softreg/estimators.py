@@ -166,6 +166,9 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
 
     def _train_config(self, *, seed: int, epochs: int | None = None) -> TrainConfig:
         fields = {name: getattr(self, name) for name in self._CONFIG_FIELDS}
+        if fields["normalize"] == "per-feature":  # train_run's preprocessing, not fit's
+            raise ValueError("normalize='per-feature' is not an estimator option: put a "
+                             "StandardScaler before the estimator in a Pipeline")
         if epochs is not None:
             fields["epochs"] = epochs
         return TrainConfig(model=self._MODEL, seed=seed, log_every=0, **fields)

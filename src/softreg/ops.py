@@ -15,7 +15,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from softreg.backend import device, get_namespace
+from softreg.backend import device, get_namespace, rows_last
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -254,6 +254,7 @@ def cross_entropy_with_grad(logits: Any, y: Any, /, *, weight: Any = None,
     """
     xp = get_namespace(logits, y, xp=xp)
     n, k = logits.shape
+    logits = rows_last(logits)
     shifted = logits - xp.max(logits, axis=1, keepdims=True)
     exp = xp.exp(shifted)
     sum_exp = xp.sum(exp, axis=1, keepdims=True)

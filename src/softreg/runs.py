@@ -33,10 +33,11 @@ import numpy as np
 
 from softreg import __version__, backend
 from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
-from softreg.data import Dataset, load_dataset
+from softreg.data import DataError, Dataset, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, DivergenceError, RunDirError, require
 from softreg.fileio import atomic_write_bytes
+from softreg.standardise import feature_stats, fold_into_first_layer, standardise
 from softreg.train import (
     Callback,
     EpochRecord,
@@ -136,12 +137,15 @@ def train_run(
     stream: TextIO | None = None,
     callbacks: tuple[Callback, ...] = (),
     checkpoint_every: int = 0,
+    communicator: Any = None,
 ) -> RunResult:
     """Train as ``config`` says and write the run directory ``out``.
 
     With ``checkpoint_every=N`` the training state goes to ``checkpoint.safetensors`` at the
     start, every N steps and at the end, and :func:`resume_run` can continue the run after
-    the process is killed at any point.
+    the process is killed at any point. With a ``communicator`` (:mod:`softreg.distributed`)
+    this process is one rank of a data-parallel run: every rank trains, only rank 0 writes
+    ``out`` and shows progress.
     """
     wall_start = time.perf_counter()
     # Everything that can fail on bad input fails before the run directory is created.
@@ -149,17 +153,21 @@ def train_run(
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
             or checkpoint_every < 0:
         raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
-    run_dir = check_run_dir(out or default_run_dir(config), overwrite=overwrite)
+    writes = _writes(communicator)
+    run_dir = Path(out or default_run_dir(config))
+    if writes:
+        check_run_dir(run_dir, overwrite=overwrite)
     t = time.perf_counter()
-    data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
+    data = _load_data(config, data_dir, progress, communicator)
     seconds_load = time.perf_counter() - t
     model = make_model(config, data.X_train, data.num_classes)  # may refuse the data
-    prepare_run_dir(run_dir, overwrite=overwrite)
-    write_json(run_dir / "config.json", config.to_dict())
+    if writes:
+        prepare_run_dir(run_dir, overwrite=overwrite)
+        write_json(run_dir / "config.json", config.to_dict())
     return _train_in(run_dir, config, data, model, None, None, wall_start=wall_start,
                      seconds_load=seconds_load, checkpoint_every=checkpoint_every,
                      progress=progress, plots=plots, n_show=n_show, stream=stream,
-                     callbacks=callbacks)
+                     callbacks=callbacks, communicator=communicator)
 
 
 def resume_run(
@@ -172,36 +180,39 @@ def resume_run(
     n_show: int = 16,
     stream: TextIO | None = None,
     callbacks: tuple[Callback, ...] = (),
+    communicator: Any = None,
 ) -> RunResult | None:
     """Continue the run in ``run_dir`` from its checkpoint, as if it had never stopped: the
     final weights and metrics are bit-identical to an uninterrupted run's.
 
     Returns None when the run had already finished. Without a checkpoint (the run was
     stopped before writing one) it starts again from the beginning. ``checkpoint_every``
-    defaults to the run's own.
+    defaults to the run's own. With a ``communicator`` every rank reads the checkpoint and
+    only rank 0 writes (see :func:`train_run`); any number of ranks can continue any run.
     """
     wall_start = time.perf_counter()
     run_dir = Path(run_dir)
     config_file = run_dir / "config.json"
-    if not config_file.is_file():
-        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
-                          f"softreg train --out {run_dir}")
-    config = _read_config(config_file)
+    config = read_run_config(run_dir)
     if (run_dir / "metrics.json").is_file():
         return None
-    _remove_temporary_files(run_dir)
     checkpoint_file = run_dir / CHECKPOINT_FILE
-    if not checkpoint_file.is_file():  # stopped before the first checkpoint: start again
+    has_checkpoint = checkpoint_file.is_file()
+    if communicator is not None:
+        communicator.barrier()  # every rank has looked before rank 0 changes anything
+    if _writes(communicator):
+        _remove_temporary_files(run_dir)
+    if not has_checkpoint:  # stopped before the first checkpoint: start again
         return train_run(config, run_dir, data_dir=data_dir, overwrite=True, progress=progress,
                          plots=plots, n_show=n_show, stream=stream, callbacks=callbacks,
-                         checkpoint_every=checkpoint_every or 0)
+                         checkpoint_every=checkpoint_every or 0, communicator=communicator)
     _check_ready(config, plots)
     saved = load_checkpoint(checkpoint_file)
     if saved.config != config:
         raise RunDirError(f"{checkpoint_file}: written for another configuration than "
                           f"{config_file}")
     t = time.perf_counter()
-    data = load_dataset(config.dataset, data_dir=data_dir, progress=progress)
+    data = _load_data(config, data_dir, progress, communicator)
     seconds_load = time.perf_counter() - t
     _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
     if checkpoint_every is None:
@@ -209,7 +220,33 @@ def resume_run(
     return _train_in(run_dir, config, data, saved.model, saved.state, saved.history,
                      wall_start=wall_start, seconds_load=seconds_load,
                      checkpoint_every=checkpoint_every, progress=progress, plots=plots,
-                     n_show=n_show, stream=stream, callbacks=callbacks)
+                     n_show=n_show, stream=stream, callbacks=callbacks,
+                     communicator=communicator)
+
+
+def read_run_config(run_dir: str | Path) -> TrainConfig:
+    """The TrainConfig of the run in ``run_dir`` (its config.json)."""
+    config_file = Path(run_dir) / "config.json"
+    if not config_file.is_file():
+        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
+                          f"softreg train --out {run_dir}")
+    return _read_config(config_file)
+
+
+def _writes(communicator: Any) -> bool:
+    """Whether this process writes the run directory: in a data-parallel run, rank 0 only."""
+    return communicator is None or communicator.rank == 0
+
+
+def _load_data(config: TrainConfig, data_dir: str | Path | None, progress: bool,
+               communicator: Any) -> Dataset:
+    if communicator is None:
+        return load_dataset(config.dataset, data_dir=data_dir, progress=progress)
+    try:  # every rank reads the files; none downloads (they would write the same files)
+        return load_dataset(config.dataset, data_dir=data_dir, download=False, progress=False)
+    except DataError as exc:
+        raise DataError(f"{exc}. A data-parallel run never downloads: fetch the data on "
+                        f"every node first (softreg data --dataset {config.dataset})") from None
 
 
 def _remove_temporary_files(run_dir: Path) -> None:
@@ -276,20 +313,22 @@ def _train_in(
     run_dir: Path, config: TrainConfig, data: Dataset, model: Any,
     state: TrainState | None, history: History | None, *, wall_start: float,
     seconds_load: float, checkpoint_every: int, progress: bool, plots: bool, n_show: int,
-    stream: TextIO | None, callbacks: tuple[Callback, ...],
+    stream: TextIO | None, callbacks: tuple[Callback, ...], communicator: Any = None,
 ) -> RunResult:
-    """Train (from ``state``, or from the start) and write the rest of the run directory."""
+    """Train (from ``state``, or from the start) and write the rest of the run directory
+    (unless this is a rank other than 0 of a data-parallel run: those write nothing)."""
     device = backend.resolve(config.backend, config.device).device_name
-    hooks: list[Callback] = [CsvLog(run_dir), *callbacks]
-    if progress:
+    writes = _writes(communicator)
+    hooks: list[Callback] = [CsvLog(run_dir), *callbacks] if writes else list(callbacks)
+    if progress and writes:
         from softreg.progress import ProgressBar
 
         hooks.append(ProgressBar(stream))
-    if plots:
+    if plots and writes:
         from softreg.plotting import LiveCurves
 
         hooks.append(LiveCurves(run_dir / "curves"))
-    if checkpoint_every:
+    if checkpoint_every and writes:
         checkpointer = Checkpointer(run_dir / CHECKPOINT_FILE, model, config, data,
                                     checkpoint_every)
         hooks.append(checkpointer)
@@ -299,13 +338,16 @@ def _train_in(
     resumed_from = state.step if state is not None and state.step else None
     header = {"dataset": data.name, "seed": config.seed, "softreg": __version__,
               "backend": config.backend, "device": device}
+    X_train, X_test, to_raw = _model_inputs(config, data)
     try:
-        result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
+        result = fit(model, (X_train, data.y_train), (X_test, data.y_test), config,
                      callbacks=hooks, state=state, history=history,
-                     checkpoint_every=checkpoint_every)
+                     checkpoint_every=checkpoint_every, communicator=communicator)
     except DivergenceError as exc:
+        if not writes:  # every rank stops at the same step; rank 0 says so
+            raise
         # Keep the last good model, say where it is, and mark the run as ended.
-        save_model(run_dir / MODEL_FILE, model, _host(exc.state.params),
+        save_model(run_dir / MODEL_FILE, model, to_raw(_host(exc.state.params)),
                    class_names=data.class_names, metadata=header)
         write_json(run_dir / "metrics.json", {
             "status": "diverged", "error": str(exc), "diverged_at_step": exc.step,
@@ -315,10 +357,11 @@ def _train_in(
         raise DivergenceError(f"{exc} in {run_dir / MODEL_FILE}", state=exc.state,
                               history=exc.history, step=exc.step) from None
 
-    host_params = _host(result.params)
-    save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
-               metadata=header)
-    if plots and data.test_images is not None:  # generated features have no pictures
+    host_params = to_raw(_host(result.params))
+    if writes:
+        save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
+                   metadata=header)
+    if plots and writes and data.test_images is not None:  # generated data has no pictures
         write_prediction_grids(run_dir, model, host_params, data, n_show=n_show)
 
     final = result.history.final
@@ -346,14 +389,26 @@ def _train_in(
         "peak_rss_mb": peak_rss_mb(),
         "resumed_from_step": resumed_from,
         "checkpoint_every": checkpoint_every,
+        "processes": communicator.world_size if communicator is not None else 1,
         "model_file": MODEL_FILE,
         "history": [asdict(r) for r in result.history.records],
         "running_loss": [asdict(r) for r in result.history.steps],
         "versions": {"softreg": __version__, "numpy": np.__version__,
                      "python": platform.python_version(), **backend.versions(config.backend)},
     }
-    write_json(run_dir / "metrics.json", metrics)
+    if writes:
+        write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, fit=result, dataset=data)
+
+
+def _model_inputs(config: TrainConfig, data: Dataset) -> tuple[Any, Any, Any]:
+    """The training and test features ``fit`` sees, and the function that turns parameters
+    trained on them into those of a model for raw features (checkpoints keep the former)."""
+    if config.normalize != "per-feature":
+        return data.X_train, data.X_test, lambda params: params
+    mean, scale = feature_stats(data.X_train)
+    return (standardise(data.X_train, mean, scale), standardise(data.X_test, mean, scale),
+            lambda params: fold_into_first_layer(params, mean, scale))
 
 
 def _host(params: dict[str, Any]) -> dict[str, np.ndarray]:

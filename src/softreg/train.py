@@ -9,6 +9,7 @@ checkpointed and continued.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -17,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from softreg import backend, ops
+from softreg import backend, ops, sampling
 from softreg.data.batching import epoch_permutation
+from softreg.distributed import check_config as check_distributed
 from softreg.errors import ConfigError, DataValueError, DivergenceError
 from softreg.models import MODELS
 from softreg.optim import SGD
 
 Params = dict[str, Any]
 OPTIMIZERS = ("sgd", "gd")
-NORMALIZE = ("auto", "yes", "no")
+NORMALIZE = ("auto", "yes", "no", "per-feature")
 SOFTMAX = tuple(ops.LOSS_GRADS)  # stable, naive
 
 
@@ -47,9 +49,17 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.SGD does
     optimizer: str = "sgd"  # sgd: shuffled minibatches; gd: full-batch gradient descent
     normalize: str = "auto"  # standardise inputs: yes, no, or auto (yes for the MLP, as the
-    #                          lecture does; no for softmax regression, as the book does)
+    #                          lecture does; no for softmax regression, as the book does);
+    #                          per-feature: each feature its own mean and scale, which
+    #                          train_run applies to the data and folds into the saved model
+    #                          (softreg.standardise); fit itself takes the data as given
     softmax: str = "stable"  # stable, or naive: the book's exp(o) / sum(exp(o)), which
     #                          overflows for large scores (the chapter's exercise)
+    chunk_size: int = 0  # > 0: the output layer's loss and gradients over chunks of this many
+    #                      classes, never forming the (batch, classes) logits (softreg.vocab:
+    #                      large vocabularies); 0: all classes at once
+    sampled: int = 0  # > 0: sampled softmax, this many classes drawn per step from the
+    #                   training labels' frequencies (log-Q corrected); 0: the exact loss
     seed: int = 0
     sigma: float = 0.01  # std of the initial weights of softmax regression
     backend: str = "numpy"  # numpy, torch, jax or tensorflow: the array library that computes
@@ -72,6 +82,11 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("normalize", self.normalize, NORMALIZE)
         _check_choice("softmax", self.softmax, SOFTMAX)
+        _check_int("chunk_size", self.chunk_size, minimum=0)
+        _check_int("sampled", self.sampled, minimum=0)
+        if (self.chunk_size or self.sampled) and self.softmax != "stable":
+            raise ConfigError("chunk_size and sampled compute the stable loss (log-sum-exp); "
+                              "drop softmax=naive, or set both to 0")
         if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
@@ -200,6 +215,7 @@ def fit(
     history: History | None = None,
     sample_weight: Any = None,
     checkpoint_every: int = 0,
+    communicator: Any = None,
 ) -> FitResult:
     """Train ``model`` on ``train = (X (n_samples, n_features), y (n_samples,))`` with SGD.
 
@@ -210,6 +226,11 @@ def fit(
     >= 0) weights each example's loss; the weights are rescaled to average 1, so their scale
     does not change the learning rate. Every ``checkpoint_every`` steps the callbacks'
     ``on_checkpoint`` gets a copy of the state.
+
+    With a ``communicator`` (:mod:`softreg.distributed`, torch backend) this process is one
+    rank of a data-parallel run: it computes its shard ``batch[rank::world_size]`` of each
+    global minibatch, and the step sums gradients, losses and counts over the ranks, so that
+    every rank follows the single-process trajectory and reports the global numbers.
 
     The arrays may be NumPy arrays or arrays of ``config.backend``; they are checked (finite
     features, labels in ``[0, num_outputs)``) and moved to ``config.device`` once. On JAX and
@@ -223,6 +244,8 @@ def fit(
     """
     config = config or TrainConfig()
     _check_int("checkpoint_every", checkpoint_every, minimum=0)
+    if communicator is not None:
+        check_distributed(config)
     be = backend.resolve(config.backend, config.device)
     xp = be.xp
     X, y = _to_device(train, be, "train", model)
@@ -230,20 +253,29 @@ def fit(
     n = X.shape[0]
     weights = _sample_weights(sample_weight, n, be) if sample_weight is not None else ()
     optimizer = config.sgd()
+    proposal = _proposal(config, model, train[1], be)  # None unless config.sampled
     state = init_state(model, config) if state is None else state
     history = History() if history is None else History(list(history.records),
                                                         list(history.steps))
     # Divergence is caught at the step it happens and the state from before that step kept.
     # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
     # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
+    all_reduce = communicator.all_reduce_sum if communicator is not None else None
     step_fn = be.compile(functools.partial(train_step, model, optimizer, config.softmax,
-                                           check_loss=be.mutable))
-    eval_fn = be.compile(functools.partial(evaluation_sums, model))
+                                           check_loss=be.mutable, all_reduce=all_reduce,
+                                           chunk_size=config.chunk_size))
+    # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
+    eval_chunk = config.chunk_size or (None if config.sampled else 0)
+    eval_fn = be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk))
 
     full_batch = config.optimizer == "gd"
     batch_size = n if full_batch else config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     _check_resumable(state, steps_per_epoch)
+    rank, ranks = 0, 1
+    if communicator is not None:
+        rank, ranks = communicator.rank, communicator.world_size
+        communicator.agree(_start_fingerprint(train, state, config))
     callback_seconds = 0.0
     start = time.perf_counter() - state.seconds
 
@@ -278,8 +310,10 @@ def fit(
             begin, end = (batch - 1) * batch_size, min(batch * batch_size, n)
             before = params, opt_state, totals
             try:
-                params, opt_state, totals = step_fn(params, opt_state, totals, X, y,
-                                                    order[begin:end], *weights)
+                idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
+                params, opt_state, totals = step_fn(params, opt_state, totals, X, y, idx,
+                                                    *_step_extras(weights, proposal, config,
+                                                                  epoch, batch, be))
                 # One scalar read per step (eager steps have read their batch loss).
                 loss = 0.0 if be.mutable else float(totals["loss"])
             except _NonFiniteLoss as exc:
@@ -370,8 +404,8 @@ def _zero_sums(be: backend.Backend, dtype: Any) -> dict[str, Any]:
 
 def train_step(
     model: Any, optimizer: Any, softmax: str, params: Params, opt_state: dict[str, Any],
-    totals: dict[str, Any], X: Any, y: Any, idx: Any, weight: Any = None, *,
-    check_loss: bool = False,
+    totals: dict[str, Any], X: Any, y: Any, idx: Any, weight: Any = None, sampled: Any = None,
+    *, check_loss: bool = False, all_reduce: Any = None, chunk_size: int = 0,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
 
@@ -382,26 +416,122 @@ def train_step(
     ``params`` and ``opt_state`` are donated to the update (see :meth:`SGD.update`): mutable
     arrays are updated in place, so only the owner of the training loop (:func:`fit`) may
     call this. With ``check_loss`` (eager backends only) a batch loss that is not finite
-    raises before anything is updated.
+    raises before anything is updated. With ``all_reduce`` (a data-parallel run's sum over
+    ranks) ``idx`` is this rank's shard of the batch, and the gradient, loss and count are
+    the whole batch's, on every rank. ``chunk_size`` > 0 computes the output layer over
+    chunks of that many classes, never forming the logits; ``sampled`` (``{"classes": (S,)
+    classes drawn for this step, "log_q": (num_outputs,) log-proposal}``) takes the gradient
+    of the sampled softmax instead (the losses and counts stay exact).
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
     w_batch = xp.take(weight, idx, axis=0) if weight is not None else None
-    losses, grads, logits = model.loss_and_grad(params, X_batch, y_batch, weight=w_batch,
-                                                softmax=softmax)
+    losses, grads, correct = _losses_and_grads(model, params, X_batch, y_batch, w_batch,
+                                               softmax, chunk_size, sampled)
     batch_loss = xp.sum(losses)
+    if all_reduce is not None:  # before the check, so that every rank checks the same loss
+        grads, batch_loss, correct = _sum_over_ranks(all_reduce, grads, batch_loss, correct,
+                                                     losses.shape[0], xp=xp)
     if check_loss and not math.isfinite(float(batch_loss)):
         raise _NonFiniteLoss(float(batch_loss))
     params, opt_state = optimizer.update(params, grads, opt_state, donate=True)
-    totals = {"loss": totals["loss"] + batch_loss,
-              "correct": totals["correct"] + ops.count_correct(logits, y_batch, xp=xp)}
+    totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
     return params, opt_state, totals
 
 
-def evaluation_sums(model: Any, params: Params, X: Any, y: Any) -> tuple[Any, Any]:
-    """Summed cross-entropy and number of correct predictions on ``(X, y)``, as a pure
-    function (labels must have been checked)."""
+def _sum_over_ranks(all_reduce: Any, grads: Params, batch_loss: Any, correct: Any, rows: int,
+                    *, xp: Any) -> tuple[Params, Any, Any]:
+    """The whole batch's mean gradient, summed loss and correct count from this rank's shard
+    of ``rows`` rows. Each rank sends sums (its mean gradient times its rows), so a batch that
+    does not split evenly still weighs every example alike, as one process would. One
+    collective: everything travels in the loss's dtype (a batch's counts are exact in it)."""
+    dtype, dev = batch_loss.dtype, backend.device(batch_loss)
+    total = all_reduce({"grads": {name: g * rows for name, g in grads.items()},
+                        "loss": batch_loss, "correct": xp.astype(correct, dtype),
+                        "rows": xp.asarray(rows, dtype=dtype, device=dev)})
+    mean_grads = {name: g / total["rows"] for name, g in total["grads"].items()}
+    return mean_grads, total["loss"], xp.astype(total["correct"], correct.dtype)
+
+
+def _start_fingerprint(train: tuple[Any, Any], state: TrainState,
+                       config: TrainConfig) -> dict[str, float]:
+    """What the ranks of a data-parallel run must share before the first step, as numbers
+    (float64 sums stand in for checksums): a rank with other data, another NumPy's data
+    order or another checkpoint would otherwise train on silently."""
+    X, y = (backend.to_numpy(a) for a in train)
+    order = epoch_permutation(X.shape[0], seed=config.seed, epoch=state.epoch)
+    config_hash = hashlib.sha256(repr(sorted(config.to_dict().items())).encode()).hexdigest()
+    return {
+        "configuration": float(int(config_hash[:12], 16)),  # 48 bits: exact in float64
+        "training data": float(np.sum(X, dtype=np.float64) + np.sum(y, dtype=np.float64)),
+        "data order": float(order[:4096] @ np.arange(min(X.shape[0], 4096))),
+        "step": float(state.step),
+        "parameters": sum(float(np.sum(backend.to_numpy(p), dtype=np.float64))
+                          for p in state.params.values()),
+    }
+
+
+def _losses_and_grads(model: Any, params: Params, X: Any, y: Any, weight: Any, softmax: str,
+                      chunk_size: int, sampled: Any) -> tuple[Any, Params, Any]:
+    """One batch's per-example losses, gradients and number of correct predictions, the
+    way the configuration asks: all logits at once, over chunks of classes, or with the
+    sampled softmax's gradient."""
     xp = backend.get_namespace(X)
+    if sampled is not None:
+        losses, grads, predicted = model.loss_and_grad_sampled(
+            params, X, y, sampled["classes"], sampled["log_q"], chunk_size=chunk_size or None,
+            weight=weight)
+    elif chunk_size:
+        losses, grads, predicted = model.loss_and_grad_chunked(params, X, y,
+                                                               chunk_size=chunk_size,
+                                                               weight=weight)
+    else:
+        losses, grads, logits = model.loss_and_grad(params, X, y, weight=weight,
+                                                    softmax=softmax)
+        return losses, grads, ops.count_correct(logits, y, xp=xp)
+    return losses, grads, xp.sum(xp.astype(predicted == y, xp.int32))
+
+
+def _proposal(config: TrainConfig, model: Any, labels: Any,
+              be: backend.Backend) -> tuple[np.ndarray, Any] | None:
+    """With sampled softmax, what the classes are drawn from: the training labels'
+    frequencies mixed with a little of the uniform distribution (host, float64), and their
+    log (on the device); else None."""
+    if not config.sampled:
+        return None
+    if config.sampled >= model.num_outputs:
+        raise ConfigError(f"sampled={config.sampled} classes per step, but the model has only "
+                          f"{model.num_outputs}: sampled softmax is for many classes; use "
+                          f"sampled=0 (the exact loss), with chunk_size for a large vocabulary")
+    probs = sampling.unigram_probs(backend.to_numpy(labels), model.num_outputs)
+    return probs, be.asarray(np.log(probs).astype(np.float32))
+
+
+def _step_extras(weights: tuple[Any, ...], proposal: Any, config: TrainConfig, epoch: int,
+                 batch: int, be: backend.Backend) -> tuple[Any, ...]:
+    """The step's arguments after the batch: the sample weights, if any, and with sampled
+    softmax this step's classes, drawn from ``(seed, epoch, batch)`` alone so that a resumed
+    run draws what the uninterrupted one would have."""
+    if proposal is None:
+        return weights
+    probs, log_q = proposal
+    rng = np.random.default_rng((config.seed, epoch, batch, _SAMPLING_STREAM))
+    classes = be.asarray(sampling.draw_classes(probs, config.sampled, rng))
+    return (weights[0] if weights else None, {"classes": classes, "log_q": log_q})
+
+
+_SAMPLING_STREAM = 1  # keeps the draws' seeds apart from other (seed, epoch, ...) streams
+
+
+def evaluation_sums(model: Any, params: Params, X: Any, y: Any, *,
+                    chunk_size: int | None = 0) -> tuple[Any, Any]:
+    """Summed cross-entropy and number of correct predictions on ``(X, y)``, as a pure
+    function (labels must have been checked). ``chunk_size``: 0 forms the logits; otherwise
+    classes are taken that many at a time (None: automatic), see :mod:`softreg.vocab`."""
+    xp = backend.get_namespace(X)
+    if chunk_size != 0:
+        losses, predicted = model.losses_chunked(params, X, y, chunk_size=chunk_size)
+        return xp.sum(losses), xp.sum(xp.astype(predicted == y, xp.int32))
     logits = model.forward(params, X)
     loss_sum = xp.sum(ops.cross_entropy_unchecked(logits, y, xp=xp))
     return loss_sum, ops.count_correct(logits, y, xp=xp)

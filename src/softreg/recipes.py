@@ -1,0 +1,31 @@
+"""Named training recipes: ``softreg train --recipe NAME``; flags given on top override them.
+
+    book          d2l 3.6: Fashion-MNIST, batch 256, lr 0.1, 10 epochs (TrainConfig's defaults)
+    lecture-mlp   the lecture's MNIST MLP: 784-512-256-128-64-10, batch 64, lr 0.01, momentum 0.5
+    best-linear   softmax regression on raw pixels at its best: each pixel standardised,
+                  momentum 0.9, weight decay 1e-3, lr 0.01, 20 epochs. Every choice was made on
+                  a validation split of the training set (bench/best_linear_search.py), never
+                  on the test set
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from softreg.errors import ConfigError
+from softreg.train import TrainConfig
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "book": {},
+    "lecture-mlp": {"dataset": "mnist", "model": "mlp", "batch_size": 64, "lr": 0.01,
+                    "momentum": 0.5},
+    "best-linear": {"normalize": "per-feature", "momentum": 0.9, "weight_decay": 1e-3,
+                    "lr": 0.01, "epochs": 20},
+}
+
+
+def recipe_config(name: str, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of recipe ``name``, with ``overrides`` on top."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    return TrainConfig(**{**RECIPES[name], **overrides})

@@ -1,0 +1,67 @@
+"""Named recipes and per-feature standardisation folded into the saved model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from softreg.checkpoint import load_model
+from softreg.cli import main
+from softreg.errors import ConfigError
+from softreg.models import MLP, SoftmaxRegression
+from softreg.recipes import RECIPES, recipe_config
+from softreg.runs import train_run
+from softreg.standardise import feature_stats, fold_into_first_layer, standardise
+from softreg.train import TrainConfig, evaluate
+
+
+def test_feature_stats_are_numpys_mean_and_std_plus_the_floor():
+    X = np.random.default_rng(0).uniform(0, 1, size=(20000, 7)).astype(np.float32)
+    X[:, 3] = 0.5  # a constant feature: its scale is the floor, not 0
+    mean, scale = feature_stats(X, floor=0.05, chunk_rows=4096)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale, X.astype(np.float64).std(axis=0) + 0.05, rtol=1e-9)
+    assert scale[3] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("model", [SoftmaxRegression(num_inputs=12, num_outputs=4),
+                                   MLP(num_inputs=12, hidden=(9, 5), num_outputs=4)])
+def test_folded_parameters_on_raw_inputs_equal_the_trained_ones_on_standardised(model):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, size=(300, 12)).astype(np.float32) * rng.uniform(0, 3, size=12)
+    mean, scale = feature_stats(X)
+    params = model.init(np.random.default_rng(2))
+    folded = fold_into_first_layer(params, mean, scale)
+    assert folded.keys() == params.keys()
+    np.testing.assert_allclose(model.forward(folded, X),
+                               model.forward(params, standardise(X, mean, scale)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_per_feature_run_saves_a_model_for_raw_inputs(tmp_path):
+    config = TrainConfig(dataset="synthetic", normalize="per-feature", epochs=5, lr=0.1,
+                         momentum=0.9, batch_size=32)
+    result = train_run(config, tmp_path / "run", progress=False, plots=False)
+    loaded = load_model(tmp_path / "run" / "model.safetensors")
+    data = result.dataset
+    raw = evaluate(loaded.model, loaded.params, data.X_test, data.y_test)
+    assert raw.accuracy == pytest.approx(result.metrics["test_acc"], abs=1e-9)
+    assert raw.loss == pytest.approx(result.metrics["test_loss"], rel=1e-4)
+    assert loaded.model.input_mean == 0.0 and loaded.model.input_std == 1.0
+
+
+def test_recipes_are_valid_configs_and_flags_override_them(tmp_path):
+    for name in RECIPES:
+        recipe_config(name)
+    assert recipe_config("best-linear").normalize == "per-feature"
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        recipe_config("fastest")
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "best-linear", "--dataset", "synthetic", "--epochs", "2",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] == 2 and config["dataset"] == "synthetic"  # given flags win
+    assert (config["normalize"], config["momentum"], config["weight_decay"], config["lr"]) == (
+        "per-feature", 0.9, 1e-3, 0.01)  # the rest is the recipe's
