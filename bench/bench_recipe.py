@@ -435,7 +435,9 @@ def run_worker(row: str, args: argparse.Namespace, script: str | Path = __file__
     """Run ``script --worker row`` (with this run's --epochs, --limit, --data-dir) in a fresh
     process and return its JSON result with the process's wall time and peak RSS."""
     cmd = [sys.executable, str(Path(script).resolve()), "--worker", row,
-           "--epochs", str(args.epochs), "--dataset", args.dataset]
+           "--epochs", str(args.epochs)]
+    if getattr(args, "dataset", None):  # bench_mlp.py's workers always use MNIST
+        cmd += ["--dataset", args.dataset]
     if args.limit is not None:
         cmd += ["--limit", str(args.limit)]
     if args.data_dir is not None:
