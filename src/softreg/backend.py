@@ -222,6 +222,14 @@ def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
     return xp.asarray(x, device=device)
 
 
+def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """``fn`` applied to every array of a dict (of dicts) of arrays, such as parameters or
+    optimiser state; the structure is kept."""
+    if isinstance(tree, dict):
+        return {name: tree_map(fn, value) for name, value in tree.items()}
+    return fn(tree)
+
+
 def rows_last(x: Any) -> Any:
     """``x`` (2-D) laid out for reductions along its last axis: a NumPy array in column-major
     order, where ``max``/``sum``/``argmax`` over the 10 scores of 256 rows run three times as

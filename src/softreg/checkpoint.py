@@ -45,16 +45,9 @@ def save_model(
 ) -> Path:
     """Write ``params`` of ``model`` to ``path`` atomically (temporary file, then rename)."""
     save = require("safetensors.numpy", "saving models").save
-    kind = _model_kind(model)
-    tensors = {name: np.ascontiguousarray(backend.to_numpy(p)) for name, p in params.items()}
     header = {str(k): str(v) for k, v in (metadata or {}).items()}
-    header.update(
-        softreg_format=FORMAT_VERSION,
-        model=kind,
-        model_config=json.dumps(dataclasses.asdict(model)),
-        class_names=json.dumps(list(class_names)),
-    )
-    return _write_safetensors(path, tensors, header, save)
+    header.update(softreg_format=FORMAT_VERSION, **_model_header(model, class_names))
+    return _write_safetensors(path, params, header, save)
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -64,12 +57,10 @@ def load_model(path: str | Path) -> LoadedModel:
     if header.get("softreg_format") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: not a softreg model file (format tag missing or unknown)")
     try:
-        model = MODELS[header["model"]](**json.loads(header["model_config"]))
-        class_names = tuple(json.loads(header["class_names"]))
+        model, class_names = _model_from_header(header)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: damaged model header ({exc})") from None
-    if _digest(tensors) != header.get("tensors_sha256"):
-        raise ModelFileError(f"{path}: tensor data does not match its checksum (file modified?)")
+    _check_digest(path, header, tensors)
     expected = model.param_shapes()
     got = {name: tuple(t.shape) for name, t in tensors.items()}
     if got != expected:
@@ -115,13 +106,10 @@ def save_checkpoint(
         tensors[f"epoch_sums.{name}"] = np.reshape(value, (1,))  # safetensors wants arrays
     if data_order is not None:
         tensors["data_order"] = data_order
-    tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in tensors.items()}
     header = {str(k): str(v) for k, v in (metadata or {}).items()}
     header.update(
         softreg_checkpoint=CHECKPOINT_FORMAT,
-        model=_model_kind(model),
-        model_config=json.dumps(dataclasses.asdict(model)),
-        class_names=json.dumps(list(class_names)),
+        **_model_header(model, class_names),
         train_config=json.dumps(config.to_dict()),
         position=json.dumps({"epoch": state.epoch, "step": state.step, "batch": state.batch,
                              "logged": list(state.logged), "seconds": state.seconds}),
@@ -137,16 +125,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     header, tensors = _read_safetensors(path, "checkpoint")
     if header.get("softreg_checkpoint") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path}: not a softreg checkpoint (format tag missing or unknown)")
-    if _digest(tensors) != header.get("tensors_sha256"):
-        raise ModelFileError(f"{path}: tensor data does not match its checksum (file modified?)")
+    _check_digest(path, header, tensors)
     try:
-        model = MODELS[header["model"]](**json.loads(header["model_config"]))
+        model, class_names = _model_from_header(header)
         position = json.loads(header["position"])
         past = json.loads(header["history"])
         history = History([EpochRecord(**r) for r in past["records"]],
                           [StepRecord(**r) for r in past["steps"]])
         config = TrainConfig(**json.loads(header["train_config"]))
-        class_names = tuple(json.loads(header["class_names"]))
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError
         raise ModelFileError(f"{path}: damaged checkpoint header ({exc})") from None
     params = _unflatten(tensors, "params.")
@@ -186,16 +172,32 @@ def _unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
     return tree
 
 
-def _model_kind(model: Any) -> str:
+def _model_header(model: Any, class_names: tuple[str, ...]) -> dict[str, str]:
+    """What model files and checkpoints both record about the model."""
     kind = next((k for k, cls in MODELS.items() if isinstance(model, cls)), None)
     if kind is None:
         raise TypeError(f"cannot save a model of type {type(model).__name__}")
-    return kind
+    return {"model": kind, "model_config": json.dumps(dataclasses.asdict(model)),
+            "class_names": json.dumps(list(class_names))}
+
+
+def _model_from_header(header: dict[str, str]) -> tuple[Any, tuple[str, ...]]:
+    """The model and class names of :func:`_model_header` (KeyError, TypeError or ValueError
+    when damaged)."""
+    model = MODELS[header["model"]](**json.loads(header["model_config"]))
+    return model, tuple(json.loads(header["class_names"]))
+
+
+def _check_digest(path: Path, header: dict[str, str], tensors: dict[str, np.ndarray]) -> None:
+    if _digest(tensors) != header.get("tensors_sha256"):
+        raise ModelFileError(f"{path}: tensor data does not match its checksum (file modified?)")
 
 
 def _write_safetensors(path: str | Path, tensors: dict[str, np.ndarray],
                        header: dict[str, str], save: Any) -> Path:
-    """``tensors`` with ``header`` and their SHA-256, written atomically."""
+    """``tensors`` (arrays of any backend) with ``header`` and their SHA-256, written
+    atomically."""
+    tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in tensors.items()}
     path = Path(path)
     atomic_write_bytes(path, save(tensors, metadata={**header,
                                                      "tensors_sha256": _digest(tensors)}))

@@ -188,14 +188,8 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
     def _state_on(self, config: TrainConfig) -> TrainState:
         """``state_`` moved to ``config``'s backend and device, for ``fit`` to continue."""
         be = backend.resolve(config.backend, config.device)
-
-        def move(tree: Any) -> Any:
-            if isinstance(tree, dict):
-                return {name: move(value) for name, value in tree.items()}
-            return be.asarray(tree)
-
-        return replace(self.state_, params=move(self.state_.params),
-                       opt_state=move(self.state_.opt_state))
+        return replace(self.state_, params=backend.tree_map(be.asarray, self.state_.params),
+                       opt_state=backend.tree_map(be.asarray, self.state_.opt_state))
 
     def _logits(self, X: Any) -> np.ndarray:
         """Logits ``(n_samples, n_classes)`` in float64, computed on the host with NumPy.
@@ -356,7 +350,6 @@ def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
 
 
 def _to_host(tree: Any) -> Any:
-    """A dict (of dicts) of backend arrays as NumPy arrays."""
-    if isinstance(tree, dict):
-        return {name: _to_host(value) for name, value in tree.items()}
-    return np.array(backend.to_numpy(tree))  # a copy: writeable, not tied to the device
+    """A dict (of dicts) of backend arrays as NumPy arrays: copies, writeable and not tied to
+    the device."""
+    return backend.tree_map(lambda a: np.array(backend.to_numpy(a)), tree)

@@ -230,7 +230,10 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     if not config_file.is_file():
         raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
                           f"softreg train --out {run_dir}")
-    return _read_config(config_file)
+    try:
+        return TrainConfig(**json.loads(config_file.read_text()))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise RunDirError(f"{config_file}: not a valid run configuration ({exc})") from None
 
 
 def _writes(communicator: Any) -> bool:
@@ -264,13 +267,6 @@ def _check_ready(config: TrainConfig, plots: bool) -> None:
         require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
 
 
-def _read_config(path: Path) -> TrainConfig:
-    try:
-        return TrainConfig(**json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
-        raise RunDirError(f"{path}: not a valid run configuration ({exc})") from None
-
-
 def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
     """The checkpoint holds the data order of the epoch it stopped in; it must be the one
     this softreg and NumPy compute, or the continued run would silently be another run."""
@@ -292,11 +288,15 @@ class Checkpointer(Callback):
         self.path, self.model, self.config = path, model, config
         self.class_names, self.n = data.class_names, data.X_train.shape[0]
         self.checkpoint_every = checkpoint_every
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its data order)
 
     def save(self, state: TrainState, history: History) -> None:
         order = None
         if self.config.optimizer == "sgd" and state.epoch < self.config.epochs:
-            order = epoch_permutation(self.n, seed=self.config.seed, epoch=state.epoch)
+            if self._order is None or self._order[0] != state.epoch:  # once per epoch
+                self._order = (state.epoch, epoch_permutation(self.n, seed=self.config.seed,
+                                                              epoch=state.epoch))
+            order = self._order[1]
         save_checkpoint(self.path, self.model, state, history, config=self.config,
                         class_names=self.class_names, data_order=order,
                         metadata={"checkpoint_every": self.checkpoint_every,
@@ -412,7 +412,7 @@ def _model_inputs(config: TrainConfig, data: Dataset) -> tuple[Any, Any, Any]:
 
 
 def _host(params: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {name: backend.to_numpy(p) for name, p in params.items()}
+    return backend.tree_map(backend.to_numpy, params)
 
 
 def write_prediction_grids(

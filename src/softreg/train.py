@@ -304,7 +304,7 @@ def fit(
         first_batch, totals, (logged_loss, logged_n) = 1, _zero_sums(be, X.dtype), (0.0, 0)
         if epoch == state.epoch and state.epoch_sums is not None:  # continue mid-epoch
             first_batch = state.batch + 1
-            totals = {name: be.asarray(np.asarray(v)) for name, v in state.epoch_sums.items()}
+            totals = backend.tree_map(lambda v: be.asarray(np.asarray(v)), state.epoch_sums)
             logged_loss, logged_n = state.logged
         for batch in range(first_batch, steps_per_epoch + 1):
             begin, end = (batch - 1) * batch_size, min(batch * batch_size, n)
@@ -322,7 +322,7 @@ def fit(
                 good = TrainState(
                     params=before[0], opt_state=before[1], epoch=epoch, step=step,
                     batch=batch - 1, logged=(logged_loss, logged_n),
-                    epoch_sums=({k: backend.to_numpy(v) for k, v in before[2].items()}
+                    epoch_sums=(backend.tree_map(backend.to_numpy, before[2])
                                 if batch > 1 else None),
                     seconds=time.perf_counter() - start - not_training())
                 raise DivergenceError(_divergence_message(config, epoch, batch, step + 1, loss),
@@ -340,7 +340,7 @@ def fit(
             if checkpoint_every and step % checkpoint_every == 0:
                 notify("on_checkpoint", snapshot(
                     epoch=epoch, step=step, batch=batch, logged=(logged_loss, logged_n),
-                    epoch_sums={k: backend.to_numpy(v) for k, v in totals.items()}), history)
+                    epoch_sums=backend.tree_map(backend.to_numpy, totals)), history)
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
@@ -557,9 +557,7 @@ def _evaluate(sums: Any, params: Params, X: Any, y: Any, batch_size: int) -> Eva
 
 def _copy(tree: Any, xp: Any) -> Any:
     """A copy of a dict (of dicts) of arrays."""
-    if isinstance(tree, dict):
-        return {name: _copy(value, xp) for name, value in tree.items()}
-    return xp.asarray(tree, copy=True)
+    return backend.tree_map(lambda a: xp.asarray(a, copy=True), tree)
 
 
 def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str,
