@@ -73,6 +73,42 @@ def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
         check_row(book)
 
 
+def test_bench_recipe_floor_and_book_rows(tmp_path, data_root):
+    """The floor row (gathers and matmuls alone) learns nothing and reports no accuracy; the
+    book's pipeline starts from softreg's weights and follows its data order, so it trains
+    the same model: the same test accuracy within float32 rounding."""
+    torch = importlib.util.find_spec("torch") is not None
+    out = tmp_path / "recipe.json"
+    rows = "floor-numpy,softreg-fit" + (",book-pytorch" if torch else "")
+    proc = run("bench_recipe.py", "--epochs", "2", "--limit", "1200", "--repeat", "1",
+               "--rows", rows, "--json", str(out), data_root=data_root)
+    report = json.loads(out.read_text())
+    floor = report["rows"]["floor-numpy"]
+    assert floor["status"] == "ok" and floor["test_acc"] is None
+    assert floor["seconds_train_median"] > 0 and floor["test_acc_all_repeats"] == []
+    if not torch:
+        assert report["book_over_floor"] is None
+        return
+    book, fit = report["rows"]["book-pytorch"], report["rows"]["softreg-fit"]
+    check_row(book)
+    assert book["test_acc"] == pytest.approx(fit["test_acc"], abs=1e-3)
+    assert report["book_over_floor"] > 0 and "limit: the floor" in proc.stdout
+
+
+def test_softreg_order_sampler_follows_softregs_epochs():
+    spec = importlib.util.spec_from_file_location("bench_recipe", BENCH / "bench_recipe.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from softreg.data.batching import epoch_permutation
+
+    sampler = bench.SoftregOrder(50)
+    passes = [list(sampler) for _ in range(3)]
+    assert len(sampler) == 50
+    for epoch, visited in enumerate(passes):
+        assert visited == epoch_permutation(50, seed=bench.RECIPE["seed"], epoch=epoch).tolist()
+    assert passes[0] != passes[1]
+
+
 def test_bench_recipe_backend_rows(tmp_path, data_root):
     """One row per backend, side by side in one run: the same model on each."""
     out = tmp_path / "recipe.json"

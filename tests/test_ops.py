@@ -170,6 +170,32 @@ def test_cross_entropy_with_grad_matches_loss_and_finite_differences():
     np.testing.assert_allclose(dlogits, numeric, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_with_grad_indexed_path_equals_one_hot_form(weighted):
+    """NumPy (and PyTorch) pick each row's label by index and form the gradient in place;
+    namespaces without that indexing use a one-hot matrix. The one-hot form, written out
+    here on the same (column-major) layout, gives the same float32 numbers bit for bit."""
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(257, 10)) * 4).astype(np.float32)
+    y = rng.integers(0, 10, size=257)
+    weight = rng.uniform(0, 2, size=257).astype(np.float32) if weighted else None
+    losses, dlogits = ops.cross_entropy_with_grad(logits, y, weight=weight)
+
+    shifted = np.asfortranarray(logits) - np.asfortranarray(logits).max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=1, keepdims=True)
+    one_hot = (y[:, None] == np.arange(10)).astype(np.float32)
+    want_losses = np.log(sum_exp[:, 0]) - (shifted * one_hot).sum(axis=1)
+    want_grad = exp / sum_exp - one_hot
+    if weighted:
+        want_losses, want_grad = want_losses * weight, want_grad * (weight[:, None] / 257)
+    else:
+        want_grad = want_grad / 257
+    assert losses.dtype == dlogits.dtype == np.float32
+    np.testing.assert_array_equal(losses, want_losses)
+    np.testing.assert_array_equal(dlogits, want_grad)
+
+
 def test_cross_entropy_with_grad_stays_finite_for_huge_logits():
     logits = np.array([[1e4, -1e4, 0.0], [-1e30, 0.0, 1e30]], dtype=np.float32)
     losses, dlogits = ops.cross_entropy_with_grad(logits, np.array([1, 2]))

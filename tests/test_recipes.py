@@ -26,6 +26,25 @@ def test_feature_stats_are_numpys_mean_and_std_plus_the_floor():
     assert scale[3] == pytest.approx(0.05)
 
 
+def test_feature_stats_of_integer_pixels_do_not_wrap_around():
+    images = np.random.default_rng(3).integers(0, 256, size=(500, 4, 4), dtype=np.uint8)
+    mean, scale = feature_stats(images, floor=0.0, chunk_rows=128)
+    flat = images.reshape(500, 16).astype(np.float64)
+    np.testing.assert_allclose(mean, flat.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale, flat.std(axis=0), rtol=1e-9)
+
+
+def test_standardise_is_float32_and_equals_the_float64_formula_rounded():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 1, size=(64, 5)).astype(np.float32)
+    mean, scale = feature_stats(X)
+    got = standardise(X, mean, scale)
+    assert got.dtype == np.float32 and got.shape == (64, 5)
+    want = (X.astype(np.float64) - mean) / scale
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert not np.shares_memory(got, X)
+
+
 @pytest.mark.parametrize("model", [SoftmaxRegression(num_inputs=12, num_outputs=4),
                                    MLP(num_inputs=12, hidden=(9, 5), num_outputs=4)])
 def test_folded_parameters_on_raw_inputs_equal_the_trained_ones_on_standardised(model):

@@ -253,6 +253,16 @@ def device(x: Any) -> Any:
 _IMMUTABLE = ("jax.numpy", "softreg._tensorflow_xp")
 
 
+# Namespaces whose arrays take NumPy's advanced indexing, ``x[rows, cols]`` with integer arrays
+# (the standard leaves it out, and array-api-strict refuses it), in place (``x[rows, cols] -= 1``).
+_INDEXES_PAIRS = ("numpy", "array_api_compat.numpy", "array_api_compat.torch")
+
+
+def indexes_pairs_in_place(xp: ModuleType) -> bool:
+    """Whether ``x[rows, cols]`` with integer arrays reads and updates arrays of ``xp``."""
+    return xp.__name__ in _INDEXES_PAIRS
+
+
 def supports_item_assignment(xp: ModuleType) -> bool:
     """Whether arrays of ``xp`` take ``x[key] = value`` (the standard has it; JAX and
     TensorFlow arrays are immutable)."""

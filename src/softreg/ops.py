@@ -15,7 +15,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from softreg.backend import device, get_namespace, rows_last
+from softreg.backend import device, get_namespace, indexes_pairs_in_place, rows_last
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -258,8 +258,16 @@ def cross_entropy_with_grad(logits: Any, y: Any, /, *, weight: Any = None,
     shifted = logits - xp.max(logits, axis=1, keepdims=True)
     exp = xp.exp(shifted)
     sum_exp = xp.sum(exp, axis=1, keepdims=True)
-    target = one_hot(y, k, dtype=logits.dtype, xp=xp)
     # -log p_y = log(sum exp) - shifted_y; the row max cancels.
+    if indexes_pairs_in_place(xp):
+        # Each row's label entry picked by index and the gradient formed in place: the same
+        # numbers as the one-hot form below in half the calls (a step's largest fixed cost).
+        rows = xp.arange(n, device=device(y))
+        losses = xp.log(sum_exp[:, 0]) - shifted[rows, y]
+        exp /= sum_exp
+        exp[rows, y] -= 1
+        return _weighted(losses, exp, weight, n)
+    target = one_hot(y, k, dtype=logits.dtype, xp=xp)
     losses = xp.log(sum_exp[:, 0]) - xp.sum(shifted * target, axis=1)
     return _weighted(losses, exp / sum_exp - target, weight, n)
 
