@@ -193,9 +193,14 @@ def test_bench_mlp_smoke(tmp_path, data_root):
 def test_best_linear_search_smoke(tmp_path, data_root):
     """The validation grid behind the best-linear recipe runs and picks from its grid."""
     out = tmp_path / "search.json"
-    run("best_linear_search.py", "--limit", "1200", "--epochs", "1", "--lr", "0.01,0.1",
-        "--weight-decay", "0.001", "--json", str(out), data_root=data_root)
+    run("best_linear_search.py", "--limit", "1200", "--epochs", "1,2", "--lr", "0.01,0.1",
+        "--lr-schedule", "cosine", "--weight-decay", "0.001", "--json", str(out),
+        data_root=data_root)
     report = json.loads(out.read_text())
-    assert len(report["results"]) == 2 and report["n_val"] == 200
+    assert len(report["results"]) == 4 and report["n_val"] == 200
+    assert {(r["lr"], r["epochs"]) for r in report["results"]} == {
+        (0.01, 1), (0.01, 2), (0.1, 1), (0.1, 2)}
     assert report["pick"] in report["results"]
     assert report["best"] == max(r["val_acc"] for r in report["results"])
+    close = [r for r in report["results"] if r["val_acc"] >= report["best"] - 0.002]
+    assert report["pick"]["epochs"] == min(r["epochs"] for r in close)  # the cheapest

@@ -53,13 +53,17 @@ def assert_same_params(a, b):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.mark.parametrize("model_kind", ["softmax-regression", "mlp"])
-def test_fit_continued_from_any_checkpoint_is_bit_identical(backend_name, blobs, model_kind):
+@pytest.mark.parametrize(("model_kind", "lr_schedule"), [("softmax-regression", "constant"),
+                                                         ("softmax-regression", "cosine"),
+                                                         ("mlp", "constant")])
+def test_fit_continued_from_any_checkpoint_is_bit_identical(backend_name, blobs, model_kind,
+                                                            lr_schedule):
     if backend_name == "array-api-strict":
         pytest.skip("not a training backend")
     X, y, X_test, y_test = blobs
     config = TrainConfig(epochs=3, batch_size=64, lr=0.1, momentum=0.5, log_every=3,
-                         backend=backend_name, model=model_kind, hidden=(8,))
+                         backend=backend_name, model=model_kind, hidden=(8,),
+                         lr_schedule=lr_schedule)
     model = (SoftmaxRegression(num_inputs=5, num_outputs=3) if model_kind != "mlp"
              else MLP(num_inputs=5, hidden=(8,), num_outputs=3))
     snapshots = Snapshots()

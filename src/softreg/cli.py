@@ -19,6 +19,7 @@ from softreg.data import DATASET_NAMES
 from softreg.distributed import DEFAULT_TIMEOUT as DIST_TIMEOUT
 from softreg.errors import SoftregError, require
 from softreg.models import MODELS
+from softreg.optim import LR_SCHEDULES
 from softreg.recipes import RECIPES, recipe_config
 from softreg.train import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 
@@ -57,6 +58,8 @@ TRAIN_HELP = {
     "epochs": "passes over the training set (default: %(default)s)",
     "batch_size": "examples per SGD step (default: %(default)s)",
     "lr": "SGD learning rate (default: %(default)s)",
+    "lr_schedule": "constant, or cosine: the learning rate falls from --lr along a half "
+                   "cosine to near 0 at the last step (default: %(default)s)",
     "momentum": "SGD momentum, PyTorch's rule (default: %(default)s)",
     "weight_decay": "L2 penalty added to the gradient (default: %(default)s)",
     "optimizer": "sgd (shuffled minibatches) or gd (full-batch gradient descent; --epochs "
@@ -194,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 # The TrainConfig fields whose flags take one of a fixed set of values.
 CHOICES = {"dataset": DATASET_NAMES, "backend": BACKENDS, "device": DEVICES,
            "model": tuple(MODELS), "optimizer": OPTIMIZERS, "normalize": NORMALIZE,
-           "softmax": SOFTMAX}
+           "softmax": SOFTMAX, "lr_schedule": LR_SCHEDULES}
 
 
 class _Given(argparse.Action):

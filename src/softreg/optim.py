@@ -15,6 +15,7 @@ from softreg.backend import get_namespace
 from softreg.errors import ConfigError
 
 Params = dict[str, Any]
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ class SGD:
         return {"momentum": {name: get_namespace(p).zeros_like(p) for name, p in params.items()}}
 
     def update(self, params: Params, grads: Params, state: dict[str, Any], *,
-               donate: bool = False) -> tuple[Params, dict]:
-        """New parameters and state after one step.
+               donate: bool = False, lr: Any = None) -> tuple[Params, dict]:
+        """New parameters and state after one step, at learning rate ``lr`` (a number or a
+        0-d array: a schedule's value for this step) or else ``self.lr``.
 
         ``donate=True`` hands the arrays of ``params`` and ``state`` over to the update, as
         ``jax.jit``'s ``donate_argnums`` does: the caller promises not to use them again, so
@@ -65,10 +67,11 @@ class SGD:
         writing fresh arrays each step (a third of an MLP step's time in NumPy). Immutable
         arrays (JAX, TensorFlow) are not changed either way: ``a *= b`` rebinds them.
         """
+        lr = self.lr if lr is None else lr
         if self.weight_decay:
             grads = {name: g + self.weight_decay * params[name] for name, g in grads.items()}
         if not donate:
-            return self._update_new(params, grads, state)
+            return self._update_new(params, grads, state, lr)
         new_params, buffers = {}, {}
         for name, p in params.items():
             step = grads[name]
@@ -78,22 +81,34 @@ class SGD:
                 buf += step
                 buffers[name] = buf
                 step = step + self.momentum * buf if self.nesterov else buf
-            p -= self.lr * step
+            p -= lr * step
             new_params[name] = p
         return new_params, ({"momentum": buffers} if self.momentum else state)
 
-    def _update_new(self, params: Params, grads: Params, state: dict[str, Any]
+    def _update_new(self, params: Params, grads: Params, state: dict[str, Any], lr: Any
                     ) -> tuple[Params, dict]:
         if self.momentum == 0:
-            return {name: p - self.lr * grads[name] for name, p in params.items()}, state
+            return {name: p - lr * grads[name] for name, p in params.items()}, state
         buffers = {name: self.momentum * buf + grads[name]
                    for name, buf in state["momentum"].items()}
         if self.nesterov:
             steps = {name: grads[name] + self.momentum * buf for name, buf in buffers.items()}
         else:
             steps = buffers
-        new = {name: p - self.lr * steps[name] for name, p in params.items()}
+        new = {name: p - lr * steps[name] for name, p in params.items()}
         return new, {"momentum": buffers}
+
+
+def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps``: ``lr`` throughout
+    ("constant"), or ``lr * (1 + cos(pi * step / total_steps)) / 2`` ("cosine": from ``lr``
+    at the first step down towards 0 at the last, Loshchilov and Hutter's SGDR without
+    restarts). A function of the step alone, so a resumed run continues the same curve."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+    raise ConfigError(f"unknown lr schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
 
 
 def _is_number(value: Any) -> bool:

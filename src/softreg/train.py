@@ -23,7 +23,7 @@ from softreg.data.batching import epoch_permutation
 from softreg.distributed import check_config as check_distributed
 from softreg.errors import ConfigError, DataValueError, DivergenceError
 from softreg.models import MODELS
-from softreg.optim import SGD
+from softreg.optim import LR_SCHEDULES, SGD, scheduled_lr
 
 Params = dict[str, Any]
 OPTIMIZERS = ("sgd", "gd")
@@ -45,6 +45,7 @@ class TrainConfig:
     epochs: int = 10  # passes over the data (iterations with optimizer="gd")
     batch_size: int = 256
     lr: float = 0.1
+    lr_schedule: str = "constant"  # or cosine: lr decays along a half cosine to ~0 at the end
     momentum: float = 0.0  # PyTorch's SGD momentum (the lecture uses 0.5)
     weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.SGD does
     optimizer: str = "sgd"  # sgd: shuffled minibatches; gd: full-batch gradient descent
@@ -82,6 +83,7 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("normalize", self.normalize, NORMALIZE)
         _check_choice("softmax", self.softmax, SOFTMAX)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_int("chunk_size", self.chunk_size, minimum=0)
         _check_int("sampled", self.sampled, minimum=0)
         if (self.chunk_size or self.sampled) and self.softmax != "stable":
@@ -311,9 +313,10 @@ def fit(
             before = params, opt_state, totals
             try:
                 idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
-                params, opt_state, totals = step_fn(params, opt_state, totals, X, y, idx,
-                                                    *_step_extras(weights, proposal, config,
-                                                                  epoch, batch, be))
+                params, opt_state, totals = step_fn(
+                    params, opt_state, totals, X, y, idx,
+                    *_step_extras(weights, proposal, config, epoch, batch, be),
+                    _step_lr(config, step, config.epochs * steps_per_epoch, be))
                 # One scalar read per step (eager steps have read their batch loss).
                 loss = 0.0 if be.mutable else float(totals["loss"])
             except _NonFiniteLoss as exc:
@@ -405,7 +408,7 @@ def _zero_sums(be: backend.Backend, dtype: Any) -> dict[str, Any]:
 def train_step(
     model: Any, optimizer: Any, softmax: str, params: Params, opt_state: dict[str, Any],
     totals: dict[str, Any], X: Any, y: Any, idx: Any, weight: Any = None, sampled: Any = None,
-    *, check_loss: bool = False, all_reduce: Any = None, chunk_size: int = 0,
+    lr: Any = None, *, check_loss: bool = False, all_reduce: Any = None, chunk_size: int = 0,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
 
@@ -421,7 +424,8 @@ def train_step(
     the whole batch's, on every rank. ``chunk_size`` > 0 computes the output layer over
     chunks of that many classes, never forming the logits; ``sampled`` (``{"classes": (S,)
     classes drawn for this step, "log_q": (num_outputs,) log-proposal}``) takes the gradient
-    of the sampled softmax instead (the losses and counts stay exact).
+    of the sampled softmax instead (the losses and counts stay exact). ``lr`` (a 0-d array)
+    is this step's learning rate under a schedule; None: the optimiser's own.
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
@@ -434,7 +438,7 @@ def train_step(
                                                      losses.shape[0], xp=xp)
     if check_loss and not math.isfinite(float(batch_loss)):
         raise _NonFiniteLoss(float(batch_loss))
-    params, opt_state = optimizer.update(params, grads, opt_state, donate=True)
+    params, opt_state = optimizer.update(params, grads, opt_state, donate=True, lr=lr)
     totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
     return params, opt_state, totals
 
@@ -508,16 +512,27 @@ def _proposal(config: TrainConfig, model: Any, labels: Any,
 
 
 def _step_extras(weights: tuple[Any, ...], proposal: Any, config: TrainConfig, epoch: int,
-                 batch: int, be: backend.Backend) -> tuple[Any, ...]:
-    """The step's arguments after the batch: the sample weights, if any, and with sampled
+                 batch: int, be: backend.Backend) -> tuple[Any, Any]:
+    """The step's arguments after the batch: the sample weights (or None), and with sampled
     softmax this step's classes, drawn from ``(seed, epoch, batch)`` alone so that a resumed
-    run draws what the uninterrupted one would have."""
+    run draws what the uninterrupted one would have (else None)."""
+    weight = weights[0] if weights else None
     if proposal is None:
-        return weights
+        return weight, None
     probs, log_q = proposal
     rng = np.random.default_rng((config.seed, epoch, batch, _SAMPLING_STREAM))
     classes = be.asarray(sampling.draw_classes(probs, config.sampled, rng))
-    return (weights[0] if weights else None, {"classes": classes, "log_q": log_q})
+    return weight, {"classes": classes, "log_q": log_q}
+
+
+def _step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
+    """Step ``step``'s (0-based) learning rate as a float32 0-d array on the device, under a
+    schedule; None with a constant rate (the optimiser's own, as a Python number). An array,
+    not a number, so that a compiled step is traced once, not once per value."""
+    if config.lr_schedule == "constant":
+        return None
+    return be.asarray(np.asarray(scheduled_lr(config.lr, config.lr_schedule, step, total_steps),
+                                 dtype=np.float32))
 
 
 _SAMPLING_STREAM = 1  # keeps the draws' seeds apart from other (seed, epoch, ...) streams
