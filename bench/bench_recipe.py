@@ -5,6 +5,7 @@ book's PyTorch pipeline when torch is installed).
 Rows, each run in a fresh Python process of its own so that import costs and peak memory are
 separated (the worker is this script with ``--worker ROW``; it prints one JSON line):
 
+    floor-numpy   a lower bound: only the gathers, matmuls and updates any NumPy loop must do
     plain-numpy   a hand-written NumPy minibatch loop doing the book's arithmetic
     softreg-fit   softreg.fit with the book's TrainConfig (library call, no callbacks), NumPy
     softreg-torch the same call with --backend torch (CPU; skipped when torch is missing)
@@ -14,6 +15,8 @@ separated (the worker is this script with ``--worker ROW``; it prints one JSON l
     book-pytorch  d2l 3.6 from scratch: per-example ToTensor-like conversion in a Dataset,
                   DataLoader(batch 256, shuffle, 4 workers), autograd, the book's sgd;
                   from softreg's initial W, in softreg's data order (same model, same cost)
+    torch-concise, torch-inmemory, sklearn-logreg[-best], sklearn-sgd, softreg-best-linear:
+                  the peers and the best-linear recipe (see bench/README.md)
 
 All rows train on the same float32 data (softreg.load_dataset), Fashion-MNIST, W ~ N(0, 0.01),
 b = 0, minibatch SGD lr 0.1, batch 256, with the test accuracy computed after every epoch.
