@@ -153,8 +153,10 @@ def test_two_classes_decision_function_is_the_margin(digits):
 
 @pytest.mark.parametrize("make", [
     lambda **kw: SoftmaxRegressionClassifier(batch_size=64, **kw),
+    lambda **kw: SoftmaxRegressionClassifier(batch_size=64, lr_schedule="cosine", momentum=0.9,
+                                             **kw),
     lambda **kw: MLPClassifier(**SMALL_MLP, **kw),
-], ids=["softmax-regression", "mlp"])
+], ids=["softmax-regression", "cosine-momentum", "mlp"])
 def test_weights_are_those_of_softreg_fit_and_labels_round_trip(digits, make):
     X_train, X_test, y_train, _ = digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
@@ -210,6 +212,9 @@ def test_partial_fit_refuses_what_it_cannot_continue(digits):
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(X_train[:, :10], y_train)
     assert clf.n_iter_ == 1
+    with pytest.raises(ValueError, match="lr_schedule='cosine' needs the run's length"):
+        SoftmaxRegressionClassifier(lr_schedule="cosine").partial_fit(X_train, y_train,
+                                                                      classes=np.arange(10))
 
 
 @pytest.mark.parametrize("make", [SoftmaxRegressionClassifier,

@@ -104,6 +104,10 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         call fixes the seed and, for ``normalize="yes"``, the input standardisation; sample
         weights are rescaled to average 1 within each call.
         """
+        if self.lr_schedule != "constant":
+            raise ValueError(f"partial_fit trains for as long as it is called, but "
+                             f"lr_schedule={self.lr_schedule!r} needs the run's length: use "
+                             f"fit, or lr_schedule='constant'")
         first_call = not hasattr(self, "state_")
         X, y = validate_data(self, X, y, reset=first_call, dtype=np.float32, order="C")
         check_classification_targets(y)
@@ -230,16 +234,18 @@ class SoftmaxRegressionClassifier(_SoftregClassifier):
     """
 
     _MODEL = "softmax-regression"
-    _CONFIG_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "optimizer",
-                      "normalize", "softmax", "sigma", "backend", "device")
+    _CONFIG_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "momentum", "weight_decay",
+                      "optimizer", "normalize", "softmax", "sigma", "backend", "device")
 
     def __init__(self, *, epochs: int = 10, batch_size: int = 256, lr: float = 0.1,
-                 momentum: float = 0.0, weight_decay: float = 0.0, optimizer: str = "sgd",
-                 normalize: str = "no", softmax: str = "stable", sigma: float = 0.01,
-                 random_state: Any = None, backend: str = "numpy", device: str = "cpu"):
+                 lr_schedule: str = "constant", momentum: float = 0.0,
+                 weight_decay: float = 0.0, optimizer: str = "sgd", normalize: str = "no",
+                 softmax: str = "stable", sigma: float = 0.01, random_state: Any = None,
+                 backend: str = "numpy", device: str = "cpu"):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.optimizer = optimizer
@@ -275,18 +281,19 @@ class MLPClassifier(_SoftregClassifier):
     """
 
     _MODEL = "mlp"
-    _CONFIG_FIELDS = ("hidden", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-                      "optimizer", "normalize", "softmax", "backend", "device")
+    _CONFIG_FIELDS = ("hidden", "epochs", "batch_size", "lr", "lr_schedule", "momentum",
+                      "weight_decay", "optimizer", "normalize", "softmax", "backend", "device")
 
     def __init__(self, hidden: tuple[int, ...] = (512, 256, 128, 64), *, epochs: int = 10,
-                 batch_size: int = 64, lr: float = 0.01, momentum: float = 0.5,
-                 weight_decay: float = 0.0, optimizer: str = "sgd", normalize: str = "yes",
-                 softmax: str = "stable", random_state: Any = None, backend: str = "numpy",
-                 device: str = "cpu"):
+                 batch_size: int = 64, lr: float = 0.01, lr_schedule: str = "constant",
+                 momentum: float = 0.5, weight_decay: float = 0.0, optimizer: str = "sgd",
+                 normalize: str = "yes", softmax: str = "stable", random_state: Any = None,
+                 backend: str = "numpy", device: str = "cpu"):
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.optimizer = optimizer
