@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from softreg.data.batching import epoch_permutation
 from softreg.runs import maxrss_mb, peak_rss_mb, write_json
 
 ROWS = ("floor-numpy", "plain-numpy", "softreg-fit", "softreg-torch", "softreg-jax", "softreg-tf",
@@ -239,8 +240,6 @@ class SoftregOrder:
         return self.n
 
     def __iter__(self):
-        from softreg.data.batching import epoch_permutation
-
         order = epoch_permutation(self.n, seed=RECIPE["seed"], epoch=self.epoch)
         self.epoch += 1
         return iter(order.tolist())

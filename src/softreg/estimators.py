@@ -104,11 +104,14 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         call fixes the seed and, for ``normalize="yes"``, the input standardisation; sample
         weights are rescaled to average 1 within each call.
         """
-        if self.lr_schedule != "constant":
-            raise ValueError(f"partial_fit trains for as long as it is called, but "
-                             f"lr_schedule={self.lr_schedule!r} needs the run's length: use "
-                             f"fit, or lr_schedule='constant'")
         first_call = not hasattr(self, "state_")
+        # lr and the like may have changed since the last call (set_params); the seed may not.
+        config = (self._train_config(seed=_seed(self.random_state), epochs=1) if first_call
+                  else self._train_config(seed=self.config_.seed, epochs=self.n_iter_ + 1))
+        if config.lr_schedule != "constant":
+            raise ValueError(f"partial_fit trains for as long as it is called, but "
+                             f"lr_schedule={config.lr_schedule!r} needs the run's length: use "
+                             f"fit, or lr_schedule='constant'")
         X, y = validate_data(self, X, y, reset=first_call, dtype=np.float32, order="C")
         check_classification_targets(y)
         classes = self._partial_fit_classes(classes, first_call)
@@ -119,12 +122,9 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         y_index = np.searchsorted(classes, y)
         sample_weight = _weights(sample_weight, X)
         if first_call:
-            config = self._train_config(seed=_seed(self.random_state), epochs=1)
             model = _make_model(config, X, classes.shape[0], sample_weight)
             state = history = None
         else:
-            # lr and the like may have changed (set_params); the seed and model may not.
-            config = self._train_config(seed=self.config_.seed, epochs=self.n_iter_ + 1)
             model, state, history = self.model_, self._state_on(config), self.history_
         self._train(model, config, X, y_index, sample_weight, state=state, history=history)
         self.classes_ = classes

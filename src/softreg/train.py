@@ -253,7 +253,7 @@ def fit(
     X, y = _to_device(train, be, "train", model)
     test_arrays = _to_device(test, be, "test", model) if test is not None else None
     n = X.shape[0]
-    weights = _sample_weights(sample_weight, n, be) if sample_weight is not None else ()
+    weight = _sample_weight(sample_weight, n, be) if sample_weight is not None else None
     optimizer = config.sgd()
     proposal = _proposal(config, model, train[1], be)  # None unless config.sampled
     state = init_state(model, config) if state is None else state
@@ -273,6 +273,7 @@ def fit(
     full_batch = config.optimizer == "gd"
     batch_size = n if full_batch else config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = config.epochs * steps_per_epoch  # the length a schedule spans
     _check_resumable(state, steps_per_epoch)
     rank, ranks = 0, 1
     if communicator is not None:
@@ -315,8 +316,8 @@ def fit(
                 idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
                 params, opt_state, totals = step_fn(
                     params, opt_state, totals, X, y, idx,
-                    *_step_extras(weights, proposal, config, epoch, batch, be),
-                    _step_lr(config, step, config.epochs * steps_per_epoch, be))
+                    weight, _step_sampled(proposal, config, epoch, batch, be),
+                    _step_lr(config, step, total_steps, be))
                 # One scalar read per step (eager steps have read their batch loss).
                 loss = 0.0 if be.mutable else float(totals["loss"])
             except _NonFiniteLoss as exc:
@@ -511,18 +512,17 @@ def _proposal(config: TrainConfig, model: Any, labels: Any,
     return probs, be.asarray(np.log(probs).astype(np.float32))
 
 
-def _step_extras(weights: tuple[Any, ...], proposal: Any, config: TrainConfig, epoch: int,
-                 batch: int, be: backend.Backend) -> tuple[Any, Any]:
-    """The step's arguments after the batch: the sample weights (or None), and with sampled
-    softmax this step's classes, drawn from ``(seed, epoch, batch)`` alone so that a resumed
-    run draws what the uninterrupted one would have (else None)."""
-    weight = weights[0] if weights else None
+def _step_sampled(proposal: Any, config: TrainConfig, epoch: int, batch: int,
+                  be: backend.Backend) -> dict[str, Any] | None:
+    """With sampled softmax, the step's ``sampled`` argument: this step's classes, drawn from
+    ``(seed, epoch, batch)`` alone so that a resumed run draws what the uninterrupted one
+    would have, and the log-proposal; else None."""
     if proposal is None:
-        return weight, None
+        return None
     probs, log_q = proposal
     rng = np.random.default_rng((config.seed, epoch, batch, _SAMPLING_STREAM))
     classes = be.asarray(sampling.draw_classes(probs, config.sampled, rng))
-    return weight, {"classes": classes, "log_q": log_q}
+    return {"classes": classes, "log_q": log_q}
 
 
 def _step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
@@ -614,10 +614,9 @@ def _check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
                              f"[0, {num_classes}) (the model has {num_classes} classes)")
 
 
-def _sample_weights(sample_weight: Any, n: int, be: backend.Backend) -> tuple[Any]:
-    """Weights checked and rescaled to average 1, as a one-element tuple of a float32 array
-    on the device (an extra argument of the step), or an empty tuple when they are all
-    equal."""
+def _sample_weight(sample_weight: Any, n: int, be: backend.Backend) -> Any:
+    """Weights checked and rescaled to average 1, as a float32 array on the device (the
+    step's ``weight``), or None when they are all equal."""
     w = np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
     if w.shape != (n,):
         raise DataValueError(f"sample_weight must have shape ({n},), got {w.shape}")
@@ -627,8 +626,8 @@ def _sample_weights(sample_weight: Any, n: int, be: backend.Backend) -> tuple[An
     if total <= 0:
         raise DataValueError("sample weights sum to 0: nothing to learn from")
     if (w == w[0]).all():  # rescaled, equal weights are no weights: make that exact
-        return ()
-    return (be.asarray((w * (n / total)).astype(np.float32)),)
+        return None
+    return be.asarray((w * (n / total)).astype(np.float32))
 
 
 def make_model(config: TrainConfig, X_train: Any, num_classes: int) -> Any:
