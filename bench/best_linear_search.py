@@ -27,7 +27,6 @@ import numpy as np
 import softreg
 from softreg.recipes import recipe_config
 from softreg.runs import write_json
-from softreg.standardise import feature_stats, standardise
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "best_linear_search.json"
 
@@ -46,17 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     order = np.random.default_rng(123).permutation(len(data.y_train))[: args.limit]
     n_val = len(order) // 6
     train, val = order[:-n_val], order[-n_val:]
-    mean, scale = feature_stats(data.X_train[train])
-    X_train = standardise(data.X_train[train], mean, scale)
-    X_val = standardise(data.X_train[val], mean, scale)
+    X_train, X_val = data.X_train[train], data.X_train[val]
     grid = list(itertools.product(_floats(args.lr), args.lr_schedule.split(","),
                                   _floats(args.weight_decay), map(int, args.epochs.split(","))))
     results = []
     for lr, schedule, wd, epochs in grid:
         config = recipe_config("best-linear", lr=lr, lr_schedule=schedule, weight_decay=wd,
                                epochs=epochs)
-        model = softreg.SoftmaxRegression()
         start = time.perf_counter()
+        model = softreg.make_model(config, X_train, data.num_classes)  # per-feature statistics
         result = softreg.fit(model, (X_train, data.y_train[train]),
                              (X_val, data.y_train[val]), config)
         results.append({"lr": lr, "lr_schedule": schedule, "weight_decay": wd,

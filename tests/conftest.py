@@ -103,3 +103,42 @@ def backend_name(request) -> str:
 def xp(backend_name):
     """Each installed array namespace in turn."""
     return import_namespace(backend_name)
+
+
+# --- softreg files edited the way a hostile writer would: content changed, checksum valid ---
+
+
+def read_softreg_file(path):
+    """``(header, tensors)`` of a softreg model file or checkpoint, read without checks."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        header = json.loads(f.metadata()["softreg"])
+        tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    return header, tensors
+
+
+def write_softreg_file(path, header, tensors, *, checksum: bool = True) -> None:
+    """Write ``header`` and ``tensors`` as a softreg file, with the checksum recomputed over
+    them (``checksum=False`` keeps the header's own, as a careless editor would)."""
+    from safetensors.numpy import save_file
+
+    from softreg.checkpoint import _digest
+    from softreg.fileio import canonical_json
+
+    header = dict(header)
+    if checksum:
+        header["sha256"] = _digest(header, tensors)
+    save_file(tensors, str(path), metadata={"softreg": canonical_json(header)})
+
+
+def edit_softreg_file(path, edit_header=None, edit_tensors=None, *, checksum: bool = True):
+    """Apply ``edit_header(header)`` and ``edit_tensors(tensors)`` (in place) to the file."""
+    header, tensors = read_softreg_file(path)
+    if edit_header is not None:
+        edit_header(header)
+    if edit_tensors is not None:
+        edit_tensors(tensors)
+    write_softreg_file(path, header, tensors, checksum=checksum)

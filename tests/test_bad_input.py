@@ -34,12 +34,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO, require_shared_data, shared_data_dir
+from conftest import (
+    REPO,
+    edit_softreg_file,
+    read_softreg_file,
+    require_shared_data,
+    shared_data_dir,
+)
 
 import softreg
 from softreg.checkpoint import load_model, save_model
 from softreg.cli import main
-from softreg.data import DATASETS, FASHION_MNIST_LABELS, load_dataset
+from softreg.data import DATASETS, FASHION_MNIST_LABELS, MNIST_LABELS, load_dataset
 from softreg.data.catalog import DataError
 from softreg.errors import (
     ConfigError,
@@ -50,7 +56,7 @@ from softreg.errors import (
 )
 from softreg.predict import read_image_file
 from softreg.report import write_report
-from softreg.runs import train_run
+from softreg.runs import resume_run, train_run
 
 FILES = dict(DATASETS["fashion-mnist"].files)  # role -> official .gz file name
 FAST = ("--epochs", "1", "--no-plots", "--quiet")
@@ -223,16 +229,35 @@ def model_bytes(edit: Callable[[bytes], bytes]):
     return breaks
 
 
-def model_header(**changes: str):
-    """Rewrite entries of the model file's safetensors metadata, keeping the tensors."""
-    def edit(data: bytes) -> bytes:
-        n = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + n])
-        header["__metadata__"].update(changes)
-        text = json.dumps(header).encode()
-        text += b" " * (-len(text) % 8)
-        return len(text).to_bytes(8, "little") + text + data[8 + n :]
-    return model_bytes(edit)
+def model_edit(edit_header=None, edit_tensors=None, *, checksum: bool = True):
+    """Change the model file's header or tensors; with ``checksum`` the file's checksum is
+    recomputed over the changed content (a hostile writer), without it kept (a careless
+    one)."""
+    def breaks(ctx: dict[str, Any]) -> None:
+        edit_softreg_file(ctx["model"], edit_header, edit_tensors, checksum=checksum)
+    return breaks
+
+
+def model_header_text(text: str):
+    """The model file's softreg header replaced by ``text``, tensors kept."""
+    def breaks(ctx: dict[str, Any]) -> None:
+        from safetensors.numpy import save_file
+
+        _, tensors = read_softreg_file(ctx["model"])
+        save_file(tensors, str(ctx["model"]), metadata={"softreg": text})
+    return breaks
+
+
+def set_tensor(name: str, value: Callable[[np.ndarray], np.ndarray]):
+    def edit(tensors: dict[str, np.ndarray]) -> None:
+        tensors[name] = value(tensors[name])
+    return edit
+
+
+def with_nan(array: np.ndarray) -> np.ndarray:
+    out = array.copy()
+    out.reshape(-1)[3] = np.nan
+    return out
 
 
 def foreign_model(ctx: dict[str, Any]) -> None:
@@ -284,6 +309,112 @@ def nothing(ctx: dict[str, Any]) -> None:
     pass
 
 
+def limit_memory(nbytes: int):
+    """Pretend the machine has ``nbytes`` of memory available (see softreg.limits)."""
+    def breaks(ctx: dict[str, Any]) -> None:
+        ctx["memory"] = nbytes
+    return breaks
+
+
+def big_png(ctx: dict[str, Any]) -> None:
+    """A 20000 x 20000 grey PNG of one colour (48 kB), written row by row."""
+    import zlib
+
+    width = height = 20000
+    row = b"\x00" + b"\x00" * width
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    path = ctx["tmp"] / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                                      8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    ctx["images"] = [path]
+
+
+def gzip_bomb(role: str):
+    """``role``'s file: its own IDX content, then 50 MB of zeros in the same gzip stream."""
+    def breaks(ctx: dict[str, Any]) -> None:
+        content = idx_bytes(A[role]) + bytes(50_000_000)
+        write_file(ctx["data"], role, content)
+    return breaks
+
+
+def earlier_sweep(ctx: dict[str, Any]) -> None:
+    ctx["out"].mkdir()
+    (ctx["out"] / "sweep-lr-epochs.csv").write_text("field,value\nlr,0.1\n")
+
+
+class Stop(Exception):
+    pass
+
+
+class StopAfter(softreg.Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        if step == self.step:
+            raise Stop
+
+
+def stopped_run(edit: Callable[[Path], None] | None = None):
+    """A run that stopped in its second epoch (3 steps an epoch) after a checkpoint at step
+    4, then ``edit`` applied to its directory."""
+    def breaks(ctx: dict[str, Any]) -> None:
+        with pytest.raises(Stop):
+            train_run(softreg.TrainConfig(epochs=2, batch_size=20), ctx["out"],
+                      data_dir=ctx["data"], progress=False, plots=False, checkpoint_every=2,
+                      callbacks=(StopAfter(5),))
+        if edit is not None:
+            edit(ctx["out"])
+    return breaks
+
+
+def earlier_format_model(ctx: dict[str, Any]) -> None:
+    """The model as softreg's first format wrote it: header entries beside the tensors, a
+    checksum over the tensors only."""
+    from safetensors.numpy import save_file
+
+    header, tensors = read_softreg_file(ctx["model"])
+    metadata = {"softreg_format": "1", "model": "softmax-regression",
+                "model_config": json.dumps(header["model"]["config"]),
+                "class_names": json.dumps(header["class_names"]), "tensors_sha256": "0" * 64}
+    save_file({k: tensors[k] for k in ("W", "b")}, str(ctx["model"]), metadata=metadata)
+
+
+def config_text(text: str):
+    def edit(run_dir: Path) -> None:
+        (run_dir / "config.json").write_text(text)
+    return edit
+
+
+def config_field(**fields: Any):
+    def edit(run_dir: Path) -> None:
+        config = json.loads((run_dir / "config.json").read_text())
+        (run_dir / "config.json").write_text(json.dumps({**config, **fields}))
+    return edit
+
+
+def checkpoint_edit(edit_header=None, edit_tensors=None, *, checksum: bool = True):
+    def edit(run_dir: Path) -> None:
+        edit_softreg_file(run_dir / "checkpoint.safetensors", edit_header, edit_tensors,
+                          checksum=checksum)
+    return edit
+
+
+def first_record(**fields: Any):
+    def edit(header: dict[str, Any]) -> None:
+        header["history"]["records"][0].update(fields)
+    return edit
+
+
+NESTED = "[" * 100_000 + "]" * 100_000
+
+
 # ------------------------------------------------------------------ the library calls
 
 
@@ -329,6 +460,20 @@ def report_to(ctx: dict[str, Any]) -> Any:
     return write_report({}, ctx["out"], plots=False)  # refuses --out before reading the report
 
 
+def resume(ctx: dict[str, Any]) -> Any:
+    return resume_run(ctx["out"], data_dir=ctx["data"], progress=False, plots=False)
+
+
+def sweep(**options: Any):
+    def call(ctx: dict[str, Any]) -> Any:
+        from softreg.sweep import sweep_main
+
+        return sweep_main(softreg.TrainConfig(epochs=1), "lr", [0.1, 1.0], out_dir=ctx["out"],
+                          data_dir=ctx["data"], progress=False, plots=False,
+                          **{"workers": 1, **options})
+    return call
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -357,6 +502,11 @@ def argv(command: str, ctx: dict[str, Any], flags: tuple[str, ...] = ()) -> list
         return ["predict", model, *where, *flags]
     if command == "data":
         return ["data", "--data-dir", data, "--no-download", *flags]
+    if command == "resume":
+        return ["train", "--resume", out, "--data-dir", data, "--quiet", "--no-plots", *flags]
+    if command == "sweep":
+        return ["sweep", "--lr", "0.1,1", "--epochs", "1", "--workers", "1", "--data-dir", data,
+                "--out", out, "--quiet", "--no-plots", *flags]
     raise AssertionError(command)
 
 
@@ -529,7 +679,7 @@ CASES = [
          lambda ctx: train_run(softreg.TrainConfig(epochs=1), ctx["out"], data_dir=ctx["data"],
                                progress=False, plots=False, checkpoint_every=-1),
          ConfigError, ("train",), ("--checkpoint-every", "-1")),
-    Case("show=-1", nothing, r"--show must be >= 0, got -1", None, commands=("train",),
+    Case("show=-1", nothing, r"--show must be 0 to 100, got -1", None, commands=("train",),
          flags=("--show", "-1")),
     Case("top=0", nothing, r"--top must be >= 1, got 0", None, commands=("predict",),
          flags=("--top", "0")),
@@ -569,11 +719,12 @@ CASES = [
          lambda ctx: read_image_file(ctx["image"], size=(8, 8)), SoftregError, ("predict",)),
     Case("model-3-classes", other_model(784, ("a", "b", "c")),
          r"label [3-9] outside \[0, 3\)", fit_loaded_model, DataValueError,
-         ("evaluate", "predict"), cli_message=r"the model has 3 classes, fashion-mnist has 10"),
-    Case("model-header-shape", model_header(model_config=json.dumps(
-            {"num_inputs": 785, "num_outputs": 10, "sigma": 0.01})),
-         r"parameter shapes .*'W': \(784, 10\).* do not match the model's .*\(785, 10\)",
-         loads_model, ModelFileError, ("evaluate", "predict")),
+         ("evaluate", "predict"),
+         cli_message=r"the model's 3 classes \(a, b, c\) are not fashion-mnist's 10 "
+                     r"\(t-shirt, trouser, pullover, dress, \.\.\.\)"),
+    Case("model-header-shape", model_edit(lambda h: h["model"]["config"].update(num_inputs=785)),
+         r"tensor W is F32 \(784, 10\), expected F32 \(785, 10\)", loads_model,
+         ModelFileError, ("evaluate", "predict")),
     # --- a truncated or tampered model file
     Case("model-missing", lambda ctx: ctx["model"].unlink(), r"no such model file",
          loads_model, ModelFileError, ("evaluate", "predict")),
@@ -587,16 +738,225 @@ CASES = [
     Case("model-empty", model_bytes(lambda b: b""), r"not a readable safetensors model file",
          loads_model, ModelFileError, ("predict",)),
     Case("model-tampered-weights", model_bytes(lambda b: flip(b, -100)),
-         r"model\.safetensors: tensor data does not match its checksum", loads_model,
-         ModelFileError, ("evaluate", "predict"), real_process=True),
-    Case("model-tampered-header-json", model_header(class_names="[not json"),
-         r"damaged model header", loads_model, ModelFileError, ("evaluate", "predict")),
-    Case("model-class-names-count", model_header(class_names=json.dumps(["a", "b"])),
+         r"model\.safetensors: the header or the tensors do not match the file's checksum",
+         loads_model, ModelFileError, ("evaluate", "predict"), real_process=True),
+    Case("model-tampered-header-json", model_header_text('{"kind": "model", "format": 2,'),
+         r"model\.safetensors: the header: not valid JSON", loads_model, ModelFileError,
+         ("evaluate", "predict")),
+    Case("model-class-names-count", model_edit(lambda h: h.update(class_names=["a", "b"])),
          r"2 class names for 10 outputs", loads_model, ModelFileError, ("predict",)),
-    Case("model-format-tag", model_header(softreg_format="99"),
-         r"not a softreg model file", loads_model, ModelFileError, ("evaluate",)),
+    Case("model-format-tag", model_edit(lambda h: h.update(format=99)),
+         r"format 99, but this softreg reads format 2", loads_model, ModelFileError,
+         ("evaluate",)),
     Case("model-foreign-safetensors", foreign_model, r"not a softreg model file", loads_model,
          ModelFileError, ("evaluate", "predict")),
+
+    # --- a dataset whose classes are not the model's
+    Case("evaluate-on-another-dataset", nothing,
+         r"the model's 10 classes \(t-shirt, trouser, pullover, dress, \.\.\.\) are not "
+         r"mnist's 10 \(0, 1, 2, 3, \.\.\.\)",
+         lambda ctx: load_model(ctx["model"]).check_classes("mnist", MNIST_LABELS),
+         DataValueError, ("evaluate", "predict"), ("--dataset", "mnist"), real_process=True),
+    # --- a model file changed after it was written, checksum left as it was
+    Case("model-input-scale-bit-flipped",
+         model_edit(edit_tensors=set_tensor("input_scale", lambda t: np.asarray(
+             t.view(np.uint32) ^ np.uint32(1 << 22)).view(np.float32)), checksum=False),
+         r"do not match the file's checksum", loads_model, ModelFileError, ("evaluate",)),
+    Case("model-class-names-reordered",
+         model_edit(lambda h: h["class_names"].reverse(), checksum=False),
+         r"do not match the file's checksum", loads_model, ModelFileError, ("predict",)),
+    # --- a model file changed, with a valid checksum over the changed content
+    Case("model-class-name-escape-sequence",
+         model_edit(lambda h: h["class_names"].__setitem__(0, "\x1b[2J\x1b]0;pwned\x07")),
+         r"class name '\\x1b\[2J\\x1b\]0;pwned\\x07' is not a printable string", loads_model,
+         ModelFileError, ("evaluate", "predict")),
+    Case("model-class-names-duplicate",
+         model_edit(lambda h: h["class_names"].__setitem__(1, h["class_names"][0])),
+         r"the class names are not all different", loads_model, ModelFileError, ("predict",)),
+    Case("model-class-name-number", model_edit(lambda h: h["class_names"].__setitem__(0, 7)),
+         r"class name 7 is not a printable string", loads_model, ModelFileError,
+         ("evaluate",)),
+    Case("model-class-name-long",
+         model_edit(lambda h: h["class_names"].__setitem__(0, "x" * 10_000)),
+         r"class name 'x+ is not a printable string of 1 to 64 characters", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-config-string",
+         model_edit(lambda h: h["model"]["config"].update(num_inputs="784")),
+         r"model configuration is not valid \(num_inputs must be an integer >= 1, got '784'\)",
+         loads_model, ModelFileError, ("evaluate", "predict")),
+    Case("model-config-unknown-field",
+         model_edit(lambda h: h["model"]["config"].update(depth=3)),
+         r"model configuration is not valid \(.*unexpected keyword argument 'depth'\)",
+         loads_model, ModelFileError, ("predict",)),
+    Case("model-config-sigma-nan-text",
+         model_edit(lambda h: h["model"]["config"].update(sigma="nan")),
+         r"sigma must be a finite number >= 0, got 'nan'", loads_model, ModelFileError,
+         ("predict",)),
+    Case("model-type-unknown", model_edit(lambda h: h["model"].update(type="transformer")),
+         r"unknown model type 'transformer'", loads_model, ModelFileError, ("evaluate",)),
+    Case("model-kind-checkpoint", model_edit(lambda h: h.update(kind="checkpoint")),
+         r"not a softreg model file \(it is a 'checkpoint' file\)", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-metadata-escape-sequence",
+         model_edit(lambda h: h["metadata"].update(dataset="\x1b]0;pwned\x07")),
+         r"metadata entry 'dataset' is not a short printable string", loads_model,
+         ModelFileError, ("evaluate",)),
+    Case("model-metadata-not-a-string", model_edit(lambda h: h["metadata"].update(seed=0)),
+         r"metadata entry 'seed' is not a short printable string", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-input-scale-zero",
+         model_edit(edit_tensors=set_tensor("input_scale", lambda t: np.zeros_like(t))),
+         r"input standardisation is not valid \(input_scale must be > 0, got 0\.0\)",
+         loads_model, ModelFileError, ("evaluate", "predict")),
+    Case("model-input-mean-nan",
+         model_edit(edit_tensors=set_tensor("input_mean", lambda t: np.full(784, np.nan,
+                                                                             np.float32))),
+         r"input standardisation is not valid \(input_mean must be finite, got nan\)",
+         loads_model, ModelFileError, ("predict",)),
+    Case("model-input-scale-float64",
+         model_edit(edit_tensors=set_tensor("input_scale", lambda t: t.astype(np.float64))),
+         r"tensor input_scale is F64 \(\), expected F32 \(\) or \(784,\)", loads_model,
+         ModelFileError, ("evaluate",)),
+    Case("model-input-scale-shape",
+         model_edit(edit_tensors=set_tensor("input_scale", lambda t: np.ones(5, np.float32))),
+         r"tensor input_scale is F32 \(5,\), expected F32 \(\) or \(784,\)", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-weights-nan", model_edit(edit_tensors=set_tensor("W", with_nan)),
+         r"tensor W holds NaN or infinite values", loads_model, ModelFileError,
+         ("evaluate", "predict"), real_process=True),
+    Case("model-weights-float64",
+         model_edit(edit_tensors=set_tensor("W", lambda t: t.astype(np.float64))),
+         r"tensor W is F64 \(784, 10\), expected F32 \(784, 10\)", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-weights-strings-as-bytes",
+         model_edit(edit_tensors=set_tensor("b", lambda t: np.frombuffer(b"0123456789",
+                                                                         np.uint8).copy())),
+         r"tensor b is U8 \(10,\), expected F32 \(10,\)", loads_model, ModelFileError,
+         ("evaluate",)),
+    Case("model-extra-tensor",
+         model_edit(edit_tensors=lambda t: t.update(extra=np.zeros(3, np.float32))),
+         r"unexpected: extra", loads_model, ModelFileError, ("predict",)),
+    Case("model-missing-tensor", model_edit(edit_tensors=lambda t: t.pop("b")),
+         r"missing: b;", loads_model, ModelFileError, ("evaluate",)),
+    Case("model-header-nested-json", model_header_text(NESTED),
+         r"model\.safetensors: the header: nested too deeply to be read", loads_model,
+         ModelFileError, ("evaluate", "predict"), real_process=True),
+    Case("model-header-not-an-object", model_header_text("[1, 2, 3]"),
+         r"the header is not a JSON object", loads_model, ModelFileError, ("predict",)),
+    Case("model-header-nan", model_header_text('{"kind": NaN}'),
+         r"the header: not valid JSON \(NaN is not a JSON number\)", loads_model,
+         ModelFileError, ("evaluate",)),
+    Case("model-earlier-format", earlier_format_model,
+         r"written by an earlier softreg \(format 1, whose header no checksum covers\)",
+         loads_model, ModelFileError, ("evaluate", "predict")),
+    Case("model-beyond-memory", limit_memory(20_000),
+         r"model\.safetensors: its tensors take 31\.4 kB, more than the 20\.0 kB of memory "
+         r"available", loads_model, ModelFileError, ("evaluate", "predict")),
+    # --- hostile image and .npy files
+    Case("png-20000x20000", big_png,
+         r"huge\.png: image of 20000x20000 pixels, more than the limit", read_image,
+         SoftregError, ("predict",), real_process=True),
+    Case("npy-strings", image_file("strings.npy", np.full((28, 28), "ab")),
+         r"strings\.npy: image must hold real numbers, got dtype <U2", read_image,
+         SoftregError, ("predict",)),
+    Case("npy-structured", image_file("records.npy", np.zeros((28, 28), [("a", "i4")])),
+         r"records\.npy: image must hold real numbers, got dtype \[\('a', '<i4'\)\]",
+         read_image, SoftregError, ("predict",)),
+    Case("npy-datetime", image_file("dates.npy", np.zeros((28, 28), "datetime64[D]")),
+         r"dates\.npy: image must hold real numbers, got dtype datetime64\[D\]", read_image,
+         SoftregError, ("predict",)),
+    # --- decompression and size bombs in the data
+    Case("idx-gzip-bomb", gzip_bomb("test_labels"),
+         r"t10k-labels-idx1-ubyte\.gz: more than 1048576 trailing bytes after IDX data",
+         load, DataError, ("train", "evaluate")),
+    Case("idx-declares-more-than-gzip-can-hold", replace_role("train_images", idx_bytes(
+            A["train_images"], dims=(10**9, 28, 28))),
+         r"train-images-idx3-ubyte\.gz: the header declares 784000000000 bytes of IDX data "
+         r"\(784\.0 GB\), but a gzip file of \d+ bytes can hold at most", load, DataError,
+         ("train", "data")),
+    Case("idx-beyond-memory", limit_memory(10_000),
+         r"train-images-idx3-ubyte\.gz: the header declares .*47\.0 kB, more than the 10\.0 kB of "
+         r"memory available", load, DataError, ("train", "data")),
+    Case("data-dir-unknown-user", lambda ctx: {**ctx, "data": Path("~nosuchuser-softreg/data")},
+         r"data_dir ~nosuchuser-softreg/data: cannot expand ~nosuchuser-softreg", load, DataError,
+         ("train", "data"), real_process=True),
+    # --- checks that run before the first file is written
+    Case("sampled-as-many-as-classes", nothing,
+         r"sampled=10 classes per step, but the model has only 10", run(sampled=10),
+         ConfigError, ("train",), ("--sampled", "10")),
+    Case("hidden-layer-beyond-memory", nothing,
+         r"a mlp model 784-100000000000-10 \(79,500,000,000,010 parameters\) needs about "
+         r"1\.6 PB, more than the .* of memory available",
+         run(model="mlp", hidden=(10**11,)), ConfigError, ("train",),
+         ("--model", "mlp", "--hidden", str(10**11)), real_process=True),
+    Case("out-empty", nothing, r"the run directory is an empty string",
+         lambda ctx: train_run(softreg.TrainConfig(epochs=1), "", data_dir=ctx["data"],
+                               progress=False, plots=False),
+         RunDirError, ("train", "sweep"), ("--out", ""),
+         cli_message=r"argument --out: an empty directory name"),
+    Case("show-100000", nothing, r"the prediction grids show 0 to 100 images, got 100000",
+         lambda ctx: train_run(softreg.TrainConfig(epochs=1), ctx["out"], data_dir=ctx["data"],
+                               progress=False, plots=False, n_show=100_000),
+         ConfigError, ("train",), ("--show", "100000"),
+         cli_message=r"--show must be 0 to 100, got 100000"),
+    Case("sweep-workers-0", nothing, r"workers must be an integer >= 1, got 0",
+         sweep(workers=0), ConfigError, ("sweep",), ("--workers", "0")),
+    Case("sweep-over-an-earlier-sweep", earlier_sweep,
+         r"out: already holds a run; choose another --out or pass --overwrite", sweep(),
+         RunDirError, ("sweep",)),
+    Case("sweep-out-is-a-file", out_is_a_file, r"somefile: exists and is not a directory",
+         sweep(), RunDirError, ("sweep",)),
+    Case("sweep-missing-data", delete_role("train_labels"),
+         r"no complete fashion-mnist dataset", sweep(), DataError, ("sweep",)),
+    # --- a run to resume whose config.json or checkpoint was damaged
+    Case("resume-config-nested-json", stopped_run(config_text(NESTED)),
+         r"config\.json: nested too deeply to be read", resume, RunDirError, ("resume",),
+         real_process=True),
+    Case("resume-config-a-list", stopped_run(config_text("[1, 2]")),
+         r"config\.json: not a valid run configuration \(not a JSON object\)", resume,
+         RunDirError, ("resume",)),
+    Case("resume-config-lr-a-string", stopped_run(config_field(lr="0.1")),
+         r"learning rate must be a positive finite number, got '0\.1'", resume, RunDirError,
+         ("resume",)),
+    Case("resume-config-hidden-a-number", stopped_run(config_field(hidden=5)),
+         r"hidden must be a sequence of layer sizes, got 5", resume, RunDirError, ("resume",)),
+    Case("resume-config-unknown-field", stopped_run(config_field(depth=3)),
+         r"not a valid run configuration \(.*unexpected keyword argument 'depth'\)", resume,
+         RunDirError, ("resume",)),
+    Case("resume-config-huge", stopped_run(config_text(" " * 2_000_000 + "{}")),
+         r"config\.json: 2000002 bytes, too large to be a run configuration", resume,
+         RunDirError, ("resume",)),
+    Case("resume-checkpoint-history-junk",
+         stopped_run(checkpoint_edit(first_record(train_loss="junk"))),
+         r"history\.records\[0\]\.train_loss must be a finite number >= 0, got 'junk'",
+         resume, ModelFileError, ("resume",)),
+    Case("resume-checkpoint-history-accuracy",
+         stopped_run(checkpoint_edit(first_record(test_acc=7.5))),
+         r"history\.records\[0\]\.test_acc is above 1", resume, ModelFileError, ("resume",)),
+    Case("resume-checkpoint-history-extra-rows",
+         stopped_run(checkpoint_edit(lambda h: h["history"]["records"].extend(
+             h["history"]["records"] * 3))),
+         r"the history's epochs \[1, 1, 1, 1\] do not count up to position\.epoch 1", resume,
+         ModelFileError, ("resume",)),
+    Case("resume-checkpoint-history-changed",
+         stopped_run(checkpoint_edit(first_record(train_loss=0.001), checksum=False)),
+         r"checkpoint\.safetensors: the header or the tensors do not match the file's checksum",
+         resume, ModelFileError, ("resume",)),
+    Case("resume-checkpoint-position-negative",
+         stopped_run(checkpoint_edit(lambda h: h["position"].update(step=-1))),
+         r"position\.step must be an integer >= 0, got -1", resume, ModelFileError,
+         ("resume",)),
+    Case("resume-checkpoint-every-text",
+         stopped_run(checkpoint_edit(lambda h: h.update(checkpoint_every="x"))),
+         r"checkpoint_every must be an integer, got 'x'", resume, ModelFileError, ("resume",)),
+    Case("resume-checkpoint-config-differs",
+         stopped_run(checkpoint_edit(lambda h: h["train_config"].update(lr=0.5))),
+         r"written for another configuration", resume, RunDirError, ("resume",)),
+    Case("resume-checkpoint-data-order-float",
+         stopped_run(checkpoint_edit(edit_tensors=set_tensor(
+             "data_order", lambda t: t.astype(np.float32)))),
+         r"tensor data_order is F32 \(60,\), expected I64 \(60,\)", resume, ModelFileError,
+         ("resume",)),
 ]
 
 assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"
@@ -605,9 +965,14 @@ assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"
 # ------------------------------------------------------------------------------ checking
 
 
-def build(case: Case, tmp_path: Path) -> dict[str, Any]:
+def build(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     ctx = good_inputs(tmp_path)
-    return case.breaks(ctx) or ctx
+    ctx = case.breaks(ctx) or ctx
+    if "memory" in ctx:  # after the inputs are made: only the call sees the smaller machine
+        import softreg.limits
+
+        monkeypatch.setattr(softreg.limits, "available_memory", lambda: ctx["memory"])
+    return ctx
 
 
 def snapshot(root: Path) -> dict[str, str | None]:
@@ -641,8 +1006,8 @@ def cli_params():
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES if c.library])
-def test_library_refuses(case: Case, tmp_path: Path) -> None:
-    ctx = build(case, tmp_path)
+def test_library_refuses(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = build(case, tmp_path, monkeypatch)
     before = snapshot(tmp_path)
     with pytest.raises(SoftregError) as info:
         case.library(ctx)
@@ -660,14 +1025,15 @@ def cli_argv(case: Case, command: str, ctx: dict[str, Any]) -> list[str]:
 def assert_one_line(err: str, command: str, case: Case) -> None:
     assert "Traceback" not in err, err
     assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
-    assert err.startswith(f"softreg {command}: error: "), err
+    printed = "train" if command == "resume" else command  # softreg train --resume
+    assert err.startswith(f"softreg {printed}: error: "), err
     assert re.search(case.cli_message or case.message, err), err
 
 
 @pytest.mark.parametrize(("case", "command"), cli_params())
 def test_cli_refuses(case: Case, command: str, tmp_path: Path,
-                     capsys: pytest.CaptureFixture[str]) -> None:
-    ctx = build(case, tmp_path)
+                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = build(case, tmp_path, monkeypatch)
     before = snapshot(tmp_path)
     try:
         code = main(cli_argv(case, command, ctx))
@@ -686,9 +1052,11 @@ def python() -> str:
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES if c.real_process])
-def test_real_process_refuses(case: Case, tmp_path: Path) -> None:
+def test_real_process_refuses(case: Case, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
     """No traceback escapes a real process either (nor a warning: stderr is one line)."""
-    ctx = build(case, tmp_path)
+    ctx = build(case, tmp_path, monkeypatch)
+    assert "memory" not in ctx, "a real process cannot see a patched memory size"
     before = snapshot(tmp_path)
     command = case.commands[0]
     env = {k: v for k, v in os.environ.items() if k != "SOFTREG_DATA"}

@@ -1,9 +1,8 @@
 """Model files: round trip, and refusal of damaged or foreign files."""
 
-import json
-
 import numpy as np
 import pytest
+from conftest import edit_softreg_file
 from safetensors.numpy import save_file
 
 from softreg.checkpoint import load_model, save_model
@@ -73,14 +72,41 @@ def test_foreign_safetensors_file_is_refused(tmp_path):
         load_model(path)
 
 
-def test_shape_that_does_not_match_the_model_is_refused(saved, tmp_path):
-    path, model, params = saved
-    from safetensors import safe_open
+def test_shape_that_does_not_match_the_model_is_refused(saved):
+    path = saved[0]
+    edit_softreg_file(path, lambda h: h["model"]["config"].update(num_inputs=5))
+    with pytest.raises(ModelFileError, match=r"tensor W is F32 \(4, 3\), expected F32 \(5, 3\)"):
+        load_model(path)
 
-    with safe_open(str(path), framework="numpy") as f:
-        header = dict(f.metadata())
-    header["model_config"] = json.dumps({"num_inputs": 5, "num_outputs": 3, "sigma": 0.01})
-    other = tmp_path / "reshaped.safetensors"
-    save_file({k: np.asarray(v) for k, v in params.items()}, str(other), metadata=header)
-    with pytest.raises(ModelFileError, match="shapes"):
-        load_model(other)
+
+def test_header_edited_without_a_new_checksum_is_refused(saved):
+    path = saved[0]
+    edit_softreg_file(path, lambda h: h["class_names"].reverse(), checksum=False)
+    with pytest.raises(ModelFileError, match="do not match the file's checksum"):
+        load_model(path)
+
+
+def test_the_same_model_gives_the_same_bytes(saved, tmp_path):
+    path, model, params = saved
+    again = save_model(tmp_path / "again.safetensors", model, params, class_names=NAMES,
+                       metadata={"seed": 0, "dataset": "toy"})  # another key order
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_a_run_repeated_in_another_process_writes_the_same_bytes(tmp_path):
+    """Same seed, same bytes: nothing in a model file depends on the process that wrote it
+    (say, the order of a hash table's keys, which Python and Rust seed per process)."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run-{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-m", "softreg", "train", "--dataset", "synthetic",
+                        "--epochs", "3", "--no-plots", "--quiet", "--out", str(out)],
+                       check=True, env=env, timeout=120, capture_output=True)
+        outs.append(out)
+    for name in ("model.safetensors", "config.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name

@@ -194,3 +194,37 @@ def test_overwrite_replaces_only_softregs_files(tmp_path, data_root):
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     assert not (out / "curves.png").exists()
+
+
+def test_an_unexpected_error_is_still_one_line_and_exit_2(monkeypatch, capsys):
+    """The CLI's last line of defence: a defect no test found prints one line (control
+    characters escaped), not a traceback; --debug or SOFTREG_DEBUG=1 shows the traceback."""
+    import softreg.cli
+
+    def defect(args):
+        raise RuntimeError("boom\nsecond line \x1b[2J")
+
+    monkeypatch.setitem(softreg.cli.COMMANDS, "data", defect)
+    monkeypatch.delenv("SOFTREG_DEBUG", raising=False)
+    assert softreg.cli.main(["data"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("softreg data: error: unexpected RuntimeError: boom second line "
+                          "\\x1b[2J (this is a defect in softreg; rerun with --debug")
+    with pytest.raises(RuntimeError, match="boom"):
+        softreg.cli.main(["--debug", "data"])
+    monkeypatch.setenv("SOFTREG_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        softreg.cli.main(["data"])
+
+
+def test_out_of_memory_is_one_line(monkeypatch, capsys):
+    import softreg.cli
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setitem(softreg.cli.COMMANDS, "data", exhausted)
+    monkeypatch.delenv("SOFTREG_DEBUG", raising=False)
+    assert softreg.cli.main(["data"]) == 2
+    assert capsys.readouterr().err.startswith("softreg data: error: out of memory")

@@ -11,7 +11,8 @@ from softreg import backend
 from softreg.errors import ConfigError
 from softreg.models import MLP
 from softreg.optim import SGD
-from softreg.train import TrainConfig, evaluate, fit, input_stats, make_model
+from softreg.standardise import input_stats
+from softreg.train import TrainConfig, evaluate, fit, make_model
 
 
 def float64_params(model, seed=0):
@@ -33,7 +34,7 @@ def test_init_is_pytorchs_linear_default():
 
 
 def test_backward_matches_finite_differences():
-    model = MLP(num_inputs=6, hidden=(5, 4), num_outputs=3, input_mean=0.2, input_std=1.5)
+    model = MLP(num_inputs=6, hidden=(5, 4), num_outputs=3, input_mean=0.2, input_scale=1.5)
     params = float64_params(model)
     rng = np.random.default_rng(1)
     X = rng.normal(size=(7, 2, 3))  # images: flattened by the model
@@ -57,7 +58,7 @@ def test_backward_matches_finite_differences():
 
 def test_lecture_network_gradients_equal_torch_autograd():
     torch = pytest.importorskip("torch")
-    model = MLP(input_mean=0.1307, input_std=0.3081)  # 784-512-256-128-64-10
+    model = MLP(input_mean=0.1307, input_scale=0.3081)  # 784-512-256-128-64-10
     params = model.init(np.random.default_rng(0))
     rng = np.random.default_rng(2)
     X = rng.random((64, 784), dtype=np.float32)
@@ -80,7 +81,7 @@ def test_lecture_network_gradients_equal_torch_autograd():
 
 
 def test_mlp_step_is_the_same_on_every_backend(xp):
-    model = MLP(num_inputs=12, hidden=(8, 6), num_outputs=4, input_mean=0.5, input_std=2.0)
+    model = MLP(num_inputs=12, hidden=(8, 6), num_outputs=4, input_mean=0.5, input_scale=2.0)
     rng = np.random.default_rng(3)
     X = rng.random((10, 12), dtype=np.float32)
     y = rng.integers(0, 4, size=10)
@@ -200,12 +201,17 @@ def test_make_model_standardises_the_mlp_only_by_default(blobs):
     X, _, _, _ = blobs
     mlp = make_model(TrainConfig(model="mlp", hidden=(7,)), X, 3)
     assert isinstance(mlp, MLP) and mlp.hidden == (7,) and mlp.num_inputs == 5
-    assert (mlp.input_mean, mlp.input_std) == pytest.approx(input_stats(X))
+    mean, std = input_stats(X)
+    assert mlp.input_scaling == "scalar" and mlp.input_mean.shape == ()
+    assert (float(mlp.input_mean), float(mlp.input_scale)) == (np.float32(mean), np.float32(std))
     plain = make_model(TrainConfig(), X, 3)
-    assert (plain.input_mean, plain.input_std) == (0.0, 1.0)
+    assert plain.input_scaling == "none"
+    assert (float(plain.input_mean), float(plain.input_scale)) == (0.0, 1.0)
     forced = make_model(TrainConfig(normalize="yes"), X, 3)
-    assert forced.input_std == pytest.approx(float(X.std()), rel=1e-5)
-    assert make_model(TrainConfig(model="mlp", normalize="no"), X, 3).input_std == 1.0
+    assert float(forced.input_scale) == pytest.approx(float(X.std()), rel=1e-5)
+    assert make_model(TrainConfig(model="mlp", normalize="no"), X, 3).input_scaling == "none"
+    per_feature = make_model(TrainConfig(normalize="per-feature"), X, 3)
+    assert per_feature.input_scaling == "per-feature" and per_feature.input_scale.shape == (5,)
 
 
 def test_running_loss_windows_tile_the_epoch(blobs):

@@ -92,13 +92,13 @@ def test_checkpoint_file_round_trip(tmp_path, blobs):
     state, history = snapshots.taken[1]
     path = save_checkpoint(tmp_path / "c.safetensors", model, state, history,
                            config=config, class_names=("a", "b", "c"),
-                           data_order=np.arange(5), metadata={"checkpoint_every": 3})
+                           data_order=np.arange(5), checkpoint_every=3)
     loaded = load_checkpoint(path)
     assert loaded.model == model and loaded.config == config
     assert (loaded.state.epoch, loaded.state.step, loaded.state.batch) == (0, 6, 6)
     assert loaded.state.logged == state.logged and loaded.history == history
     np.testing.assert_array_equal(loaded.data_order, np.arange(5))
-    assert loaded.metadata["checkpoint_every"] == "3"
+    assert loaded.checkpoint_every == 3
     continued = fit(model, (X, y), None, config, state=loaded.state, history=loaded.history)
     assert_same_params(continued.params, full.params)
 
@@ -201,7 +201,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch
     saved = load_checkpoint(out / CHECKPOINT_FILE)
     state = dataclasses.replace(saved.state, epoch=0, batch=3,
                                 epoch_sums={"loss": np.float32(1), "correct": np.int32(1)})
-    save_checkpoint(out / CHECKPOINT_FILE, saved.model, state, saved.history,
+    save_checkpoint(out / CHECKPOINT_FILE, saved.model, state, History(),
                     config=saved.config, class_names=saved.class_names,
                     data_order=np.arange(60000))
     with pytest.raises(RunDirError, match="data order differs"):

@@ -217,7 +217,9 @@ def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
     if xp is np:
         return np.asarray(x)
     if xp.__name__ == "array_api_compat.torch":
-        # copy=True: torch would otherwise share (and warn about) a read-only NumPy buffer.
+        if isinstance(x, np.ndarray) and not x.flags.writeable:
+            # torch cannot share (and warns about) a read-only buffer: share a copy instead.
+            return xp.asarray(np.array(x), device=device)
         return xp.asarray(x, device=device, copy=True)
     return xp.asarray(x, device=device)
 

@@ -1,7 +1,8 @@
 """The ``softreg`` command: parse flags into a config, call the library, print.
 
 Errors a user can fix (bad flags, missing data, damaged files) print one line on stderr and
-exit with status 2; no traceback.
+exit with status 2; no traceback. So does anything unexpected (a defect), with a hint to
+rerun with ``--debug`` (or ``SOFTREG_DEBUG=1``), which shows the traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from softreg.errors import SoftregError, require
 from softreg.models import MODELS
 from softreg.optim import LR_SCHEDULES
 from softreg.recipes import RECIPES, recipe_config
+from softreg.runs import MAX_SHOW
 from softreg.train import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
+
+DEBUG_VAR = "SOFTREG_DEBUG"  # set to 1: unexpected errors show their traceback
 
 EXAMPLES = """\
 examples:
@@ -101,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"softreg {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an unexpected error (or set {DEBUG_VAR}=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train softmax regression and write a run directory",
@@ -110,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start from a named recipe: book (the defaults), lecture-mlp, or "
                             "best-linear; flags given as well override it")
     _add_config_flags(train)
-    train.add_argument("--out", type=Path, help="run directory (default: runs/<dataset>-<time>)")
+    train.add_argument("--out", type=_directory, help="run directory (default: "
+                                                         "runs/<dataset>-<time>)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in --out")
     train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
@@ -128,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "it stops with an error (default: %(default)s)")
     _add_data_dir(train)
     train.add_argument("--show", type=int, default=16, metavar="N",
-                       help="images in the prediction grids (default: %(default)s)")
+                       help=f"images in the prediction grids, 0 to {MAX_SHOW} (default: "
+                            f"%(default)s)")
     train.add_argument("--no-plots", action="store_true", help="skip the figures")
     train.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -145,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, default=None, metavar="N",
                        help="processes to train in (default: one per core, at most one per "
                             "value)")
-    sweep.add_argument("--out", type=Path, help="directory for the CSV, JSON and figures "
-                                                "(default: runs/sweep-<field>-<time>)")
+    sweep.add_argument("--out", type=_directory, help="directory for the CSV, JSON and "
+                                                      "figures (default: "
+                                                      "runs/sweep-<field>-<time>)")
+    sweep.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier sweep's files in --out")
     _add_data_dir(sweep)
     sweep.add_argument("--no-plots", action="store_true", help="skip the figures")
     sweep.add_argument("--quiet", action="store_true", help="no per-run progress lines")
@@ -165,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cost-matrix", type=Path, metavar="FILE",
                           help="k x k costs (CSV or .npy; [i, j] = cost of predicting j for "
                                "true i): decide by least expected cost and compare with arg-max")
-    evaluate.add_argument("--out", type=Path, metavar="DIR",
+    evaluate.add_argument("--out", type=_directory, metavar="DIR",
                           help="where evaluation.json, coverage.csv and the figures go "
                                "(default: evaluation/ beside the model file)")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the figures")
@@ -244,6 +255,14 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _directory(text: str) -> Path:
+    """A directory flag's value: an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty directory name; give one (. for the "
+                                         "current directory)")
+    return Path(text)
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="where the dataset files are (default: $SOFTREG_DATA, then caches)")
@@ -252,8 +271,8 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from softreg.runs import read_run_config, resume_run, train_run
 
-    if args.show < 0:
-        raise SoftregError(f"--show must be >= 0, got {args.show}")
+    if not 0 <= args.show <= MAX_SHOW:
+        raise SoftregError(f"--show must be 0 to {MAX_SHOW}, got {args.show}")
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
         raise SoftregError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     options = {"data_dir": args.data_dir, "progress": not args.quiet,
@@ -334,7 +353,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"sweep-{field}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_main(config, field, values, out_dir=out, data_dir=args.data_dir, equal=equal,
                workers=args.workers, val_fraction=args.val_fraction, progress=not args.quiet,
-               plots=not args.no_plots)
+               plots=not args.no_plots, overwrite=args.overwrite)
     return 0
 
 
@@ -417,7 +436,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ranked = ", ".join(f"{label} ({p:.3f})"
                            for label, p in zip(pred.labels, pred.probs, strict=True))
         suffix = f"   true: {truth}" if truth is not None else ""
-        print(f"{name:<{width}}  {ranked}{suffix}")
+        print(printable(f"{name:<{width}}  {ranked}{suffix}"))
     return 0
 
 
@@ -436,9 +455,7 @@ def _dataset_for(loaded, args):
     name = args.dataset or loaded.metadata.get("dataset", "fashion-mnist")
     data = load_dataset(name, data_dir=args.data_dir)
     _check_features(loaded, data.X_test.shape[1], name)
-    if data.num_classes != loaded.model.num_outputs:
-        raise SoftregError(f"the model has {loaded.model.num_outputs} classes, "
-                           f"{name} has {data.num_classes}")
+    loaded.check_classes(name, data.class_names)
     return data
 
 
@@ -454,21 +471,47 @@ COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate,
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_VAR, "") not in ("", "0")
     try:
         return COMMANDS[args.command](args)
     except SoftregError as exc:
-        print(f"softreg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args.command, str(exc))
     except BrokenPipeError:  # the reader went away (softreg stability | head): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:  # e.g. a full disk or a permission problem while writing
+        if debug:
+            raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"softreg {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return _error(args.command, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print(f"softreg {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if debug:
+            raise
+        return _error(args.command, "out of memory; try a smaller --batch-size, "
+                                    "--eval-batch-size or model")
+    except Exception as exc:  # a defect: still one line, and the way to see more
+        if debug:
+            raise
+        return _error(args.command, f"unexpected {type(exc).__name__}: {exc} (this is a "
+                                    f"defect in softreg; rerun with --debug or {DEBUG_VAR}=1 "
+                                    f"for the traceback, and please report it)")
+
+
+def _error(command: str, message: str) -> int:
+    """Print ``message`` as one line on stderr (control characters escaped, so that text
+    from a hostile file cannot move the cursor or clear the screen) and return 2."""
+    print(f"softreg {command}: error: {printable(message)}", file=sys.stderr)
+    return 2
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
+    become spaces, other control characters their escapes (``\\x1b``)."""
+    return "".join(c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1]
+                   for c in text.strip())
 
 
 if __name__ == "__main__":

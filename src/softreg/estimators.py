@@ -18,7 +18,6 @@ import it (``softreg.SoftmaxRegressionClassifier`` is resolved lazily).
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import replace
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from softreg import backend, ops
-from softreg.errors import ConfigError, MissingDependencyError
+from softreg.errors import MissingDependencyError
 from softreg.train import TrainConfig, TrainState, make_model
 from softreg.train import fit as train
 
@@ -101,8 +100,8 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
 
         Calling it ``k`` times on the same data gives exactly what ``fit`` does with
         ``epochs=k`` (epoch ``e`` shuffles with ``(seed, e)``, whatever ``X`` is). The first
-        call fixes the seed and, for ``normalize="yes"``, the input standardisation; sample
-        weights are rescaled to average 1 within each call.
+        call fixes the seed and, for ``normalize="yes"`` or ``"per-feature"``, the input
+        standardisation; sample weights are rescaled to average 1 within each call.
         """
         first_call = not hasattr(self, "state_")
         # lr and the like may have changed since the last call (set_params); the seed may not.
@@ -170,9 +169,6 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
 
     def _train_config(self, *, seed: int, epochs: int | None = None) -> TrainConfig:
         fields = {name: getattr(self, name) for name in self._CONFIG_FIELDS}
-        if fields["normalize"] == "per-feature":  # train_run's preprocessing, not fit's
-            raise ValueError("normalize='per-feature' is not an estimator option: put a "
-                             "StandardScaler before the estimator in a Pipeline")
         if epochs is not None:
             fields["epochs"] = epochs
         return TrainConfig(model=self._MODEL, seed=seed, log_every=0, **fields)
@@ -217,12 +213,15 @@ class SoftmaxRegressionClassifier(_SoftregClassifier):
     """Softmax regression (d2l 3.6): ``softmax(X @ W + b)``, trained with minibatch SGD.
 
     The defaults are the book's: 10 epochs, batch size 256, learning rate 0.1, no momentum,
-    inputs not standardised (put a ``StandardScaler`` in front for features on other
-    scales), ``W ~ N(0, 0.01^2)``. Every parameter except ``random_state`` is the
-    :class:`~softreg.TrainConfig` field of the same name; ``random_state`` (int, ``None`` or a
-    ``RandomState``) picks ``TrainConfig.seed`` (an int is the seed itself). ``backend``
-    (numpy, torch, jax, tensorflow) and ``device`` choose where training runs; prediction
-    runs on the host in float64.
+    inputs not standardised, ``W ~ N(0, 0.01^2)``. For features on other scales,
+    ``normalize="per-feature"`` standardises each feature with the training data's mean and
+    scale and keeps them in the model (``"yes"``: one mean and scale for all features).
+
+    Every parameter except ``random_state`` is the :class:`~softreg.TrainConfig` field of the
+    same name; ``random_state`` (int, ``None`` or a ``RandomState``) picks
+    ``TrainConfig.seed`` (an int is the seed itself). ``backend`` (numpy, torch, jax,
+    tensorflow) and ``device`` choose where training runs; prediction runs on the host in
+    float64.
 
     Fitted, besides the attributes every estimator here has (see the module's docstring):
     ``coef_ (n_classes, n_features)`` and ``intercept_ (n_classes,)``, ``W.T`` and ``b``.
@@ -320,16 +319,7 @@ def _make_model(config: TrainConfig, X: np.ndarray, n_classes: int,
     """:func:`softreg.make_model`, with the input standardisation (when ``config`` asks for
     one) fitted with the sample weights, so that a weight of k counts a row k times there too
     and a weight of 0 drops it, as in the loss."""
-    model = make_model(config, X, n_classes)
-    if sample_weight is None or not config.standardises_inputs:
-        return model
-    w = sample_weight / sample_weight.sum()  # (n_samples,)
-    mean = float(w @ X.mean(axis=1, dtype=np.float64))  # of all entries, as input_stats
-    std = math.sqrt(max(float(w @ np.square(X, dtype=np.float64).mean(axis=1)) - mean**2, 0))
-    if std == 0:
-        raise ConfigError(f"cannot standardise inputs: the rows with weight > 0 have all "
-                          f"entries equal to {mean}")
-    return replace(model, input_mean=mean, input_std=std)
+    return make_model(config, X, n_classes, sample_weight=sample_weight)
 
 
 def _seed(random_state: Any) -> int:

@@ -1,6 +1,7 @@
-"""Atomic file writes: a crash or exception never leaves a half-written file behind.
+"""Files in and out: atomic writes, and JSON read back without surprises.
 
-The data goes to a temporary file in the destination's directory (so the final
+A crash or exception never leaves a half-written file behind:
+the data goes to a temporary file in the destination's directory (so the final
 ``os.replace`` is a same-filesystem rename, which POSIX makes atomic) and replaces the
 destination only after it has been flushed and fsynced.
 """
@@ -8,14 +9,22 @@ destination only after it has been flushed and fsynced.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
+import tokenize
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+import numpy as np
+
+from softreg.errors import SoftregError
+from softreg.limits import check_fits_in_memory
+
+__all__ = ["atomic_write", "atomic_write_bytes", "canonical_json", "load_npy", "parse_json"]
 
 
 @contextlib.contextmanager
@@ -78,3 +87,85 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def parse_json(text: str | bytes, what: str, error: type[SoftregError] = SoftregError) -> Any:
+    """``json.loads(text)``, with every way it can fail turned into ``error`` naming ``what``.
+
+    Besides malformed text that includes nesting too deep for Python's parser (its
+    ``RecursionError``) and bytes that are not UTF-8; NaN and infinity, which JSON does not
+    have, are refused too.
+    """
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except RecursionError:
+        raise error(f"{what}: nested too deeply to be read") from None
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise error(f"{what}: not valid JSON ({exc})") from None
+
+
+def canonical_json(obj: Any) -> str:
+    """One spelling of ``obj`` as JSON: keys sorted, no spaces, ASCII only, no NaN. Equal
+    objects give equal strings in every process, so the text can be hashed and compared."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+NPY_MAX_HEADER = 10_000  # bytes of a .npy header's text (NumPy's own default limit)
+
+
+def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] | None = None,
+             ndim: int | None = None, error: type[SoftregError] = SoftregError) -> np.ndarray:
+    """A real-number array from a ``.npy`` file, checked before anything is allocated.
+
+    The header is read first: an array of strings, objects, dates, records or complex
+    numbers, another shape than ``shape`` (or number of dimensions than ``ndim``), a size
+    that does not match the file's, or one that cannot fit in memory is refused with
+    ``error``, whose message starts with ``path`` and names ``what`` the file should hold.
+    Returns the array in native byte order, shape ``shape``.
+    """
+    name = os.fspath(path)
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            with warnings.catch_warnings():
+                # NumPy's notes on Python 2 headers, Python's on escapes in the header's text
+                warnings.simplefilter("ignore")
+                declared, fortran_order, dtype = read_header(f, max_header_size=NPY_MAX_HEADER)
+            offset = f.tell()
+            if any(d < 0 for d in declared):
+                raise error(f"{name}: {what} of negative shape {declared}")
+            if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in "iuf":
+                raise error(f"{name}: {what} must hold real numbers, got dtype {dtype}")
+            if ndim is not None and len(declared) != ndim:
+                raise error(f"{name}: {what} must be {ndim}-D, got shape {declared}")
+            if shape is not None and tuple(declared) != tuple(shape):
+                raise error(f"{name}: {what} of shape {declared}, expected {tuple(shape)}")
+            nbytes = int(np.prod(declared, dtype=object)) * dtype.itemsize
+            if size - offset != nbytes:
+                raise error(f"{name}: the header declares {nbytes} bytes of data, the file "
+                            f"holds {size - offset}")
+            check_fits_in_memory(nbytes, f"{name}: the header declares", error)
+            data = f.read(nbytes)
+    except SoftregError:
+        raise
+    except OSError as exc:
+        raise error(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
+    except (ValueError, SyntaxError, TypeError, RecursionError, EOFError,
+            tokenize.TokenError) as exc:
+        # read_magic's and the header parser's errors for anything that is not a .npy file
+        raise error(f"{name}: not a readable .npy array ({_one_line(exc)})") from None
+    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran_order
+                                                     else "C")
+    return array.astype(dtype.newbyteorder("="), order="C")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

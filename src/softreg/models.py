@@ -4,25 +4,91 @@ A model object holds only its configuration; parameters live in a plain ``dict``
 (a pytree for JAX, a state dict for checkpoints) that every method takes and the optimiser
 returns anew. Each backward pass sits right under its forward pass.
 
-Both models can standardise their inputs, ``(X - input_mean) / input_std``, as the lecture's
-``transforms.Normalize((0.1307,), (0.3081,))`` does. The two numbers are part of the model's
-configuration, so a saved model applies them to whatever it is given later.
+Both models standardise their inputs, ``(X - input_mean) / input_scale``, with one number for
+every feature (the lecture's ``transforms.Normalize((0.1307,), (0.3081,))``) or one per
+feature (see :mod:`softreg.standardise`). The numbers are part of the model, so a saved model
+applies them to whatever it is given later; the defaults, 0 and 1, leave inputs as they are.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from softreg import backend, ops, vocab
+from softreg.errors import ConfigError
+from softreg.standardise import as_scaling, scaling_kind
 
 Params = dict[str, Any]
 
 
 class _Classifier:
-    """What both models share, on top of their own ``forward_cached`` and ``backward``."""
+    """What both models share, on top of their own ``forward_cached`` and ``backward``.
+
+    The input standardisation (``input_mean`` and ``input_scale``, read-only float32 NumPy
+    arrays of shape ``()`` or ``(num_inputs,)``) is data, not configuration: models compare
+    equal when their configuration and those arrays are equal.
+    """
+
+    num_inputs: int
+    num_outputs: int
+    input_mean: Any
+    input_scale: Any
+
+    def _check(self) -> None:
+        """Refuse a configuration no model can have (the dataclasses' ``__post_init__``)."""
+        for name in ("num_inputs", "num_outputs"):
+            object.__setattr__(self, name, _size(name, getattr(self, name)))
+        mean, scale = as_scaling(self.input_mean, self.input_scale, self.num_inputs)
+        object.__setattr__(self, "input_mean", mean)
+        object.__setattr__(self, "input_scale", scale)
+
+    def config(self) -> dict[str, Any]:
+        """The model's configuration as JSON-ready numbers (everything but the input
+        standardisation's arrays): ``type(model)(**model.config())`` builds it again."""
+        config = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            if f.name not in ("input_mean", "input_scale"):
+                value = getattr(self, f.name)
+                config[f.name] = list(value) if isinstance(value, tuple) else value
+        return config
+
+    @property
+    def input_scaling(self) -> str:
+        """``"none"``, ``"scalar"`` (one mean and scale for every feature) or
+        ``"per-feature"``."""
+        return scaling_kind(self.input_mean, self.input_scale)
+
+    def without_input_scaling(self) -> Any:
+        """The same model for inputs already standardised (see :meth:`scale_inputs`)."""
+        return replace(self, input_mean=0.0, input_scale=1.0)
+
+    def scale_inputs(self, X: Any) -> Any:
+        """``X (n_samples, ...)`` flattened to ``(n_samples, num_inputs)`` and standardised,
+        as the forward pass does it (in ``X``'s namespace and on its device)."""
+        xp = backend.get_namespace(X)
+        X = xp.reshape(X, (X.shape[0], self.num_inputs))
+        if self.input_scaling == "none":
+            return X
+        dev = backend.device(X)
+        mean = backend.asarray(self.input_mean, xp, device=dev)
+        scale = backend.asarray(self.input_scale, xp, device=dev)
+        X = X - mean
+        X /= scale  # in place where the namespace allows it: one temporary, not two
+        return X
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.config() == other.config()  # type: ignore[attr-defined]
+                and all(a.shape == b.shape and bool((a == b).all()) for a, b in (
+                    (self.input_mean, other.input_mean), (self.input_scale, other.input_scale))))
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(sorted(self.config().items()))))
 
     def forward(self, params: Params, X: Any) -> Any:
         """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
@@ -101,7 +167,7 @@ class _Classifier:
         return ops.softmax(self.forward(params, X), axis=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SoftmaxRegression(_Classifier):
     """``softmax(X @ W + b)``: one linear layer from pixels to class scores.
 
@@ -112,8 +178,14 @@ class SoftmaxRegression(_Classifier):
     num_inputs: int = 784
     num_outputs: int = 10
     sigma: float = 0.01  # the book's standard deviation of the initial weights
-    input_mean: float = 0.0  # inputs are standardised as (X - input_mean) / input_std
-    input_std: float = 1.0
+    input_mean: Any = 0.0  # inputs are standardised as (X - input_mean) / input_scale: one
+    input_scale: Any = 1.0  # number each, or one per feature (softreg.standardise)
+
+    def __post_init__(self) -> None:
+        self._check()
+        if not (isinstance(self.sigma, (int, float)) and not isinstance(self.sigma, bool)
+                and math.isfinite(self.sigma) and self.sigma >= 0):
+            raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
     def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
         """Draw initial parameters on the host with ``rng`` (a ``numpy.random.Generator``)
@@ -131,12 +203,12 @@ class SoftmaxRegression(_Classifier):
 
     def forward_cached(self, params: Params, X: Any) -> tuple[Any, Any]:
         """Logits and what :meth:`backward` needs (the flattened, standardised inputs)."""
-        X = _standardise(self, X)
+        X = self.scale_inputs(X)
         return X @ params["W"] + params["b"], X
 
     def features_cached(self, params: Params, X: Any) -> tuple[Any, Any]:
         """The output layer's input ``(n, num_inputs)`` (the standardised data) and a cache."""
-        X = _standardise(self, X)
+        X = self.scale_inputs(X)
         return X, X
 
     def backward_features(self, params: Params, cache: Any, dh: Any) -> Params:
@@ -156,7 +228,7 @@ class SoftmaxRegression(_Classifier):
         return {"W": (self.num_inputs, self.num_outputs), "b": (self.num_outputs,)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MLP(_Classifier):
     """A multilayer perceptron: ``Linear -> ReLU`` for each hidden size, then a final
     ``Linear`` to class scores with no activation (the lecture's 784-512-256-128-64-10).
@@ -169,11 +241,16 @@ class MLP(_Classifier):
     num_inputs: int = 784
     hidden: tuple[int, ...] = (512, 256, 128, 64)
     num_outputs: int = 10
-    input_mean: float = 0.0  # inputs are standardised as (X - input_mean) / input_std
-    input_std: float = 1.0
+    input_mean: Any = 0.0  # inputs are standardised as (X - input_mean) / input_scale: one
+    input_scale: Any = 1.0  # number each, or one per feature (softreg.standardise)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from JSON, say
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise ConfigError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
+        # A list from JSON, say; NumPy integers become ints (the sizes go into JSON headers).
+        object.__setattr__(self, "hidden", tuple(_size("hidden layer size", size)
+                                                 for size in self.hidden))
+        self._check()
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
@@ -215,7 +292,7 @@ class MLP(_Classifier):
         """The output layer's input (the last hidden layer after its ReLU, or the data with
         no hidden layer) and the input of every layer, as :meth:`forward_cached`."""
         xp = backend.get_namespace(X)
-        h = _standardise(self, X)
+        h = self.scale_inputs(X)
         inputs = [h]
         for i in range(1, len(self.layer_shapes)):
             h = xp.maximum(h @ params[f"W{i}"] + params[f"b{i}"], 0.0)  # Linear, ReLU
@@ -257,13 +334,15 @@ class MLP(_Classifier):
         return shapes
 
 
-def _standardise(model: Any, X: Any) -> Any:
-    """Flatten ``X`` to ``(n_samples, num_inputs)`` and standardise it when the model says so."""
-    xp = backend.get_namespace(X)
-    X = xp.reshape(X, (X.shape[0], model.num_inputs))
-    if model.input_mean != 0.0 or model.input_std != 1.0:
-        X = (X - model.input_mean) / model.input_std
-    return X
+def _size(name: str, value: Any) -> int:
+    """``value`` as an int >= 1 (NumPy integers included), or a ConfigError."""
+    try:
+        size = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        size = None
+    if size is None or size < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return size
 
 
 MODELS = {"softmax-regression": SoftmaxRegression, "mlp": MLP}

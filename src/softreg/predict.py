@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +14,19 @@ import numpy as np
 
 from softreg import backend
 from softreg.errors import SoftregError, require
+from softreg.fileio import load_npy
+
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE  # 64 MB once decoded as RGBA
+
+# Pillow's modes of one unsigned 16-bit channel, and those with an alpha channel.
+_UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
+# Pillow gives mode "I" (32-bit integers) to these formats' 16-bit pictures (to PGM/PPM ones
+# of any maximum value above 255, scaled by Pillow to 0..65535).
+_MODE_I_BITS = {"PNG": 16, "PPM": 16}
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -33,43 +50,205 @@ def predict_top_k(
 
 def read_image_file(path: str | Path, *, size: tuple[int, int] = (28, 28),
                     invert: str = "auto") -> np.ndarray:
-    """An image file as a uint8 ``(height, width)`` array like the datasets' images.
+    """An image file as an array like the datasets' images: light object, black background.
 
-    ``.npy`` files must hold a 2-D array of that size (uint8 0..255 or float 0..1). Other files
-    (PNG, JPEG, ...) are read with Pillow, converted to grey and resized. The datasets show a
-    light object on black; ``invert="auto"`` inverts pictures whose border is mostly light
-    (a photo on white paper), ``"yes"``/``"no"`` force it.
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npy`` file holding a ``size`` array (uint8 0..255, other integers 0..255, or
+        floats in [0, 1]), or a picture Pillow reads (PNG, JPEG, GIF, BMP, ...).
+    size : (height, width)
+        The shape of the result; pictures are resized to it (LANCZOS), ``.npy`` arrays must
+        have it.
+    invert : {"auto", "yes", "no"}
+        ``"auto"`` inverts pictures whose border is mostly light (ink on paper);
+        ``"yes"``/``"no"`` force it. A transparent background is filled before that: white
+        behind dark ink, black behind light ink (``"yes"``: white, ``"no"``: black).
+
+    Returns
+    -------
+    ndarray of uint8, shape ``size``
+
+    Raises
+    ------
+    SoftregError
+        One line starting with ``path``: a missing file, a file that is not an image or whose
+        values are out of range, a picture of more than ``MAX_IMAGE_PIXELS`` pixels.
     """
+    if invert not in ("auto", "yes", "no"):
+        raise SoftregError(f"invert must be auto, yes or no, got {invert!r}")
     path = Path(path)
     if not path.is_file():
         raise SoftregError(f"{path}: no such image file")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise SoftregError(f"{path}: not a readable .npy array ({exc})") from None
-        if arr.shape != size:
-            raise SoftregError(f"{path}: image of shape {arr.shape}, expected {size}")
-        if not np.all(np.isfinite(arr)):
-            raise SoftregError(f"{path}: image contains NaN or infinite values")
-        if arr.dtype != np.uint8:
-            if arr.min() < 0 or arr.max() > 1:
-                raise SoftregError(f"{path}: float image values must lie in [0, 1]")
-            arr = np.rint(arr * 255).astype(np.uint8)
+    if path.suffix.lower() == ".npy":
+        arr = _read_npy_image(path, size)
     else:
-        Image = require("PIL.Image", "reading image files", package="pillow")
-        UnidentifiedImageError = Image.UnidentifiedImageError
-        try:
-            with Image.open(path) as img:
-                grey = img.convert("L")
-                if grey.size != size[::-1]:
-                    grey = grey.resize(size[::-1], Image.Resampling.LANCZOS)
-                arr = np.asarray(grey, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise SoftregError(f"{path}: not a readable image ({exc})") from None
-    if invert not in ("auto", "yes", "no"):
-        raise SoftregError(f"invert must be auto, yes or no, got {invert!r}")
+        arr = _read_picture(path, size, invert)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 127):
         arr = 255 - arr
     return arr
+
+
+def _read_npy_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """The ``size`` uint8 array of a ``.npy`` image (header checked before loading)."""
+    values = load_npy(path, "image", shape=size)
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype.kind in "iu":
+        if values.min() < 0 or values.max() > 255:
+            raise SoftregError(f"{path}: integer image values must lie in 0..255")
+        return values.astype(np.uint8)
+    return _floats_to_uint8(path, values)
+
+
+def _floats_to_uint8(path: Path, values: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1], any shape, as uint8 0..255 of the same shape."""
+    if not np.all(np.isfinite(values)):
+        raise SoftregError(f"{path}: image contains NaN or infinite values")
+    if values.min() < 0 or values.max() > 1:
+        raise SoftregError(f"{path}: float image values must lie in [0, 1]")
+    return np.rint(values.astype(np.float64) * 255).astype(np.uint8)
+
+
+def _read_picture(path: Path, size: tuple[int, int], invert: str) -> np.ndarray:
+    """A picture file, through Pillow, as a uint8 ``size`` grey array (not yet inverted)."""
+    Image = require("PIL.Image", "reading image files", package="pillow")
+    height, width = size
+    with _pillow_errors(Image, path):
+        with _decode_with_pillow(Image, path) as img:
+            grey, alpha = _to_grey_and_alpha(Image, img, path)
+        if alpha is not None:
+            grey = _composite(Image, grey, alpha, invert)
+        if grey.size != (width, height):
+            grey = grey.resize((width, height), Image.Resampling.LANCZOS)
+        return np.array(grey, dtype=np.uint8)
+
+
+@contextlib.contextmanager
+def _pillow_errors(Image: Any, path: Path) -> Iterator[None]:
+    """Every failure of Pillow on an untrusted file as one SoftregError line.
+
+    Pillow's parsers raise whatever their code hits on hostile bytes (OSError, ValueError,
+    SyntaxError, struct.error, EOFError, IndexError, TypeError, ZeroDivisionError, ...), so
+    the block's exceptions are not listed but all turned into "not a readable image".
+    Pillow's ``DecompressionBombWarning`` becomes an error too; its other warnings (corrupt
+    EXIF data, chunks it skips) are about metadata and are silenced, the pixels being checked
+    anyway.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except SoftregError:
+        raise
+    except Exception as exc:
+        raise SoftregError(f"{path}: not a readable image ({_one_line(exc)})") from None
+
+
+def _decode_with_pillow(Image: Any, path: Path) -> Any:
+    """The picture opened and decoded by Pillow, its size checked before decoding."""
+    img = _open_header(Image, path)
+    try:
+        _check_pixels(path, img.size)
+        img.load()
+    except BaseException:
+        img.close()
+        raise
+    return img
+
+
+def _open_header(Image: Any, path: Path) -> Any:
+    """``Image.open(path)``: the header is read, the pixels are not yet decoded."""
+    try:
+        return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses more than Image.MAX_IMAGE_PIXELS (a warning made an error above) inside
+        # open(), before the size is known. Read the header again without it, to name the size.
+        with _PILLOW_LIMIT_LOCK:
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as img:
+                    size = img.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        _check_pixels(path, size)
+        raise  # someone set Pillow's limit below this module's: that refusal stands
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise SoftregError(f"{path}: image of {width}x{height} pixels, more than the limit of "
+                           f"{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels")
+    if width < 1 or height < 1:
+        raise SoftregError(f"{path}: image of {width}x{height} pixels, no pixels to read")
+
+
+def _to_grey_and_alpha(Image: Any, img: Any, path: Path) -> tuple[Any, Any | None]:
+    """A decoded picture as a mode "L" grey image and a mode "L" alpha (or None if opaque).
+
+    Each of Pillow's modes is scaled by its bit depth: 16-bit grey to 0..255 (not clipped, as
+    ``convert("L")`` does), float grey from [0, 1]; transparency (an alpha channel, or a
+    ``transparency`` entry of a palette, grey or RGB picture) is kept apart for compositing.
+    """
+    mode = img.mode
+    if mode in _UINT16_MODES or mode == "I":
+        return _scale_bit_depth(Image, img, path), None
+    if mode == "F":
+        return Image.fromarray(_floats_to_uint8(path, np.asarray(img))), None
+    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in img.info):
+        # Pillow converts "La" to "LA" only, and the colour modes to "LA" through "RGBA"
+        la = img.convert("LA") if mode in ("L", "LA", "La") else img.convert("RGBA").convert("LA")
+        grey, alpha = la.split()
+        return grey, alpha
+    if mode == "LAB":  # Pillow converts LAB to RGB only
+        img = img.convert("RGB")
+    return img.convert("L"), None
+
+
+def _scale_bit_depth(Image: Any, img: Any, path: Path) -> Any:
+    """A 16-bit (or mode "I") grey picture as mode "L": ``rint(value * 255 / (2**bits - 1))``."""
+    bits = 16 if img.mode in _UINT16_MODES else _MODE_I_BITS.get(img.format)
+    if bits is None:
+        raise SoftregError(f"{path}: {img.format} picture of 32-bit integers, whose range is "
+                           "unknown; save it with 8 or 16 bits")
+    top = 2**bits - 1
+    values = np.asarray(img)  # (height, width) uint16 or int32
+    if values.min() < 0 or values.max() > top:
+        raise SoftregError(f"{path}: pixel values outside 0..{top}, the range of a {bits}-bit "
+                           "image")
+    scaled = values * 255.0
+    scaled /= top
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+
+
+def _composite(Image: Any, grey: Any, alpha: Any, invert: str) -> Any:
+    """``grey`` over the background its ink implies, weighted by ``alpha`` (mode "L" images).
+
+    The datasets show light ink on black. Dark ink (a drawing program's black pen on a
+    transparent canvas) goes onto white, which the border rule then inverts; light ink goes
+    onto black. ``invert="yes"`` says the picture is dark on light (white background),
+    ``"no"`` that it is light on dark (black background).
+    """
+    if alpha.getextrema()[0] == 255:  # opaque everywhere: nothing shows through
+        return grey
+    if invert == "auto":
+        background = 255 if _ink_is_dark(Image, grey, alpha) else 0
+    else:
+        background = 255 if invert == "yes" else 0
+    return Image.composite(grey, Image.new("L", grey.size, background), alpha)
+
+
+def _ink_is_dark(Image: Any, grey: Any, alpha: Any) -> bool:
+    """Whether the alpha-weighted mean grey level of the picture is below the middle, 127.5."""
+    # Over black, each pixel becomes grey * alpha / 255: summed, the weighted sum of the ink.
+    premultiplied = Image.composite(grey, Image.new("L", grey.size, 0), alpha)
+    ink = np.asarray(premultiplied).sum(dtype=np.int64)
+    coverage = np.asarray(alpha).sum(dtype=np.int64) / 255  # nothing visible: not dark
+    return bool(ink < 127.5 * coverage)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

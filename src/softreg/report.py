@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ import numpy as np
 
 from softreg import metrics, ops
 from softreg.errors import SoftregError
-from softreg.fileio import atomic_write_bytes
+from softreg.fileio import atomic_write_bytes, load_npy
+from softreg.limits import format_bytes
 from softreg.runs import write_json
 from softreg.sweep import validation_split
 
@@ -67,22 +70,69 @@ def model_report(model: Any, params: dict[str, Any], data: Any, *,
 
 
 def read_cost_matrix(path: str | Path, num_classes: int) -> np.ndarray:
-    """A ``(k, k)`` cost matrix from a ``.npy`` or CSV file: entry ``[i, j]`` is the cost of
-    predicting ``j`` when the truth is ``i``."""
+    """A cost matrix from a ``.npy`` or CSV file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npy`` file of a real-number array, or a text file of comma-separated numbers,
+        one row a line (``#`` starts a comment).
+    num_classes : int
+        k, the number of classes.
+
+    Returns
+    -------
+    ndarray of float64, shape (k, k)
+        Entry ``[i, j]`` is the cost of predicting ``j`` when the truth is ``i``.
+
+    Raises
+    ------
+    SoftregError
+        One line starting with ``path``: the file cannot be read, is not a k x k matrix of
+        finite numbers, or is larger than such a matrix can be.
+    """
     path = Path(path)
-    try:
-        if path.suffix == ".npy":
-            matrix = np.load(path, allow_pickle=False)
-        else:
-            matrix = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise SoftregError(f"{path}: cannot read a cost matrix ({exc})") from None
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape != (num_classes, num_classes):
-        raise SoftregError(f"{path}: the cost matrix must be {num_classes}x{num_classes}, "
-                           f"got shape {matrix.shape}")
+    k = num_classes
+    if path.suffix.lower() == ".npy":
+        # the header's shape is checked before the data is read
+        matrix = load_npy(path, "cost matrix", shape=(k, k)).astype(np.float64)
+    else:
+        matrix = _read_cost_csv(path, k)
+    if matrix.shape != (k, k):
+        raise SoftregError(f"{path}: the cost matrix must be {k}x{k}, got shape {matrix.shape}")
     if not np.all(np.isfinite(matrix)):
         raise SoftregError(f"{path}: the cost matrix holds an inf or nan")
+    return matrix
+
+
+COST_CSV_BYTES_PER_ENTRY = 64  # a float64 written with all its digits takes 24, plus ", "
+COST_CSV_SLACK = 4096  # comments, blank lines, a byte-order mark
+
+
+def _read_cost_csv(path: Path, k: int) -> np.ndarray:
+    """The numbers of a CSV file as a 2-D float64 array, of whatever shape the file has."""
+    limit = k * k * COST_CSV_BYTES_PER_ENTRY + COST_CSV_SLACK
+    too_large = f"{path}: too large for a {k}x{k} cost matrix (more than {format_bytes(limit)})"
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > limit:
+                raise SoftregError(too_large)
+            data = f.read(limit + 1)  # bounded too where the size is unknown (a pipe)
+    except OSError as exc:
+        raise SoftregError(f"{path}: cannot read a cost matrix ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise SoftregError(too_large)
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": refused below
+            matrix = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError) as exc:
+        # UnicodeDecodeError is a ValueError; loadtxt's own errors say row and column
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SoftregError(f"{path}: cannot read a cost matrix ({reason})") from None
+    if matrix.size == 0:
+        raise SoftregError(f"{path}: cannot read a cost matrix (the file holds no numbers)")
     return matrix
 
 

@@ -12,7 +12,10 @@
     misclassified.png  the first misclassified test images
     metrics.json       final metrics, timings and the whole history (written last)
 
-Every file is written to a temporary name and renamed, so none is ever half-written.
+Every file is written to a temporary name and renamed, so none is ever half-written. Every
+check that can fail runs before the first file is written: the directory is created, locked
+(:class:`softreg.rundir.RunDirectory`: one writer at a time) and written from ``fit``'s
+``on_train_begin`` on, which ``fit`` calls only once it has checked its inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import platform
 import resource
 import sys
@@ -36,8 +38,8 @@ from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
 from softreg.data import DataError, Dataset, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, DivergenceError, RunDirError, require
-from softreg.fileio import atomic_write_bytes
-from softreg.standardise import feature_stats, fold_into_first_layer, standardise
+from softreg.fileio import atomic_write_bytes, parse_json
+from softreg.rundir import RunDirectory
 from softreg.train import (
     Callback,
     EpochRecord,
@@ -47,7 +49,6 @@ from softreg.train import (
     TrainConfig,
     TrainState,
     fit,
-    init_state,
     make_model,
 )
 
@@ -55,6 +56,8 @@ MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 ARTIFACTS = ("config.json", "epochs.csv", "steps.csv", "curves.png", "curves.svg", MODEL_FILE,
              "predictions.png", "misclassified.png", "metrics.json", CHECKPOINT_FILE)
+MAX_SHOW = 100  # images in a prediction grid: a 10 x 10 grid is as much as anyone reads
+MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -69,33 +72,9 @@ def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Refuse a run directory that cannot be used, without touching anything: an existing
-    run there is refused unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise RunDirError(f"{path}: exists and is not a directory")
-    if not overwrite and any((path / name).exists() for name in ARTIFACTS):
-        raise RunDirError(f"{path}: already holds a run; choose another --out or pass --overwrite")
-    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise RunDirError(f"{path}: cannot be created, {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunDirError(f"{path}: not writable ({parent} does not allow writing)")
-    return path
-
-
-def prepare_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Create ``path`` for a new run. With ``overwrite``, an earlier run's files are removed,
-    but only softreg's own files, never anything else in the directory."""
-    path = check_run_dir(path, overwrite=overwrite)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        for name in ARTIFACTS:
-            (path / name).unlink(missing_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"{path}: cannot create the run directory ({exc.strerror})") from None
-    return path
+def run_directory(path: str | Path, *, overwrite: bool = False) -> RunDirectory:
+    """The :class:`~softreg.rundir.RunDirectory` of a training run at ``path``."""
+    return RunDirectory(path, ARTIFACTS, overwrite=overwrite)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -146,28 +125,28 @@ def train_run(
     the process is killed at any point. With a ``communicator`` (:mod:`softreg.distributed`)
     this process is one rank of a data-parallel run: every rank trains, only rank 0 writes
     ``out`` and shows progress.
+
+    Raises
+    ------
+    SoftregError
+        Anything wrong with the configuration, the data or ``out`` (a :class:`RunDirError`
+        when another process is writing there), before any file is written.
     """
     wall_start = time.perf_counter()
-    # Everything that can fail on bad input fails before the run directory is created.
-    _check_ready(config, plots)
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
-            or checkpoint_every < 0:
-        raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
-    writes = _writes(communicator)
-    run_dir = Path(out or default_run_dir(config))
-    if writes:
-        check_run_dir(run_dir, overwrite=overwrite)
+    _check_ready(config, plots, n_show, checkpoint_every)
+    run_dir = run_directory(default_run_dir(config) if out is None else out,
+                            overwrite=overwrite)
+    if _writes(communicator):
+        run_dir.check()
     t = time.perf_counter()
     data = _load_data(config, data_dir, progress, communicator)
     seconds_load = time.perf_counter() - t
     model = make_model(config, data.X_train, data.num_classes)  # may refuse the data
-    if writes:
-        prepare_run_dir(run_dir, overwrite=overwrite)
-        write_json(run_dir / "config.json", config.to_dict())
-    return _train_in(run_dir, config, data, model, None, None, wall_start=wall_start,
-                     seconds_load=seconds_load, checkpoint_every=checkpoint_every,
-                     progress=progress, plots=plots, n_show=n_show, stream=stream,
-                     callbacks=callbacks, communicator=communicator)
+    with run_dir:
+        return _train_in(run_dir, config, data, model, None, None, wall_start=wall_start,
+                         seconds_load=seconds_load, checkpoint_every=checkpoint_every,
+                         progress=progress, plots=plots, n_show=n_show, stream=stream,
+                         callbacks=callbacks, communicator=communicator)
 
 
 def resume_run(
@@ -189,50 +168,75 @@ def resume_run(
     stopped before writing one) it starts again from the beginning. ``checkpoint_every``
     defaults to the run's own. With a ``communicator`` every rank reads the checkpoint and
     only rank 0 writes (see :func:`train_run`); any number of ranks can continue any run.
+    The run directory is locked from the start (see :mod:`softreg.rundir`).
     """
     wall_start = time.perf_counter()
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    config = read_run_config(run_dir)
-    if (run_dir / "metrics.json").is_file():
-        return None
-    checkpoint_file = run_dir / CHECKPOINT_FILE
-    has_checkpoint = checkpoint_file.is_file()
-    if communicator is not None:
-        communicator.barrier()  # every rank has looked before rank 0 changes anything
-    if _writes(communicator):
-        _remove_temporary_files(run_dir)
-    if not has_checkpoint:  # stopped before the first checkpoint: start again
-        return train_run(config, run_dir, data_dir=data_dir, overwrite=True, progress=progress,
-                         plots=plots, n_show=n_show, stream=stream, callbacks=callbacks,
-                         checkpoint_every=checkpoint_every or 0, communicator=communicator)
-    _check_ready(config, plots)
-    saved = load_checkpoint(checkpoint_file)
-    if saved.config != config:
-        raise RunDirError(f"{checkpoint_file}: written for another configuration than "
-                          f"{config_file}")
-    t = time.perf_counter()
-    data = _load_data(config, data_dir, progress, communicator)
-    seconds_load = time.perf_counter() - t
-    _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
-    if checkpoint_every is None:
-        checkpoint_every = int(saved.metadata.get("checkpoint_every", "0"))
-    return _train_in(run_dir, config, data, saved.model, saved.state, saved.history,
-                     wall_start=wall_start, seconds_load=seconds_load,
-                     checkpoint_every=checkpoint_every, progress=progress, plots=plots,
-                     n_show=n_show, stream=stream, callbacks=callbacks,
-                     communicator=communicator)
+    directory = run_directory(run_dir, overwrite=True)
+    config = read_run_config(directory.path)
+    with directory:
+        if _writes(communicator):
+            directory.lock()  # before looking: another process may be writing the run
+        if (directory.path / "metrics.json").is_file():
+            return None
+        checkpoint_file = directory.path / CHECKPOINT_FILE
+        has_checkpoint = checkpoint_file.is_file()
+        if communicator is not None:
+            communicator.barrier()  # every rank has looked before rank 0 changes anything
+        if _writes(communicator):
+            directory.remove_temporary_files()
+        if not has_checkpoint:  # stopped before the first checkpoint: start again
+            checkpoint_every = checkpoint_every or 0
+            _check_ready(config, plots, n_show, checkpoint_every)
+            data = _load_data(config, data_dir, progress, communicator)
+            model = make_model(config, data.X_train, data.num_classes)
+            return _train_in(directory, config, data, model, None, None,
+                             wall_start=wall_start, seconds_load=0.0,
+                             checkpoint_every=checkpoint_every, progress=progress,
+                             plots=plots, n_show=n_show, stream=stream, callbacks=callbacks,
+                             communicator=communicator)
+        saved = load_checkpoint(checkpoint_file)
+        if saved.config != config:
+            raise RunDirError(f"{checkpoint_file}: written for another configuration than "
+                              f"{directory.path / 'config.json'}")
+        if checkpoint_every is None:
+            checkpoint_every = saved.checkpoint_every
+        _check_ready(config, plots, n_show, checkpoint_every)
+        t = time.perf_counter()
+        data = _load_data(config, data_dir, progress, communicator)
+        seconds_load = time.perf_counter() - t
+        _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
+        if saved.class_names != data.class_names:
+            raise RunDirError(f"{checkpoint_file}: written for the classes "
+                              f"{', '.join(saved.class_names[:4])}, ... of another dataset")
+        return _train_in(directory, config, data, saved.model, saved.state, saved.history,
+                         wall_start=wall_start, seconds_load=seconds_load,
+                         checkpoint_every=checkpoint_every, progress=progress, plots=plots,
+                         n_show=n_show, stream=stream, callbacks=callbacks,
+                         communicator=communicator)
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig of the run in ``run_dir`` (its config.json)."""
+    """The TrainConfig of the run in ``run_dir`` (its config.json).
+
+    Raises
+    ------
+    RunDirError
+        No config.json, or one that is not a valid configuration (malformed, nested too
+        deeply, too large, or with a value TrainConfig refuses).
+    """
     config_file = Path(run_dir) / "config.json"
     if not config_file.is_file():
         raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
                           f"softreg train --out {run_dir}")
+    if config_file.stat().st_size > MAX_CONFIG_BYTES:
+        raise RunDirError(f"{config_file}: {config_file.stat().st_size} bytes, too large to be "
+                          f"a run configuration")
+    fields = parse_json(config_file.read_bytes(), str(config_file), RunDirError)
+    if not isinstance(fields, dict):
+        raise RunDirError(f"{config_file}: not a valid run configuration (not a JSON object)")
     try:
-        return TrainConfig(**json.loads(config_file.read_text()))
-    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return TrainConfig(**fields)
+    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
         raise RunDirError(f"{config_file}: not a valid run configuration ({exc})") from None
 
 
@@ -252,15 +256,13 @@ def _load_data(config: TrainConfig, data_dir: str | Path | None, progress: bool,
                         f"every node first (softreg data --dataset {config.dataset})") from None
 
 
-def _remove_temporary_files(run_dir: Path) -> None:
-    """A killed process leaves the temporary file it was writing (never a half-written file
-    under a real name); remove softreg's own, ``.<artifact>.<random>.tmp``."""
-    for name in ARTIFACTS:
-        for leftover in run_dir.glob(f".{name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-
-
-def _check_ready(config: TrainConfig, plots: bool) -> None:
+def _check_ready(config: TrainConfig, plots: bool, n_show: int, checkpoint_every: int) -> None:
+    """What can be refused before the data is read."""
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
+    if isinstance(n_show, bool) or not isinstance(n_show, int) or not 0 <= n_show <= MAX_SHOW:
+        raise ConfigError(f"the prediction grids show 0 to {MAX_SHOW} images, got {n_show!r}")
     require("safetensors.numpy", "saving the model")
     backend.resolve(config.backend, config.device)
     if plots:
@@ -276,12 +278,13 @@ def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> No
     if not np.array_equal(saved.data_order, expected):
         raise RunDirError(f"{path}: its data order differs from the one this installation "
                           f"computes for seed {config.seed}, epoch {saved.state.epoch + 1} "
-                          f"(another NumPy version?); the run cannot be continued exactly")
+                          f"(another NumPy version, or other data?); the run cannot be "
+                          f"continued exactly")
 
 
 class Checkpointer(Callback):
-    """Writes the training state to ``checkpoint.safetensors`` (atomically) when ``fit``
-    offers one, and at the end of training."""
+    """Writes the training state to ``checkpoint.safetensors`` (atomically) at the start of
+    training, when ``fit`` offers one, and at the end."""
 
     def __init__(self, path: Path, model: Any, config: TrainConfig, data: Dataset,
                  checkpoint_every: int):
@@ -299,8 +302,12 @@ class Checkpointer(Callback):
             order = self._order[1]
         save_checkpoint(self.path, self.model, state, history, config=self.config,
                         class_names=self.class_names, data_order=order,
-                        metadata={"checkpoint_every": self.checkpoint_every,
-                                  "softreg": __version__, "numpy": np.__version__})
+                        checkpoint_every=self.checkpoint_every,
+                        metadata={"softreg": __version__, "numpy": np.__version__})
+
+    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
+        if state.step == 0 and state.epoch == 0:  # a new run: resumable from the very start
+            self.save(state, History())
 
     def on_checkpoint(self, state: TrainState, history: History) -> None:
         self.save(state, history)
@@ -309,17 +316,38 @@ class Checkpointer(Callback):
         self.save(state, history)
 
 
+class RunDirWriter(Callback):
+    """Opens the run directory when training begins (every check has passed by then: see
+    :func:`softreg.fit`) and writes ``config.json``; a resumed run's is kept."""
+
+    def __init__(self, run_dir: RunDirectory, config: TrainConfig):
+        self.run_dir, self.config = run_dir, config
+
+    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
+        if state.step or state.epoch:  # resumed: the directory is open and holds the config
+            return
+        self.run_dir.open()
+        write_json(self.run_dir.path / "config.json", self.config.to_dict())
+
+
 def _train_in(
-    run_dir: Path, config: TrainConfig, data: Dataset, model: Any,
+    run_dir: RunDirectory, config: TrainConfig, data: Dataset, model: Any,
     state: TrainState | None, history: History | None, *, wall_start: float,
     seconds_load: float, checkpoint_every: int, progress: bool, plots: bool, n_show: int,
     stream: TextIO | None, callbacks: tuple[Callback, ...], communicator: Any = None,
 ) -> RunResult:
-    """Train (from ``state``, or from the start) and write the rest of the run directory
-    (unless this is a rank other than 0 of a data-parallel run: those write nothing)."""
+    """Train (from ``state``, or from the start) and write the run directory (unless this
+    is a rank other than 0 of a data-parallel run: those write nothing)."""
     device = backend.resolve(config.backend, config.device).device_name
     writes = _writes(communicator)
-    hooks: list[Callback] = [CsvLog(run_dir), *callbacks] if writes else list(callbacks)
+    path = run_dir.path
+    hooks: list[Callback] = []
+    if writes:
+        hooks += [RunDirWriter(run_dir, config), CsvLog(path)]
+        if checkpoint_every:
+            hooks.append(Checkpointer(path / CHECKPOINT_FILE, model, config, data,
+                                      checkpoint_every))
+    hooks += callbacks
     if progress and writes:
         from softreg.progress import ProgressBar
 
@@ -327,49 +355,41 @@ def _train_in(
     if plots and writes:
         from softreg.plotting import LiveCurves
 
-        hooks.append(LiveCurves(run_dir / "curves"))
-    if checkpoint_every and writes:
-        checkpointer = Checkpointer(run_dir / CHECKPOINT_FILE, model, config, data,
-                                    checkpoint_every)
-        hooks.append(checkpointer)
-        if state is None:  # from the very start, so that a run killed early can be resumed
-            state = init_state(model, config)
-            checkpointer.save(state, History())
+        hooks.append(LiveCurves(path / "curves"))
     resumed_from = state.step if state is not None and state.step else None
     header = {"dataset": data.name, "seed": config.seed, "softreg": __version__,
               "backend": config.backend, "device": device}
-    X_train, X_test, to_raw = _model_inputs(config, data)
     try:
-        result = fit(model, (X_train, data.y_train), (X_test, data.y_test), config,
+        result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
                      callbacks=hooks, state=state, history=history,
                      checkpoint_every=checkpoint_every, communicator=communicator)
     except DivergenceError as exc:
         if not writes:  # every rank stops at the same step; rank 0 says so
             raise
         # Keep the last good model, say where it is, and mark the run as ended.
-        save_model(run_dir / MODEL_FILE, model, to_raw(_host(exc.state.params)),
+        save_model(path / MODEL_FILE, model, _host(exc.state.params),
                    class_names=data.class_names, metadata=header)
-        write_json(run_dir / "metrics.json", {
+        write_json(path / "metrics.json", {
             "status": "diverged", "error": str(exc), "diverged_at_step": exc.step,
             "dataset": data.name, "model": config.model, "backend": config.backend,
             "history": [asdict(r) for r in exc.history.records],
             "running_loss": [asdict(r) for r in exc.history.steps]})
-        raise DivergenceError(f"{exc} in {run_dir / MODEL_FILE}", state=exc.state,
+        raise DivergenceError(f"{exc} in {path / MODEL_FILE}", state=exc.state,
                               history=exc.history, step=exc.step) from None
 
-    host_params = to_raw(_host(result.params))
+    host_params = _host(result.params)
     if writes:
-        save_model(run_dir / MODEL_FILE, model, host_params, class_names=data.class_names,
+        save_model(path / MODEL_FILE, model, host_params, class_names=data.class_names,
                    metadata=header)
     if plots and writes and data.test_images is not None:  # generated data has no pictures
-        write_prediction_grids(run_dir, model, host_params, data, n_show=n_show)
+        write_prediction_grids(path, model, host_params, data, n_show=n_show)
 
     final = result.history.final
     metrics = {
         "status": "finished",
         "dataset": data.name,
         "model": config.model,
-        "model_config": asdict(model),
+        "model_config": model_summary(model),
         "backend": config.backend,
         "device": device,
         "epochs": final.epoch,
@@ -397,18 +417,17 @@ def _train_in(
                      "python": platform.python_version(), **backend.versions(config.backend)},
     }
     if writes:
-        write_json(run_dir / "metrics.json", metrics)
-    return RunResult(run_dir=run_dir, metrics=metrics, fit=result, dataset=data)
+        write_json(path / "metrics.json", metrics)
+    return RunResult(run_dir=path, metrics=metrics, fit=result, dataset=data)
 
 
-def _model_inputs(config: TrainConfig, data: Dataset) -> tuple[Any, Any, Any]:
-    """The training and test features ``fit`` sees, and the function that turns parameters
-    trained on them into those of a model for raw features (checkpoints keep the former)."""
-    if config.normalize != "per-feature":
-        return data.X_train, data.X_test, lambda params: params
-    mean, scale = feature_stats(data.X_train)
-    return (standardise(data.X_train, mean, scale), standardise(data.X_test, mean, scale),
-            lambda params: fold_into_first_layer(params, mean, scale))
+def model_summary(model: Any) -> dict[str, Any]:
+    """The model's configuration and the kind of its input standardisation, with its two
+    numbers when there is one of each (per-feature arrays stay in the model file)."""
+    summary = {**model.config(), "input_scaling": model.input_scaling}
+    if model.input_scaling == "scalar":
+        summary.update(input_mean=float(model.input_mean), input_scale=float(model.input_scale))
+    return summary
 
 
 def _host(params: dict[str, Any]) -> dict[str, np.ndarray]:

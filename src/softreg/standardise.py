@@ -1,58 +1,163 @@
-"""Per-feature standardisation as preprocessing, folded back into the model afterwards.
+"""Input standardisation: the transform a model applies to its inputs before its first layer.
 
-Training on ``(X - mean) / scale`` (each pixel its own mean and scale) conditions SGD far
-better than raw pixels. The model the run saves still takes raw inputs: the first layer is
-linear, so ``((X - mean) / scale) @ W + b == X @ (W / scale[:, None]) + (b - (mean / scale) @ W)``,
-and :func:`fold_into_first_layer` rewrites its weights that way. Nothing else (model files,
-``evaluate``, ``predict``) needs to know.
+``(X - mean) / scale``, with ``mean`` and ``scale`` either one number for every feature (the
+lecture's ``transforms.Normalize((0.1307,), (0.3081,))``: the mean and standard deviation of
+all training entries) or one per feature (each pixel its own mean, and its standard deviation
+plus a floor: on raw pixels that conditions SGD far better). The numbers belong to the model
+(``input_mean`` and ``input_scale`` of :class:`softreg.SoftmaxRegression` and
+:class:`softreg.MLP`): a saved model applies them to whatever it is given later, and
+:func:`softreg.fit` applies them once to the data it trains and evaluates on.
+
+``TrainConfig.normalize`` names the kind: ``no`` (the identity), ``yes`` (one number each) or
+``per-feature``; :func:`fit_scaling` computes them from training data.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from softreg.errors import ConfigError
+
+__all__ = ["SCALE_FLOOR", "as_scaling", "feature_stats", "fit_scaling", "input_stats",
+           "scaling_kind", "standardise"]
+
 SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are not blown up
 
 
-def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR,
-                  chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale (std + ``floor``) of ``X (n_samples, ...)``, float64
-    ``(n_features,)``. Sums accumulate in float64 chunk by chunk; the squares are taken in
-    ``X``'s dtype (no float64 copy of ``X``: five times as fast, and a float32 square is
-    within 6e-8 of the exact one)."""
+def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """``mean`` and ``scale`` as read-only float32 arrays, each of shape ``()`` (one number
+    for every feature) or ``(num_inputs,)`` (one per feature).
+
+    Raises
+    ------
+    ConfigError
+        Another shape, a value that is not a real number, a non-finite mean, or a scale that
+        is not finite and > 0.
+    """
+    arrays = []
+    for name, value in (("input_mean", mean), ("input_scale", scale)):
+        if isinstance(value, (bool, str)):
+            raise ConfigError(f"{name} must be a number or an array of numbers, got {value!r}")
+        try:
+            array = np.array(value, dtype=np.float32)  # a copy: the caller's array may change
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number or an array of numbers, got "
+                              f"{type(value).__name__}") from None
+        if array.shape not in ((), (num_inputs,)):
+            raise ConfigError(f"{name} must be one number or one per feature ({num_inputs},), "
+                              f"got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ConfigError(f"{name} must be finite, got {_first_bad(array, np.isfinite)}")
+        array.flags.writeable = False
+        arrays.append(array)
+    mean, scale = arrays
+    if not (scale > 0).all():
+        raise ConfigError(f"input_scale must be > 0, got {_first_bad(scale, lambda s: s > 0)}")
+    return mean, scale
+
+
+def _first_bad(array: np.ndarray, good: Any) -> float:
+    return float(array.reshape(-1)[np.argmin(good(array).reshape(-1))])
+
+
+def scaling_kind(mean: np.ndarray, scale: np.ndarray) -> str:
+    """``"none"`` (the identity), ``"scalar"`` (one number each) or ``"per-feature"``."""
+    if mean.ndim or scale.ndim:
+        return "per-feature"
+    return "none" if (float(mean), float(scale)) == (0.0, 1.0) else "scalar"
+
+
+def fit_scaling(X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = None
+                ) -> tuple[Any, Any]:
+    """``(mean, scale)`` of kind ``"none"``, ``"scalar"`` or ``"per-feature"`` computed from
+    training inputs ``X (n_samples, ...)``. With ``sample_weight (n_samples,)`` a row of
+    weight k counts as k rows (and one of weight 0 not at all), as in the loss."""
+    if kind == "none":
+        return 0.0, 1.0
+    if kind == "scalar":
+        return input_stats(X, sample_weight=sample_weight)
+    if kind == "per-feature":
+        return feature_stats(X, sample_weight=sample_weight)
+    raise ConfigError(f"unknown input scaling {kind!r}; choose none, scalar or per-feature")
+
+
+def input_stats(X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | None = None
+                ) -> tuple[float, float]:
+    """Mean and standard deviation of every entry of ``X (n_samples, ...)`` (host array),
+    accumulated in float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's
+    training set they are the lecture's 0.1307 and 0.3081."""
+    X = np.asarray(X)
     X = X.reshape(X.shape[0], -1)
+    if X.size == 0:
+        raise ConfigError("cannot standardise an empty dataset")
+    weights = _normalised(sample_weight, X.shape[0])
+    total = squares = 0.0
+    for begin in range(0, X.shape[0], chunk_rows):
+        chunk = X[begin : begin + chunk_rows].astype(np.float64)
+        if weights is None:
+            total += float(chunk.sum())
+            squares += float(np.square(chunk).sum())
+        else:  # the rows' means, weighted
+            w = weights[begin : begin + chunk_rows]
+            total += float(w @ chunk.mean(axis=1))
+            squares += float(w @ np.square(chunk).mean(axis=1))
+    count = X.size if weights is None else 1.0
+    mean = total / count
+    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+    if not (math.isfinite(mean) and math.isfinite(std)) or std == 0:
+        raise ConfigError(f"cannot standardise inputs with mean {mean} and std {std}")
+    return mean, std
+
+
+def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int = 4096,
+                  sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale (std + ``floor``) of ``X (n_samples, ...)``, float64
+    ``(n_features,)``. Sums accumulate in float64 chunk by chunk; without weights the squares
+    are taken in ``X``'s dtype (no float64 copy of ``X``: five times as fast, and a float32
+    square is within 6e-8 of the exact one)."""
+    X = np.asarray(X)
+    X = X.reshape(X.shape[0], -1)
+    if X.shape[0] == 0:
+        raise ConfigError("cannot standardise an empty dataset")
+    weights = _normalised(sample_weight, X.shape[0])
     total = np.zeros(X.shape[1])
     squares = np.zeros(X.shape[1])
     for begin in range(0, X.shape[0], chunk_rows):
         chunk = X[begin:begin + chunk_rows]
-        if chunk.dtype.kind != "f":  # integer pixels: squares would wrap around
+        if chunk.dtype.kind != "f" or weights is not None:  # integers would wrap around
             chunk = chunk.astype(np.float64)
-        total += chunk.sum(axis=0, dtype=np.float64)
-        squares += np.square(chunk).sum(axis=0, dtype=np.float64)
-    mean = total / X.shape[0]
-    std = np.sqrt(np.maximum(squares / X.shape[0] - mean**2, 0.0))
+        if weights is None:
+            total += chunk.sum(axis=0, dtype=np.float64)
+            squares += np.square(chunk).sum(axis=0, dtype=np.float64)
+        else:
+            w = weights[begin:begin + chunk_rows]
+            total += w @ chunk
+            squares += w @ np.square(chunk)
+    n = X.shape[0] if weights is None else 1.0
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
     return mean, std + floor
 
 
-def standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(X - mean) / scale`` as float32 ``(n_samples, n_features)``, one new array (the
-    division in place: no second temporary the size of ``X``)."""
+def _normalised(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Weights summing to 1, float64 ``(n,)``, or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ConfigError(f"sample weights for standardising must be ({n},), finite, >= 0 and "
+                          f"not all 0")
+    return w / w.sum()
+
+
+def standardise(X: np.ndarray, mean: Any, scale: Any) -> np.ndarray:
+    """``(X - mean) / scale`` as float32 ``(n_samples, n_features)`` on the host, one new
+    array (the division in place: no second temporary the size of ``X``). The same float32
+    arithmetic a model's forward pass applies."""
     X = X.reshape(X.shape[0], -1)
-    out = np.subtract(X, mean.astype(np.float32), dtype=np.float32)
-    out /= scale.astype(np.float32)
+    out = np.subtract(X, np.asarray(mean, dtype=np.float32), dtype=np.float32)
+    out /= np.asarray(scale, dtype=np.float32)
     return out
-
-
-def fold_into_first_layer(params: dict[str, Any], mean: np.ndarray,
-                          scale: np.ndarray) -> dict[str, np.ndarray]:
-    """Host parameters for raw inputs from ``params`` trained on standardised ones: the first
-    layer (``W``/``b`` of softmax regression, ``W1``/``b1`` of the MLP) absorbs the
-    standardisation, computed in float64 and rounded once."""
-    w, b = ("W", "b") if "W" in params else ("W1", "b1")
-    W = np.asarray(params[w], dtype=np.float64)
-    folded = dict(params)
-    folded[w] = (W / scale[:, None]).astype(np.float32)
-    folded[b] = (np.asarray(params[b], dtype=np.float64) - (mean / scale) @ W).astype(np.float32)
-    return folded

@@ -46,12 +46,15 @@ from softreg.data import download_dataset, find_dataset_dir, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, require
 from softreg.fileio import atomic_write_bytes
+from softreg.rundir import RunDirectory
 from softreg.train import TrainConfig, TrainState, evaluate, fit, make_model
 
 FIELDS = ("lr", "batch_size")
 EQUAL = ("epochs", "updates")
 METRICS = {"val_loss": min, "val_acc": max, "train_loss": min, "train_acc": max}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# The files a sweep writes in its directory (an earlier sweep's are refused or replaced).
+ARTIFACTS = ("sweep-*.csv", "sweep-*.json", "sweep-*.png", "sweep-*.svg")
 
 Progress = Callable[[int, int, "SweepPoint"], None]
 
@@ -308,6 +311,15 @@ def _run_in_worker(base: TrainConfig, field: str, value: Any, equal: str,
     return train_point(_WORKER["data"], base, field, value, equal=equal, updates=updates)
 
 
+def _check_workers(workers: int | None, n_points: int) -> int:
+    """The number of processes to run ``n_points`` in: ``workers``, checked, or the
+    default."""
+    workers = default_workers(n_points) if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    return workers
+
+
 def default_workers(n_points: int) -> int:
     return max(1, min(n_points, os.cpu_count() or 1))
 
@@ -317,10 +329,7 @@ def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: 
                 progress: Progress | None) -> list[SweepPoint]:
     """Run every value, in this process (``workers=1``) or in a pool of fresh processes;
     the points come back in the order of ``values``."""
-    workers = default_workers(len(values)) if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    workers = min(workers, len(values))
+    workers = min(_check_workers(workers, len(values)), len(values))
     points: list[SweepPoint | None] = [None] * len(values)
     if workers == 1:
         kind, *args = source
@@ -375,15 +384,22 @@ def run_sweep_dataset(
     """:func:`run_sweep` on ``base.dataset``'s training set, which each worker loads itself
     (cheaper than sending each a copy). A missing dataset is downloaded once, here, first."""
     field, values = _check_sweep(base, field, values, equal, updates)
+    source = _dataset_source(base, data_dir, val_fraction, download)
+    return _run_points(source, base, field, values, equal, updates, workers, progress)
+
+
+def _dataset_source(base: TrainConfig, data_dir: Any, val_fraction: float,
+                    download: bool) -> tuple[Any, ...]:
+    """Where the workers read ``base.dataset``'s training set from: found (or downloaded)
+    once, here, first."""
     _check_fraction(val_fraction)
     directory = data_dir
     if base.dataset != "synthetic":
         directory = find_dataset_dir(base.dataset, data_dir)
         if directory is None and download:
             directory = download_dataset(base.dataset)
-        # else: load_dataset below raises the error that lists every place searched
-    source = ("dataset", base.dataset, directory, val_fraction, base.seed)
-    return _run_points(source, base, field, values, equal, updates, workers, progress)
+        # else: load_dataset raises the error that lists every place searched
+    return ("dataset", base.dataset, directory, val_fraction, base.seed)
 
 
 def _check_fraction(fraction: float) -> None:
@@ -527,11 +543,16 @@ def sweep_main(
     base: TrainConfig, field: str, values: Iterable[Any], *, out_dir: str | Path,
     data_dir: Any = None, equal: str = "epochs", workers: int | None = None,
     stream: TextIO | None = None, val_fraction: float = 0.1, updates: int | None = None,
-    progress: bool = True, plots: bool = True,
+    progress: bool = True, plots: bool = True, overwrite: bool = False,
 ) -> list[Path]:
     """The ``softreg sweep`` command: run the sweep on ``base.dataset`` for each budget in
     ``equal`` (``epochs``, ``updates`` or ``both``), write its files into ``out_dir``, print a
-    table per budget on ``stream`` (stdout), and return the files written."""
+    table per budget on ``stream`` (stdout), and return the files written.
+
+    ``out_dir`` follows the rules of a training run's directory (:mod:`softreg.rundir`): an
+    earlier sweep's files there are refused unless ``overwrite``, and one process at a time
+    writes there. Every check runs before the directory is created.
+    """
     stream = stream or sys.stdout
     budgets = EQUAL if equal == "both" else (equal,)
     field = check_field(field)
@@ -539,24 +560,25 @@ def sweep_main(
     for budget in budgets:  # every mistake is reported before the first (long) run
         _check_sweep(base, field, values, budget, updates)
     _check_fraction(val_fraction)
+    _check_workers(workers, len(values))
     if plots:
         require("matplotlib.figure", "drawing the sweep's figures (or pass plots=False)")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = RunDirectory(out_dir, ARTIFACTS, overwrite=overwrite)
+    run_dir.check()
+    source = _dataset_source(base, data_dir, val_fraction, download=True)
     written: list[Path] = []
-    for budget in budgets:
-        start = time.perf_counter()
-        points = run_sweep_dataset(base, field, values, data_dir=data_dir, equal=budget,
-                                   val_fraction=val_fraction, workers=workers, updates=updates,
-                                   progress=print_progress if progress else None)
-        files = write_sweep(points, out_dir, field, budget, plots=plots)
-        print(f"{base.dataset}: {field} sweep, equal {budget} "
-              f"({time.perf_counter() - start:.1f} s)", file=stream)
-        print(format_table(points), file=stream)
-        print("wrote " + ", ".join(str(f) for f in files), file=stream, flush=True)
-        written += files
+    with run_dir:
+        run_dir.open()
+        for budget in budgets:
+            start = time.perf_counter()
+            points = _run_points(source, base, field, values, budget, updates, workers,
+                                 print_progress if progress else None)
+            files = write_sweep(points, run_dir.path, field, budget, plots=plots)
+            print(f"{base.dataset}: {field} sweep, equal {budget} "
+                  f"({time.perf_counter() - start:.1f} s)", file=stream)
+            print(format_table(points), file=stream)
+            print("wrote " + ", ".join(str(f) for f in files), file=stream, flush=True)
+            written += files
     return written
 
 

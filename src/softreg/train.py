@@ -13,7 +13,7 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,10 @@ from softreg import backend, ops, sampling
 from softreg.data.batching import epoch_permutation
 from softreg.distributed import check_config as check_distributed
 from softreg.errors import ConfigError, DataValueError, DivergenceError
+from softreg.limits import check_fits_in_memory
 from softreg.models import MODELS
 from softreg.optim import LR_SCHEDULES, SGD, scheduled_lr
+from softreg.standardise import fit_scaling
 
 Params = dict[str, Any]
 OPTIMIZERS = ("sgd", "gd")
@@ -49,11 +51,11 @@ class TrainConfig:
     momentum: float = 0.0  # PyTorch's SGD momentum (the lecture uses 0.5)
     weight_decay: float = 0.0  # L2 penalty added to the gradient, as torch.optim.SGD does
     optimizer: str = "sgd"  # sgd: shuffled minibatches; gd: full-batch gradient descent
-    normalize: str = "auto"  # standardise inputs: yes, no, or auto (yes for the MLP, as the
-    #                          lecture does; no for softmax regression, as the book does);
-    #                          per-feature: each feature its own mean and scale, which
-    #                          train_run applies to the data and folds into the saved model
-    #                          (softreg.standardise); fit itself takes the data as given
+    normalize: str = "auto"  # standardise inputs: yes (one mean and scale for all features),
+    #                          per-feature (each its own), no, or auto (yes for the MLP, as the
+    #                          lecture does; no for softmax regression, as the book does).
+    #                          make_model fits them on the training data; the model keeps
+    #                          and applies them (softreg.standardise)
     softmax: str = "stable"  # stable, or naive: the book's exp(o) / sum(exp(o)), which
     #                          overflows for large scores (the chapter's exercise)
     chunk_size: int = 0  # > 0: the output layer's loss and gradients over chunks of this many
@@ -69,7 +71,11 @@ class TrainConfig:
     log_every: int = 300  # report the running loss every N batches (the lecture's 300; 0: never)
 
     def __post_init__(self) -> None:
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise ConfigError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from JSON, say
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError(f"dataset must be a dataset's name, got {self.dataset!r}")
         _check_int("epochs", self.epochs, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
         _check_int("eval_batch_size", self.eval_batch_size, minimum=1)
@@ -89,7 +95,8 @@ class TrainConfig:
         if (self.chunk_size or self.sampled) and self.softmax != "stable":
             raise ConfigError("chunk_size and sampled compute the stable loss (log-sum-exp); "
                               "drop softmax=naive, or set both to 0")
-        if not (math.isfinite(self.sigma) and self.sigma >= 0):
+        if not (isinstance(self.sigma, (int, float)) and not isinstance(self.sigma, bool)
+                and math.isfinite(self.sigma) and self.sigma >= 0):
             raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
 
     def sgd(self) -> SGD:
@@ -97,8 +104,14 @@ class TrainConfig:
         return SGD(self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     @property
-    def standardises_inputs(self) -> bool:
-        return self.normalize == "yes" or (self.normalize == "auto" and self.model == "mlp")
+    def input_scaling(self) -> str:
+        """The input standardisation ``normalize`` asks for: ``"none"``, ``"scalar"`` (one
+        mean and scale for every feature) or ``"per-feature"`` (see :func:`make_model`)."""
+        if self.normalize == "per-feature":
+            return "per-feature"
+        if self.normalize == "yes" or (self.normalize == "auto" and self.model == "mlp"):
+            return "scalar"
+        return "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -250,8 +263,16 @@ def fit(
         check_distributed(config)
     be = backend.resolve(config.backend, config.device)
     xp = be.xp
+    check_trainable(model, config)
     X, y = _to_device(train, be, "train", model)
     test_arrays = _to_device(test, be, "test", model) if test is not None else None
+    # The model's input standardisation is applied to the data once, here, rather than at
+    # every step: the steps and evaluations see the same model without it, on inputs
+    # already standardised (the same float32 arithmetic, so the same numbers).
+    X = model.scale_inputs(X)
+    if test_arrays is not None:
+        test_arrays = (model.scale_inputs(test_arrays[0]), test_arrays[1])
+    model = model.without_input_scaling()
     n = X.shape[0]
     weight = _sample_weight(sample_weight, n, be) if sample_weight is not None else None
     optimizer = config.sgd()
@@ -386,8 +407,8 @@ def _divergence_message(config: TrainConfig, epoch: int, batch: int, step: int,
     hints = [f"lr={config.lr:g} is probably too large: try lr={config.lr / 10:g} or less"]
     if config.softmax == "naive":
         hints.append("or the stable softmax (softmax=stable), which cannot overflow")
-    if not config.standardises_inputs:
-        hints.append("or standardised inputs (normalize=yes)")
+    if config.input_scaling == "none":
+        hints.append("or standardised inputs (normalize=yes or per-feature)")
     return (f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
             f"became {loss}; {'; '.join(hints)}. The model before that step is kept")
 
@@ -504,10 +525,6 @@ def _proposal(config: TrainConfig, model: Any, labels: Any,
     log (on the device); else None."""
     if not config.sampled:
         return None
-    if config.sampled >= model.num_outputs:
-        raise ConfigError(f"sampled={config.sampled} classes per step, but the model has only "
-                          f"{model.num_outputs}: sampled softmax is for many classes; use "
-                          f"sampled=0 (the exact loss), with chunk_size for a large vocabulary")
     probs = sampling.unigram_probs(backend.to_numpy(labels), model.num_outputs)
     return probs, be.asarray(np.log(probs).astype(np.float32))
 
@@ -630,35 +647,55 @@ def _sample_weight(sample_weight: Any, n: int, be: backend.Backend) -> Any:
     return be.asarray((w * (n / total)).astype(np.float32))
 
 
-def make_model(config: TrainConfig, X_train: Any, num_classes: int) -> Any:
+def make_model(config: TrainConfig, X_train: Any, num_classes: int, *,
+               sample_weight: Any = None) -> Any:
     """The model ``config`` asks for, sized for ``X_train (n_samples, n_features)`` and
-    ``num_classes``, with input standardisation fitted on ``X_train`` when it asks for it."""
-    mean, std = input_stats(X_train) if config.standardises_inputs else (0.0, 1.0)
-    shape = {"num_inputs": int(np.prod(X_train.shape[1:])), "num_outputs": num_classes,
-             "input_mean": mean, "input_std": std}
+    ``num_classes``, with the input standardisation ``config.normalize`` asks for fitted on
+    ``X_train`` (weighted by ``sample_weight (n_samples,)`` when given).
+
+    Raises
+    ------
+    ConfigError
+        The configuration cannot train this model (see :func:`check_trainable`), or the
+        inputs cannot be standardised (all equal, say).
+    """
+    X_train = backend.to_numpy(X_train)
+    shape = {"num_inputs": int(np.prod(X_train.shape[1:])), "num_outputs": num_classes}
     if config.model == "mlp":
-        return MODELS["mlp"](hidden=config.hidden, **shape)
-    return MODELS[config.model](sigma=config.sigma, **shape)
+        model = MODELS["mlp"](hidden=config.hidden, **shape)
+    else:
+        model = MODELS[config.model](sigma=config.sigma, **shape)
+    check_trainable(model, config)  # before the statistics: they take a pass over the data
+    weights = None if sample_weight is None else backend.to_numpy(sample_weight)
+    mean, scale = fit_scaling(X_train, config.input_scaling, sample_weight=weights)
+    return replace(model, input_mean=mean, input_scale=scale)
 
 
-def input_stats(X: Any, chunk_rows: int = 8192) -> tuple[float, float]:
-    """Mean and standard deviation of every entry of ``X`` (host array), accumulated in
-    float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's training set
-    they are the lecture's 0.1307 and 0.3081."""
-    X = backend.to_numpy(X)
-    total = squares = 0.0
-    for begin in range(0, X.shape[0], chunk_rows):
-        chunk = X[begin : begin + chunk_rows].astype(np.float64)
-        total += float(chunk.sum())
-        squares += float(np.square(chunk).sum())
-    count = X.size
-    if count == 0:
-        raise ConfigError("cannot standardise an empty dataset")
-    mean = total / count
-    std = math.sqrt(max(squares / count - mean * mean, 0.0))
-    if not (math.isfinite(mean) and math.isfinite(std)) or std == 0:
-        raise ConfigError(f"cannot standardise inputs with mean {mean} and std {std}")
-    return mean, std
+# Bytes per parameter while training: float32 parameters, gradients and momentum buffers,
+# and the float64 draw of the initial values.
+TRAINING_BYTES_PER_PARAMETER = 4 + 4 + 4 + 8
+
+
+def check_trainable(model: Any, config: TrainConfig) -> None:
+    """Refuse what ``fit`` could not do with ``model`` and ``config``, before anything is
+    allocated or written: sampled softmax with as many samples as classes, or a model whose
+    training state cannot fit in memory.
+
+    Raises
+    ------
+    ConfigError
+        Saying which, with the numbers.
+    """
+    if config.sampled and config.sampled >= model.num_outputs:
+        raise ConfigError(f"sampled={config.sampled} classes per step, but the model has only "
+                          f"{model.num_outputs}: sampled softmax is for many classes; use "
+                          f"sampled=0 (the exact loss), with chunk_size for a large vocabulary")
+    n_parameters = sum(math.prod(shape) for shape in model.param_shapes().values())
+    layers = "-".join(str(n) for n in (model.num_inputs, *getattr(model, "hidden", ()),
+                                       model.num_outputs))
+    check_fits_in_memory(n_parameters * TRAINING_BYTES_PER_PARAMETER,
+                         f"a {config.model} model {layers} ({n_parameters:,} parameters) "
+                         f"needs about", ConfigError)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

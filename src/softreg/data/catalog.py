@@ -21,6 +21,7 @@ __all__ = [
     "DatasetSpec",
     "dataset_spec",
     "default_cache_dir",
+    "expand_user",
 ]
 
 # Environment variable naming a directory with the data (see datasets.find_dataset_dir).
@@ -116,6 +117,17 @@ def dataset_spec(name: str) -> DatasetSpec:
     except (KeyError, TypeError):
         known = ", ".join(sorted(DATASETS))
         raise DataError(f"unknown dataset {name!r}; known datasets: {known}") from None
+
+
+def expand_user(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded, or a :class:`DataError` naming
+    ``what`` when there is no such user (or no home directory to expand to)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # pathlib's "Could not determine home directory"
+        user = os.fspath(path).split(os.sep, 1)[0]
+        raise DataError(f"{what}: cannot expand {user} (no such user, or no home "
+                        f"directory)") from None
 
 
 def default_cache_dir() -> Path:

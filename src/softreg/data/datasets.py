@@ -31,6 +31,7 @@ from softreg.data.catalog import (
     DatasetSpec,
     dataset_spec,
     default_cache_dir,
+    expand_user,
 )
 from softreg.data.download import download_dataset
 from softreg.data.idx import IDXError, read_idx
@@ -220,10 +221,11 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike[str] | None = None) 
     """
     spec = dataset_spec(name)
     if data_dir is not None:
-        return _explicit_dir(spec, Path(data_dir).expanduser(), f"data_dir {os.fspath(data_dir)}")
+        what = f"data_dir {os.fspath(data_dir)}"
+        return _explicit_dir(spec, expand_user(data_dir, what), what)
     env = os.environ.get(ENV_VAR)
     if env:
-        return _explicit_dir(spec, Path(env).expanduser(), f"{ENV_VAR}={env}")
+        return _explicit_dir(spec, expand_user(env, f"{ENV_VAR}={env}"), f"{ENV_VAR}={env}")
     for directory in _default_dirs(spec):
         if _missing_files(spec, directory) == []:
             return directory

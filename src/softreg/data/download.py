@@ -26,6 +26,7 @@ from softreg.data.catalog import (
     DatasetSpec,
     dataset_spec,
     default_cache_dir,
+    expand_user,
 )
 from softreg.data.progress import progress_bar
 
@@ -56,7 +57,10 @@ def download_dataset(
         DataError: a file could not be had with the right checksum from any mirror.
     """
     spec = dataset_spec(name)
-    dest = default_cache_dir() / spec.name if dest is None else Path(dest).expanduser()
+    if dest is None:
+        dest = default_cache_dir() / spec.name
+    else:
+        dest = expand_user(dest, f"download destination {os.fspath(dest)}")
     bases = tuple(spec.mirrors if mirrors is None else mirrors)
     if not bases:
         raise ValueError("download_dataset: no mirrors to download from")

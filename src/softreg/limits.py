@@ -1,0 +1,58 @@
+"""Bounds on what outside input may make softreg allocate.
+
+Files declare their sizes (an IDX header, a ``.npy`` header, a safetensors header, a PNG's
+dimensions); a damaged or hostile file can declare far more than it holds or than the machine
+has. Readers check a declaration here *before* allocating for it, so such a file is refused
+with one line that says how much it asked for, never with a ``MemoryError`` or the operating
+system's out-of-memory killer.
+"""
+
+from __future__ import annotations
+
+import os
+
+from softreg.errors import SoftregError
+
+__all__ = ["available_memory", "check_fits_in_memory", "format_bytes"]
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could still allocate, or None where that is unknown.
+
+    Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim from caches) where
+    it exists, else the physical memory size.
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the value is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None
+
+
+def check_fits_in_memory(nbytes: int, what: str,
+                         error: type[SoftregError] = SoftregError) -> None:
+    """Raise ``error`` when ``nbytes`` cannot be allocated here.
+
+    ``what`` starts the message and names the declaration, e.g. ``"data.idx: the header
+    declares 10000000x28x28 uint8 values,"``; the rest says how much that is and how much
+    memory there is.
+    """
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise error(f"{what} {format_bytes(nbytes)}, more than the {format_bytes(available)} "
+                    f"of memory available")
+
+
+def format_bytes(nbytes: float) -> str:
+    """``1536`` -> ``"1.5 kB"``: decimal units, as ``df -H`` and the disk makers count."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if abs(nbytes) < 1000 or unit == "PB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError("unreachable")
