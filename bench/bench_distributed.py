@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench_recipe import machine_info, run_process
 
-from softreg.runs import write_json
+from softreg.fileio import write_json
 
 RECIPES = {
     "book": {"model": "softmax-regression", "batch_size": 256, "lr": 0.1},

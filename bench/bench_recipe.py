@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 
 from softreg.data.batching import epoch_permutation
-from softreg.runs import maxrss_mb, peak_rss_mb, write_json
+from softreg.fileio import write_json
+from softreg.runs import maxrss_mb, peak_rss_mb
 
 ROWS = ("floor-numpy", "plain-numpy", "softreg-fit", "softreg-torch", "softreg-jax", "softreg-tf",
         "softreg-cli", "book-pytorch", "torch-concise", "torch-inmemory", "sklearn-logreg",
@@ -359,7 +360,7 @@ def train_best_linear(train, test) -> dict:
     final = result.history.final
     return {"seconds_train": seconds_prepare + result.seconds_train,
             "seconds_prepare": seconds_prepare, "test_acc": final.test_acc,
-            "test_acc_saved_model": softreg.evaluate(model, result.params, *test).accuracy,
+            "test_acc_evaluate": softreg.evaluate(model, result.params, *test).accuracy,
             "train_loss": final.train_loss, "train_acc": final.train_acc,
             "config": config.to_dict()}
 

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from bench_recipe import machine_info, positive_int
 
-from softreg.runs import write_json
+from softreg.fileio import write_json
 
 ROWS = ("plain-numpy", "chunked-numpy", "chunked-torch", "torch-ce")
 NEEDS = {"chunked-torch": "torch", "torch-ce": "torch"}

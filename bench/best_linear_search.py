@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import softreg
+from softreg.fileio import write_json
 from softreg.recipes import recipe_config
-from softreg.runs import write_json
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "best_linear_search.json"
 

@@ -353,3 +353,20 @@ def test_losses_and_gradients_equal_tensorflows(case):
         mean = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yt, xt))
     _, dlogits = ops.cross_entropy_with_grad(xt, yt)
     np.testing.assert_allclose(dlogits, tape.gradient(mean, xt), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
+def test_features_of_any_real_dtype_train_in_float32_on_every_backend(backend_name, blobs,
+                                                                      dtype):
+    """softreg trains in float32 everywhere: features of another dtype are converted once,
+    so every backend gives what float32 features give (not an error on one, float64
+    parameters on another)."""
+    X, y, _, _ = blobs
+    X = (X * 10).astype(dtype) if np.issubdtype(dtype, np.integer) else X.astype(dtype)
+    config = TrainConfig(epochs=2, batch_size=32, backend=backend_name)
+    model = SoftmaxRegression(num_inputs=5, num_outputs=3)
+    got = fit(model, (X, y), None, config)
+    want = fit(model, (X.astype(np.float32), y), None, config)
+    for name in ("W", "b"):
+        assert host(got.params[name]).dtype == np.float32
+        np.testing.assert_array_equal(host(got.params[name]), host(want.params[name]))

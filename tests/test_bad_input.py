@@ -54,7 +54,7 @@ from softreg.errors import (
     RunDirError,
     SoftregError,
 )
-from softreg.predict import read_image_file
+from softreg.predict import predict_top_k, read_image_file
 from softreg.report import write_report
 from softreg.runs import resume_run, train_run
 
@@ -412,7 +412,26 @@ def first_record(**fields: Any):
     return edit
 
 
+def lock_link_to_victim(ctx: dict[str, Any]) -> None:
+    """An earlier run whose lock file is a link to a file outside the run directory."""
+    earlier_run(ctx)
+    (ctx["tmp"] / "victim.txt").write_text("precious\n")
+    (ctx["out"] / ".softreg.lock").symlink_to(ctx["tmp"] / "victim.txt")
+
+
+def model_with_extra_metadata(ctx: dict[str, Any]) -> None:
+    from safetensors.numpy import save_file
+
+    from softreg.fileio import canonical_json
+
+    header, tensors = read_softreg_file(ctx["model"])
+    save_file(tensors, str(ctx["model"]),
+              metadata={"softreg": canonical_json(header), "evil": "\x1b[2J" * 100})
+
+
 NESTED = "[" * 100_000 + "]" * 100_000
+DEEP = '{"x": ' + "[" * 100 + "]" * 100 + "}" + " " * 4000  # deep, but mostly blank
+DEEPEST = "[" * 100_000 + "]" * 100_000 + " " * 3_300_000  # beyond Python's parser
 
 
 # ------------------------------------------------------------------ the library calls
@@ -472,6 +491,11 @@ def sweep(**options: Any):
                           data_dir=ctx["data"], progress=False, plots=False,
                           **{"workers": 1, **options})
     return call
+
+
+def load_model_and_data(ctx: dict[str, Any]) -> tuple[Any, Any, Any]:
+    loaded = load_model(ctx["model"])
+    return loaded.model, loaded.params, load(ctx).X_test
 
 
 # ----------------------------------------------------------------------------- the table
@@ -697,7 +721,7 @@ CASES = [
          r"/proc/softreg-test-run: cannot create the run directory", run(), RunDirError,
          ("train",)),
     Case("evaluate-out-under-a-file", out_under_a_file,
-         r"somefile/run: cannot create the output directory \(Not a directory\)", report_to,
+         r"somefile/run: cannot be created, .*somefile is not a directory", report_to,
          SoftregError, ("evaluate",)),
     Case("evaluate-out-is-a-file", out_is_a_file, r"somefile: exists and is not a directory",
          report_to, SoftregError, ("evaluate",)),
@@ -838,9 +862,16 @@ CASES = [
          r"unexpected: extra", loads_model, ModelFileError, ("predict",)),
     Case("model-missing-tensor", model_edit(edit_tensors=lambda t: t.pop("b")),
          r"missing: b;", loads_model, ModelFileError, ("evaluate",)),
-    Case("model-header-nested-json", model_header_text(NESTED),
+    Case("model-header-flood-of-brackets", model_header_text(NESTED),
+         r"model\.safetensors: the header: 100000 objects and lists in 200000 bytes, too many "
+         r"to be softreg's", loads_model, ModelFileError, ("evaluate", "predict"),
+         real_process=True),
+    Case("model-header-nested-deeply", model_header_text(DEEP),
+         r"model\.safetensors: the header: nested deeper than 64 levels", loads_model,
+         ModelFileError, ("evaluate", "predict")),
+    Case("model-header-nested-beyond-the-parser", model_header_text(DEEPEST),
          r"model\.safetensors: the header: nested too deeply to be read", loads_model,
-         ModelFileError, ("evaluate", "predict"), real_process=True),
+         ModelFileError, ("predict",)),
     Case("model-header-not-an-object", model_header_text("[1, 2, 3]"),
          r"the header is not a JSON object", loads_model, ModelFileError, ("predict",)),
     Case("model-header-nan", model_header_text('{"kind": NaN}'),
@@ -854,7 +885,8 @@ CASES = [
          r"available", loads_model, ModelFileError, ("evaluate", "predict")),
     # --- hostile image and .npy files
     Case("png-20000x20000", big_png,
-         r"huge\.png: image of 20000x20000 pixels, more than the limit", read_image,
+         r"huge\.png: image larger than the limit of 4096x4096 = 16777216 pixels \(Image size "
+         r"\(400000000 pixels\)", read_image,
          SoftregError, ("predict",), real_process=True),
     Case("npy-strings", image_file("strings.npy", np.full((28, 28), "ab")),
          r"strings\.npy: image must hold real numbers, got dtype <U2", read_image,
@@ -909,9 +941,11 @@ CASES = [
     Case("sweep-missing-data", delete_role("train_labels"),
          r"no complete fashion-mnist dataset", sweep(), DataError, ("sweep",)),
     # --- a run to resume whose config.json or checkpoint was damaged
-    Case("resume-config-nested-json", stopped_run(config_text(NESTED)),
-         r"config\.json: nested too deeply to be read", resume, RunDirError, ("resume",),
-         real_process=True),
+    Case("resume-config-flood-of-brackets", stopped_run(config_text(NESTED)),
+         r"config\.json: 100000 objects and lists in 200000 bytes", resume, RunDirError,
+         ("resume",), real_process=True),
+    Case("resume-config-nested-deeply", stopped_run(config_text(DEEP)),
+         r"config\.json: nested deeper than 64 levels", resume, RunDirError, ("resume",)),
     Case("resume-config-a-list", stopped_run(config_text("[1, 2]")),
          r"config\.json: not a valid run configuration \(not a JSON object\)", resume,
          RunDirError, ("resume",)),
@@ -952,6 +986,53 @@ CASES = [
     Case("resume-checkpoint-config-differs",
          stopped_run(checkpoint_edit(lambda h: h["train_config"].update(lr=0.5))),
          r"written for another configuration", resume, RunDirError, ("resume",)),
+    # --- more ways in, each closed at its mechanism
+    Case("out-lock-file-links-outside", lock_link_to_victim,
+         r"out: cannot lock the run directory: \.softreg\.lock cannot be opened \(it is a "
+         r"symbolic link\)",
+         lambda ctx: train_run(softreg.TrainConfig(epochs=1), ctx["out"], data_dir=ctx["data"],
+                               progress=False, plots=False, overwrite=True),
+         RunDirError, ("train", "sweep"), ("--overwrite",)),
+    Case("sweep-overwrite-that-fails", earlier_sweep,
+         r"validation fraction 0\.9999 of 60 examples leaves 60 to validate and 0 to fit",
+         sweep(overwrite=True, val_fraction=0.9999), ConfigError, ("sweep",),
+         ("--overwrite", "--val-fraction", "0.9999")),
+    Case("unrecognized-argument-escapes", nothing, r"unrecognized arguments: \\x1b\[2Jx y",
+         None, commands=("train", "evaluate", "data"), flags=("\x1b[2Jx\ny",)),
+    Case("resume-empty", nothing, r"argument --resume: an empty directory name", None,
+         commands=("resume",), flags=("--resume", "")),
+    Case("model-weights-overflow",
+         model_edit(edit_tensors=set_tensor("W", lambda t: np.full_like(t, 1e37))),
+         r"the model's scores overflow float32 for \d+ of \d+ inputs",
+         lambda ctx: predict_top_k(*load_model_and_data(ctx), FASHION_MNIST_LABELS),
+         SoftregError, ("evaluate", "predict")),
+    Case("model-config-field-no-check-reads",
+         model_edit(lambda h: h["model"]["config"].update(input_mean=123.0)),
+         r"the header's model\.config\.input_mean holds what softreg does not write there",
+         loads_model, ModelFileError, ("evaluate", "predict")),
+    Case("model-header-extra-field", model_edit(lambda h: h.update(notes="\x1b[2J")),
+         r"the header's notes holds what softreg does not write there", loads_model,
+         ModelFileError, ("predict",)),
+    Case("model-extra-metadata-entry", model_with_extra_metadata,
+         r"metadata entries beside softreg's header \('evil'\)", loads_model, ModelFileError,
+         ("evaluate", "predict")),
+    Case("sigma-beyond-float32", nothing,
+         r"sigma=1e\+300 draws initial weights beyond float32's range", run(sigma=1e300),
+         ConfigError, ("train",), ("--sigma", "1e300")),
+    Case("resume-checkpoint-logged-beyond-position",
+         stopped_run(checkpoint_edit(lambda h: h["position"].update(logged=[0.5, 10**6]))),
+         r"the state's last running-loss report \(0\.5, after 1000000 examples\) does not "
+         r"fit its position \(batch 1, at most 20 examples\)", resume, ConfigError,
+         ("resume",)),
+    Case("resume-checkpoint-correct-beyond-position",
+         stopped_run(checkpoint_edit(edit_tensors=set_tensor(
+             "epoch_sums.correct", lambda t: np.full_like(t, 10**6)))),
+         r"the state's epoch sums \(loss .*, 1000000 correct\) do not fit its position",
+         resume, ConfigError, ("resume",)),
+    Case("resume-checkpoint-step-beyond-position",
+         stopped_run(checkpoint_edit(lambda h: h["position"].update(step=1000))),
+         r"at step 1000, but epoch 1 and batch 1 of 3 batches an epoch make 4 steps", resume,
+         RunDirError, ("resume",)),
     Case("resume-checkpoint-data-order-float",
          stopped_run(checkpoint_edit(edit_tensors=set_tensor(
              "data_order", lambda t: t.astype(np.float32)))),

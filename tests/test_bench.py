@@ -149,7 +149,7 @@ def test_bench_recipe_peer_rows_on_mnist(tmp_path, data_root):
         check_row(report["rows"][name])
         assert report["rows"][name]["test_acc"] > 0.2  # MNIST: above chance (0.1), even here
     best = report["rows"]["softreg-best-linear"]["runs"][0]
-    assert best["test_acc_saved_model"] == best["test_acc"]
+    assert best["test_acc_evaluate"] == best["test_acc"]
     assert "sklearn-logreg" in proc.stdout
 
 

@@ -228,3 +228,26 @@ def test_out_of_memory_is_one_line(monkeypatch, capsys):
     monkeypatch.delenv("SOFTREG_DEBUG", raising=False)
     assert softreg.cli.main(["data"]) == 2
     assert capsys.readouterr().err.startswith("softreg data: error: out of memory")
+
+
+def test_paths_are_printed_without_terminal_control_characters(tmp_path, capsys):
+    """A path is the user's, but it may come from anywhere (a listing, a script): what the
+    CLI prints cannot set the terminal's title or clear its screen."""
+    out = tmp_path / "r\x1b]0;pwned\x07"
+    assert main(["train", "--dataset", "synthetic", "--epochs", "1", "--no-plots", "--quiet",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert "r\\x1b]0;pwned\\x07/" in printed
+
+
+def test_the_tensorflow_backend_says_nothing_on_stderr(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    proc = subprocess.run([sys.executable, "-m", "softreg", "train", "--backend", "tensorflow",
+                           "--dataset", "synthetic", "--epochs", "1", "--no-plots", "--quiet",
+                           "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -42,3 +42,27 @@ def test_sweep_refuses_bad_input_in_one_line(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+
+
+def test_an_error_in_a_worker_process_is_one_line(capsys, tmp_path):
+    """An error while a worker loads its data reaches the command as it is, not as a broken
+    process pool with the workers' tracebacks."""
+    code = main(["sweep", "--lr", "0.1,0.2", "--dataset", "synthetic", "--epochs", "1",
+                 "--val-fraction", "0.9999", "--workers", "2", "--no-plots", "--quiet",
+                 "--out", str(tmp_path / "never")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "validation fraction 0.9999 of 800 examples" in err
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_diverging_value_is_a_point_of_the_sweep(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--lr", "0.1,1e30", "--softmax", "naive", "--dataset", "synthetic",
+                 "--epochs", "1", "--workers", "2", "--no-plots", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "diverged at step" in captured.out and "best val loss" in captured.out
+    points = json.loads((out / "sweep-lr-epochs.json").read_text())["points"]
+    assert points[1]["val_loss"] is None and points[1]["diverged_at"] >= 1
+    assert points[0]["diverged_at"] is None and points[0]["val_loss"] > 0

@@ -65,3 +65,16 @@ def test_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
 def test_rejects_other_modes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mode"), atomic_write(tmp_path / "x", "ab"):
         pass
+
+
+def test_write_json_writes_non_finite_numbers_as_null(tmp_path):
+    """JSON has no NaN or infinity: a diverged run's numbers must not make a file that
+    strict readers (softreg's own included) refuse."""
+    import json
+
+    from softreg.fileio import parse_json, write_json
+
+    path = tmp_path / "m.json"
+    write_json(path, {"loss": float("inf"), "acc": [0.5, float("nan")], "n": 3})
+    assert parse_json(path.read_bytes(), "m.json") == {"loss": None, "acc": [0.5, None], "n": 3}
+    assert json.loads(path.read_text()) == {"loss": None, "acc": [0.5, None], "n": 3}

@@ -251,12 +251,32 @@ def test_ranks_that_start_differently_stop_together(one_rank, monkeypatch):
 
 
 def test_other_ranks_write_nothing(tmp_path, capsys):
-    config = TrainConfig(**{**RECIPE, "epochs": 1})
+    # Batches of 16 split evenly: TwinRank's partner must hold rows for its sums to be a batch.
+    config = TrainConfig(**{**RECIPE, "epochs": 1, "batch_size": 16})
     result = train_run(config, tmp_path / "run", progress=True, plots=True,
                        checkpoint_every=5, communicator=TwinRank())
     assert not (tmp_path / "run").exists()
     assert capsys.readouterr().out == ""
-    assert result.metrics["processes"] == 2 and result.metrics["steps"] == 48
+    assert result.metrics["processes"] == 2 and result.metrics["steps"] == 50
+
+
+def test_a_rank_without_rows_in_the_last_batch_adds_nothing():
+    """A last batch smaller than the ranks leaves some with no rows; their mean gradient is
+    0/0. Sent as it was, NaN times 0 rows, it made every rank's weights NaN."""
+    from softreg.train import _sum_over_ranks
+
+    partner = {"grads": {"W": np.full((2, 3), 3.0, np.float32)}, "loss": np.float32(0.5),
+               "correct": np.float32(1), "rows": np.float32(1)}
+
+    def all_reduce(tree):
+        return {"grads": {"W": tree["grads"]["W"] + partner["grads"]["W"]},
+                **{k: tree[k] + partner[k] for k in ("loss", "correct", "rows")}}
+
+    empty = {"W": np.full((2, 3), np.nan, np.float32)}  # the mean over no rows
+    grads, loss, correct = _sum_over_ranks(all_reduce, empty, np.float32(0), np.int32(0), 0,
+                                           xp=np)
+    np.testing.assert_array_equal(grads["W"], partner["grads"]["W"])
+    assert (float(loss), int(correct)) == (0.5, 1)
 
 
 def test_cli_refuses_what_cannot_run(capsys, monkeypatch):

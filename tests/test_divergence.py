@@ -127,3 +127,32 @@ def test_cli_reports_one_line_and_keeps_the_last_good_model(tmp_path, data_root,
     # The kept model is a working classifier (its scores, not its naive loss, are fine).
     assert main(["evaluate", str(out / "model.safetensors"), "--data-dir", str(data_root),
                  "--no-plots"]) == 0
+
+
+def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
+    """No later loss says so: the epoch's end does (the test loss, or the weights, are no
+    longer finite). No good state is known, so no model is kept, and metrics.json stays
+    valid JSON."""
+    from softreg.fileio import parse_json
+    from softreg.runs import train_run
+
+    config = TrainConfig(dataset="synthetic", epochs=1, batch_size=1000, lr=1e38)
+    with pytest.raises(DivergenceError, match="the model's scores on the test data overflow "
+                                              r"\(test loss inf\)") as caught:
+        train_run(config, tmp_path / "run", progress=False, plots=False)
+    assert caught.value.state is None
+    metrics = parse_json((tmp_path / "run" / "metrics.json").read_bytes(), "metrics.json")
+    assert metrics["status"] == "diverged" and metrics["model_file"] is None
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_kept_state_whose_weights_overflowed_earlier_is_not_saved(tmp_path):
+    """lr=1e308 makes the first update infinite while its loss was finite: the step that
+    stops training keeps weights that no model file may hold."""
+    from softreg.runs import train_run
+
+    config = TrainConfig(dataset="synthetic", epochs=2, batch_size=100, lr=1e308)
+    with pytest.raises(DivergenceError, match="no model was kept: the weights from before "
+                                              "that step had already overflowed"):
+        train_run(config, tmp_path / "run", progress=False, plots=False)
+    assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -340,3 +340,11 @@ def wait_for(condition: Callable[[], bool], child: subprocess.Popen[bytes]) -> N
         assert child.poll() is None, "the download ended before it could be killed"
         assert time.monotonic() < deadline, "the download never got going"
         time.sleep(0.01)
+
+
+def test_a_failed_download_leaves_no_empty_directories(tmp_path: Path) -> None:
+    dest = tmp_path / "cache" / "softreg" / NAME
+    with pytest.raises(DataError, match="could not download"):
+        download_dataset(NAME, dest, mirrors=[(tmp_path / "no-mirror").as_uri()],
+                         progress=False)
+    assert not (tmp_path / "cache").exists()

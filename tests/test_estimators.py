@@ -351,3 +351,14 @@ def test_backends_predict_as_numpy_does(digits, backend_name, make):
                                atol=1e-6)
     clf.partial_fit(X_train, y_train)  # continues on the backend from the host state
     assert clf.n_iter_ == 4
+
+
+def test_values_beyond_float32_are_refused_without_a_warning():
+    import warnings
+
+    X = np.full((10, 2), 1e300)
+    y = np.arange(10) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="infinity or a value too large"):
+            SoftmaxRegressionClassifier().fit(X, y)

@@ -17,7 +17,7 @@ from softreg import SoftmaxRegression, TrainConfig, evaluate, fit, make_model
 from softreg.checkpoint import load_model, save_model
 from softreg.errors import ConfigError
 from softreg.models import MLP
-from softreg.standardise import feature_stats, input_stats, standardise
+from softreg.standardise import feature_stats, input_stats
 from softreg.sweep import SplitData, train_point
 
 
@@ -30,6 +30,14 @@ def skewed():
     y = (X[:, 0] / scales[0] + X[:, 5] / scales[5] > 6).astype(np.int64) + (
         X[:, 2] / scales[2] > 3.5)
     return X[:300], y[:300], X[300:], y[300:]
+
+
+def standardise(X, mean, scale):
+    """``(X - mean) / scale`` in float32, written out here as the reference."""
+    out = np.subtract(X, np.float32(mean) if np.ndim(mean) == 0 else mean.astype(np.float32),
+                      dtype=np.float32)
+    out /= np.float32(scale) if np.ndim(scale) == 0 else scale.astype(np.float32)
+    return out
 
 
 def by_hand(X, kind):

@@ -192,3 +192,15 @@ def test_evaluate_does_not_depend_on_chunk_size(blobs):
     assert whole.loss == pytest.approx(chunked.loss, rel=1e-5)
     assert whole.loss == pytest.approx(float(ops.cross_entropy(model.forward(params, X), y)),
                                        rel=1e-5)
+
+
+def test_numpy_scalars_in_a_config_are_the_numbers_they_hold():
+    """A config built from NumPy values (a grid, say) is JSON like any other."""
+    import json
+
+    config = TrainConfig(epochs=np.int64(3), batch_size=np.uint16(64), lr=np.float32(0.5),
+                         seed=np.uint64(7), hidden=[np.int64(8)])
+    plain = TrainConfig(epochs=3, batch_size=64, lr=float(np.float32(0.5)), seed=7, hidden=(8,))
+    assert config == plain
+    assert json.loads(json.dumps(config.to_dict())) == json.loads(json.dumps(plain.to_dict()))
+    assert all(type(v) in (int, float) for v in (config.epochs, config.lr, config.seed))

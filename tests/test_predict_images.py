@@ -193,8 +193,13 @@ def test_huge_pictures_are_refused_before_decoding(tmp_path, monkeypatch, width,
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert message == (f"{path}: image of {width}x{height} pixels, more than the limit of "
-                       f"4096x4096 = {MAX_IMAGE_PIXELS} pixels")
+    if width * height > Image.MAX_IMAGE_PIXELS:  # refused by Pillow, which counts them
+        assert message.startswith(f"{path}: image larger than the limit of 4096x4096 = "
+                                  f"{MAX_IMAGE_PIXELS} pixels (Image size "
+                                  f"({width * height} pixels) exceeds limit")
+    else:
+        assert message == (f"{path}: image of {width}x{height} pixels, more than the limit of "
+                           f"4096x4096 = {MAX_IMAGE_PIXELS} pixels")
     assert peak < 1_000_000
     assert limit == Image.MAX_IMAGE_PIXELS  # Pillow's own limit is left as it was
 
@@ -437,3 +442,14 @@ def test_fuzz_read_cost_matrix(case):
     if matrix is not None:
         assert matrix.dtype == np.float64 and matrix.shape == (K, K)
         assert np.all(np.isfinite(matrix))
+
+
+@pytest.mark.parametrize("name", ["costs.csv", "costs.npy"])
+def test_a_fifo_is_refused_without_blocking(tmp_path, name):
+    """A named pipe would block the reader forever: only regular files are read."""
+    import os
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    with pytest.raises(SoftregError, match="not a regular file"):
+        read_cost_matrix(fifo, 3)

@@ -199,7 +199,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch
     monkeypatch.setattr(softreg.runs, "epoch_permutation",
                         lambda n, *, seed, epoch: np.arange(n)[::-1])
     saved = load_checkpoint(out / CHECKPOINT_FILE)
-    state = dataclasses.replace(saved.state, epoch=0, batch=3,
+    state = dataclasses.replace(saved.state, epoch=0, batch=3, step=3,
                                 epoch_sums={"loss": np.float32(1), "correct": np.int32(1)})
     save_checkpoint(out / CHECKPOINT_FILE, saved.model, state, History(),
                     config=saved.config, class_names=saved.class_names,
@@ -232,8 +232,8 @@ def finish(proc: subprocess.Popen) -> None:
 
 
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, data_root):
-    """The issue's test: kill -9 at random moments, resume each time, compare with a run that
-    was never interrupted. The seed of the moments is in the failure message."""
+    """Kill -9 at random moments, resume each time, compare with a run that was never
+    interrupted. The seed of the moments is in the failure message."""
     seed = int(os.environ.get("SOFTREG_KILL_SEED", random.randrange(10**6)))
     rng = random.Random(seed)
     recipe = ["--epochs", "2", "--batch-size", "64", "--momentum", "0.5", "--log-every", "100",

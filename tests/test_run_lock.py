@@ -145,3 +145,20 @@ def re_search(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, text) is not None
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    """One line, exit status 128 + 15, the lock released and no temporary file left."""
+    out = tmp_path / "run"
+    proc = start(*train_args(out, 0, epochs=100_000), "--checkpoint-every", "500",
+                 cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.safetensors").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err == "softreg train: terminated\n"
+    assert not (out / LOCK_FILE).exists()
+    assert not list(out.glob(".*.tmp"))

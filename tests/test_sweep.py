@@ -301,3 +301,15 @@ def test_fashion_mnist_lr_sweep(data_root):
     points = run_sweep_dataset(base, "lr", [0.01, 0.1], data_dir=data_root, workers=1)
     assert [(p.n_fit, p.n_val, p.steps) for p in points] == [(54000, 6000, 211)] * 2
     assert points[1].val_loss < points[0].val_loss and points[1].val_acc > 0.7
+
+
+def test_a_diverging_point_is_recorded_and_never_wins(blobs):
+    X, y, _, _ = blobs
+    from softreg.sweep import best_point, format_table, run_sweep
+
+    base = TrainConfig(epochs=1, batch_size=32, softmax="naive")
+    points = run_sweep(base, "lr", [0.1, 1e30], X, y, workers=1)
+    good, bad = points
+    assert bad.diverged_at is not None and bad.val_loss == float("inf")
+    assert good.diverged_at is None and best_point(points) is good
+    assert f"diverged at step {bad.diverged_at}" in format_table(points)

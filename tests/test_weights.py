@@ -74,3 +74,16 @@ def test_bad_weights_are_refused(blobs, weights, message):
     X, y, _, _ = blobs
     with pytest.raises(DataValueError, match=message):
         run(X, y, weights, epochs=1)
+
+
+def test_weights_near_float64s_largest_are_rescaled_not_lost(blobs):
+    """Their sum overflows float64: only their ratios may count, as for any weights."""
+    X, y, _, _ = blobs
+    model = SoftmaxRegression(num_inputs=5, num_outputs=3)
+    config = TrainConfig(epochs=2, batch_size=64)
+    ratios = np.linspace(1.0, 3.0, len(y))
+    huge = fit(model, (X, y), None, config, sample_weight=ratios * 1e307).params
+    plain = fit(model, (X, y), None, config, sample_weight=ratios).params
+    for name in ("W", "b"):
+        np.testing.assert_allclose(huge[name], plain[name], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(huge["W"], model.init(np.random.default_rng(0))["W"])

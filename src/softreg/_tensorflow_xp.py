@@ -16,13 +16,52 @@ Everything else is ``tf.experimental.numpy`` as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no start-up banner on stderr
 
-import tensorflow as tf  # noqa: E402
-import tensorflow.experimental.numpy as tnp  # noqa: E402
+
+# What TensorFlow's C++ runtime prints on stderr at import on every machine, whatever
+# TF_CPP_MIN_LOG_LEVEL says: notices, not problems.
+_START_UP_NOTICES = ("All log messages before absl::InitializeLog()",
+                     "oneDNN custom operations are on", "cpu_feature_guard",
+                     "This TensorFlow binary is optimized", "Could not find cuda drivers",
+                     "Unable to register cu")
+
+
+@contextlib.contextmanager
+def _start_up_notices_dropped() -> Iterator[None]:
+    """Catch what the block writes to file descriptor 2 and pass it on without TensorFlow's
+    start-up notices: softreg's stderr is for one line. Anything else (a real problem) still
+    reaches stderr."""
+    try:
+        sys.stderr.flush()
+        saved, capture = os.dup(2), tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        os.dup2(capture.fileno(), 2)
+    except OSError:  # no descriptor to spare: let the notices through
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        capture.seek(0)
+        lines = capture.read().decode("utf-8", "replace").splitlines()
+        capture.close()
+        rest = [line for line in lines if not any(n in line for n in _START_UP_NOTICES)]
+        if rest:
+            print("\n".join(rest), file=sys.stderr)
+
+
+with _start_up_notices_dropped():
+    import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
 
 tnp.experimental_enable_numpy_behavior()
 

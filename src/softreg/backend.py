@@ -128,6 +128,8 @@ def resolve(name: str = "numpy", device: str = "cpu") -> Backend:
             raise ConfigError(f"the numpy backend runs on the CPU only; use --backend torch or "
                               f"jax for --device {device}")
         return Backend(name, np, None)
+    if name in ("tensorflow", "array-api-strict") and device != "cpu":  # before importing
+        raise ConfigError(f"the {name} backend runs on the CPU only")
     module, package, extra = _REQUIREMENTS[name]
     try:
         xp = importlib.import_module(module)
@@ -137,8 +139,6 @@ def resolve(name: str = "numpy", device: str = "cpu") -> Backend:
         return Backend(name, xp, _torch_device(device))
     if name == "jax":
         return Backend(name, xp, _jax_device(device))
-    if device != "cpu":
-        raise ConfigError(f"the {name} backend runs on the CPU only")
     return Backend(name, xp, None)
 
 
@@ -298,6 +298,13 @@ def segment_sum(values: Any, index: Any, num_segments: int, /, *,
     # Any other namespace (the strict reference): a product with the (m, k) indicator matrix.
     rows = xp.arange(num_segments, dtype=index.dtype, device=device(index))
     return xp.astype(rows[:, None] == index[None, :], values.dtype) @ values
+
+
+def all_finite(x: Any) -> bool:
+    """Whether every entry of array ``x`` (of any namespace) is finite (one read to the
+    host)."""
+    xp = get_namespace(x)
+    return bool(xp.all(xp.isfinite(x)))
 
 
 def to_numpy(x: Any) -> np.ndarray:

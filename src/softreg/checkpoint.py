@@ -17,7 +17,8 @@ range before it is used, and a tensor's dtype and shape before it is read, so a 
 valid checksum over hostile content is refused too, with one line saying what is wrong.
 
 One metadata entry, canonical JSON, and safetensors' fixed order of tensors make a file's
-bytes a function of its content: the same run writes the same bytes. The tensors are the
+bytes a function of its content: the same run writes the same model file, byte for byte (a
+checkpoint also records the seconds the run took). The tensors are the
 parameters (``W``, ``b`` or ``W1``, ``b1``, ...) and the input standardisation
 (``input_mean``, ``input_scale``); checkpoints prefix parameters with ``params.`` and add the
 optimiser state (``opt.``), the epoch's sums so far and its data order.
@@ -26,7 +27,9 @@ optimiser state (``opt.``), the epoch's sums so far and its data order.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import typing
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from softreg import backend
-from softreg.errors import ConfigError, DataValueError, ModelFileError, require
+from softreg.errors import ConfigError, DataValueError, ModelFileError, describe, require
 from softreg.fileio import atomic_write_bytes, canonical_json, parse_json
 from softreg.limits import check_fits_in_memory
 from softreg.models import MODELS
@@ -108,9 +111,11 @@ def save_model(path: str | Path, model: Any, params: dict[str, Any], *,
     """
     header = {"kind": "model", **_model_header(model, class_names, metadata)}
     tensors = {**_host(params), **_input_tensors(model)}
-    _check_model_header(header, Path(path))  # never write what load_model would refuse
+    # Never write what load_model would refuse.
+    _check_model_header(header, Path(path))
     _check_tensors(Path(path), tensors, {**_shapes(model.param_shapes()),
                                          **_input_shapes(model)})
+    _check_finite(Path(path), {name: tensors[name] for name in model.param_shapes()})
     return _write(path, tensors, header)
 
 
@@ -127,6 +132,8 @@ def load_model(path: str | Path) -> LoadedModel:
     with _SafetensorsFile(path, "model file") as f:
         header = f.header("model")
         model, class_names, metadata = _check_model_header(header, path)
+        _check_nothing_else(path, header, {"kind": "model",
+                                           **_model_header(model, class_names, metadata)})
         expected = {**_shapes(model.param_shapes()), **_input_shapes(model)}
         tensors = f.tensors(expected)
     _check_digest(path, header, tensors)
@@ -172,17 +179,12 @@ def save_checkpoint(
     if data_order is not None:
         tensors["data_order"] = np.ascontiguousarray(data_order, dtype=np.int64)
     tensors.update(_input_tensors(model))
-    header = {
-        "kind": "checkpoint",
-        **_model_header(model, class_names, metadata),
-        "train_config": config.to_dict(),
-        "position": {"epoch": state.epoch, "step": state.step, "batch": state.batch,
-                     "logged": [float(state.logged[0]), int(state.logged[1])],
-                     "seconds": float(state.seconds)},
-        "history": {"records": [_record_dict(r) for r in history.records],
-                    "steps": [_record_dict(r) for r in history.steps]},
-        "checkpoint_every": checkpoint_every,
-    }
+    position = {"epoch": state.epoch, "step": state.step, "batch": state.batch,
+                "logged": [float(state.logged[0]), int(state.logged[1])],
+                "seconds": float(state.seconds)}
+    header = _checkpoint_header(model, config, position, history, class_names,
+                                {str(k): str(v) for k, v in (metadata or {}).items()},
+                                checkpoint_every)
     path = Path(path)
     checked = _check_checkpoint_header(header, path)
     _check_tensors(path, tensors, _checkpoint_shapes(checked, tensors))
@@ -196,6 +198,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     with _SafetensorsFile(path, "checkpoint") as f:
         header = f.header("checkpoint")
         checked = _check_checkpoint_header(header, path)
+        _check_nothing_else(path, header, _checkpoint_header(*checked,
+                                                             header["checkpoint_every"]))
         tensors = f.tensors(_checkpoint_shapes(checked, f.declared))
     _check_digest(path, header, tensors)
     model, config, position, history, class_names, metadata = checked
@@ -228,6 +232,47 @@ def _model_header(model: Any, class_names: tuple[str, ...],
             "metadata": {str(k): str(v) for k, v in (metadata or {}).items()}}
 
 
+def _checkpoint_header(model: Any, config: TrainConfig, position: dict[str, Any],
+                       history: History, class_names: tuple[str, ...],
+                       metadata: dict[str, str], checkpoint_every: int) -> dict[str, Any]:
+    """A checkpoint's header (without its checksum)."""
+    return {"kind": "checkpoint", **_model_header(model, class_names, metadata),
+            "train_config": config.to_dict(), "position": position,
+            "history": {"records": [_record_dict(r) for r in history.records],
+                        "steps": [_record_dict(r) for r in history.steps]},
+            "checkpoint_every": checkpoint_every}
+
+
+def _check_nothing_else(path: Path, header: dict[str, Any], rebuilt: dict[str, Any]) -> None:
+    """The header must be exactly the one softreg writes for what was read from it: a field
+    no check looks at (an extra key, say) would otherwise be carried along unseen."""
+    got = json.loads(canonical_json({k: v for k, v in header.items() if k != "sha256"}))
+    want = json.loads(canonical_json(rebuilt))
+    where = _first_difference(got, want)
+    if where is not None:
+        raise ModelFileError(f"{path}: the header's {where or 'top level'} holds what softreg "
+                             f"does not write there")
+
+
+def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
+    """The path (``a.b[2]``) of the first place where two JSON values differ, or None."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want)):
+            if key not in got or key not in want:
+                return f"{where}.{key}".lstrip(".")
+            found = _first_difference(got[key], want[key], f"{where}.{key}")
+            if found is not None:
+                return found.lstrip(".")
+        return None
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            found = _first_difference(a, b, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if got == want and type(got) is type(want) else where.lstrip(".")
+
+
 def _check_model_header(header: Any, path: Path) -> tuple[Any, tuple[str, ...], dict[str, str]]:
     """The model (without its input standardisation, which is in the tensors), class names
     and metadata of a header, every field checked; ModelFileError naming the first that is
@@ -242,7 +287,7 @@ def _check_model_header(header: Any, path: Path) -> tuple[Any, tuple[str, ...], 
         model = MODELS[kind](**config)
     except (TypeError, ConfigError) as exc:
         raise ModelFileError(f"{path}: the header's model configuration is not valid "
-                             f"({_one_line(exc)})") from None
+                             f"({describe(exc)})") from None
     names = _field(header, "class_names", list, path)
     if len(names) != model.num_outputs:
         raise ModelFileError(f"{path}: {len(names)} class names for {model.num_outputs} outputs")
@@ -269,7 +314,7 @@ def _check_checkpoint_header(header: Any, path: Path) -> tuple[Any, ...]:
         config = TrainConfig(**_field(header, "train_config", dict, path))
     except (TypeError, ConfigError) as exc:
         raise ModelFileError(f"{path}: the header's training configuration is not valid "
-                             f"({_one_line(exc)})") from None
+                             f"({describe(exc)})") from None
     position = _field(header, "position", dict, path)
     if set(position) != {"epoch", "step", "batch", "logged", "seconds"}:
         raise ModelFileError(f"{path}: the header's position has fields {sorted(position)}")
@@ -291,7 +336,7 @@ def _check_checkpoint_header(header: Any, path: Path) -> tuple[Any, ...]:
                for i, r in enumerate(_field(past, "records", list, path, "history.records"))]
     steps = [_record(StepRecord, r, path, f"history.steps[{i}]")
              for i, r in enumerate(_field(past, "steps", list, path, "history.steps"))]
-    if [r.epoch for r in records] != list(range(1, position["epoch"] + 1)):
+    if len(records) != position["epoch"] or any(r.epoch != i for i, r in enumerate(records, 1)):
         raise ModelFileError(f"{path}: the history's epochs {[r.epoch for r in records][:8]} "
                              f"do not count up to position.epoch {position['epoch']}")
     _count(_field(header, "checkpoint_every", int, path), path, "checkpoint_every")
@@ -334,11 +379,12 @@ def _record(cls: type, value: Any, path: Path, where: str) -> Any:
     names = [f.name for f in fields(cls)]
     if not isinstance(value, dict) or sorted(value) != sorted(names):
         raise ModelFileError(f"{path}: {where} must have the fields {', '.join(names)}")
+    kinds = typing.get_type_hints(cls)
     for f in fields(cls):
         item = value[f.name]
-        if item is None and "None" in str(f.type):
+        if item is None and type(None) in typing.get_args(kinds[f.name]):
             continue
-        if f.type == "int":
+        if kinds[f.name] is int:
             if _count(item, path, f"{where}.{f.name}") < 1:
                 raise ModelFileError(f"{path}: the header's {where}.{f.name} must be >= 1")
         elif _number(item, path, f"{where}.{f.name}") > 1 and f.name.endswith("_acc"):
@@ -390,9 +436,9 @@ def _shape(declared: Any) -> tuple[int, ...]:
     return shape if len(shape) == 1 else (-1,)
 
 
-def _check_tensors(path: Path, tensors: dict[str, Any], expected: dict[str, Any]) -> None:
+def _check_tensors(path: Path, tensors: dict[str, Any], expected: dict[str, Any]) -> int:
     """The tensors (or their declarations, ``(dtype, shape)``) are exactly the expected ones,
-    each of the expected dtype and one of its allowed shapes, and fit in memory together."""
+    each of the expected dtype and one of its allowed shapes; returns their size in bytes."""
     declared = {name: t if isinstance(t, tuple) else (_DTYPES.get(t.dtype, str(t.dtype)),
                                                       tuple(t.shape))
                 for name, t in tensors.items()}
@@ -411,7 +457,7 @@ def _check_tensors(path: Path, tensors: dict[str, Any], expected: dict[str, Any]
                                  f"{' or '.join(dtypes)} "
                                  f"{' or '.join(str(tuple(s)) for s in shapes)}")
         nbytes += math.prod(shape) * _ITEMSIZE[dtype]
-    check_fits_in_memory(nbytes, f"{path}: its tensors take", ModelFileError)
+    return nbytes
 
 
 def _check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
@@ -427,7 +473,7 @@ def _with_inputs(path: Path, model: Any, tensors: dict[str, np.ndarray]) -> Any:
                        input_scale=tensors["input_scale"])
     except ConfigError as exc:
         raise ModelFileError(f"{path}: the input standardisation is not valid "
-                             f"({_one_line(exc)})") from None
+                             f"({describe(exc)})") from None
 
 
 def _host(tree: dict[str, Any]) -> dict[str, Any]:
@@ -467,7 +513,7 @@ def _digest(header: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
     for name in sorted(tensors):
         t = np.ascontiguousarray(tensors[name])
         h.update(f"\n{name}:{t.dtype.str}:{t.shape}\n".encode())
-        h.update(t.tobytes())
+        h.update(t.reshape(-1).view(np.uint8))  # the bytes, without a copy
     return h.hexdigest()
 
 
@@ -506,8 +552,9 @@ class _SafetensorsFile:
                                     tuple(self._handle.get_slice(name).get_shape()))
                              for name in names}
         except Exception as exc:  # safetensors has an error type for every kind of damage
+            self.__exit__()
             raise ModelFileError(f"{self.path}: not a readable safetensors {self.what} "
-                                 f"({_one_line(exc)})") from None
+                                 f"({describe(exc)})") from None
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -521,6 +568,10 @@ class _SafetensorsFile:
                 raise ModelFileError(f"{self.path}: written by an earlier softreg (format 1, "
                                      f"whose header no checksum covers); train it again")
             raise ModelFileError(f"{self.path}: not a softreg {self.what} (no softreg header)")
+        others = sorted(set(self.metadata) - {HEADER_KEY})
+        if others:  # no checksum covers them: refused rather than ignored
+            raise ModelFileError(f"{self.path}: metadata entries beside softreg's header "
+                                 f"({', '.join(repr(k)[:40] for k in others[:4])})")
         header = parse_json(self.metadata[HEADER_KEY], f"{self.path}: the header",
                             ModelFileError)
         if not isinstance(header, dict):
@@ -538,13 +589,11 @@ class _SafetensorsFile:
     def tensors(self, expected: dict[str, Any]) -> dict[str, np.ndarray]:
         """Every tensor, read after checking that the declared ones are the ``expected``
         ones (names, dtypes, shapes) and fit in memory."""
-        _check_tensors(self.path, self.declared, expected)
+        nbytes = _check_tensors(self.path, self.declared, expected)
+        check_fits_in_memory(nbytes, f"{self.path}: its tensors take", ModelFileError)
         try:
             return {name: self._handle.get_tensor(name) for name in self.declared}
         except Exception as exc:
             raise ModelFileError(f"{self.path}: cannot read its tensors "
-                                 f"({_one_line(exc)})") from None
+                                 f"({describe(exc)})") from None
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__

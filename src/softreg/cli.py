@@ -8,9 +8,13 @@ rerun with ``--debug`` (or ``SOFTREG_DEBUG=1``), which shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from softreg import __version__
 from softreg.backend import BACKENDS, DEVICES
 from softreg.data import DATASET_NAMES
 from softreg.distributed import DEFAULT_TIMEOUT as DIST_TIMEOUT
-from softreg.errors import SoftregError, require
+from softreg.errors import SoftregError, printable, require
 from softreg.models import MODELS
 from softreg.optim import LR_SCHEDULES
 from softreg.recipes import RECIPES, recipe_config
@@ -85,16 +89,28 @@ TRAIN_HELP = {
     "backend": "array library to compute with; torch, jax and tensorflow need the extra of "
                "that name, e.g. softreg[torch] (default: %(default)s)",
     "device": "where torch or jax compute: cpu, or cuda (= gpu) (default: %(default)s)",
-    "eval_batch_size": "rows per evaluation chunk; affects memory only (default: %(default)s)",
+    "eval_batch_size": "rows per evaluation chunk: bounds memory; the test loss can differ in "
+                       "its last float32 digits (default: %(default)s)",
     "log_every": "print the running loss every N batches; 0: never (default: %(default)s)",
 }
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the full usage is one --help away)."""
+    """argparse, but a usage error is one line (the full usage is one --help away), named
+    after the command it belongs to, with what the user typed made printable."""
+
+    commands: dict[str, argparse.ArgumentParser]  # the subcommands' parsers (build_parser)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # said by the command's parser: "softreg train: error: ..."
+            commands = getattr(self, "commands", {})
+            parser = commands.get(getattr(parsed, "command", None), self)
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                        help="save the training state every N steps (and at the start and "
                             "end), so that --resume can continue the run if it is stopped")
-    train.add_argument("--resume", type=Path, metavar="DIR",
+    train.add_argument("--resume", type=_directory, metavar="DIR",
                        help="continue the run in DIR from its last checkpoint, exactly as it "
                             "would have gone on (its configuration comes from DIR)")
     train.add_argument("--distributed", action="store_true",
@@ -202,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(data)
     data.add_argument("--no-download", action="store_true",
                       help="only look in the usual places; never download")
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -289,7 +306,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = resume_run(args.resume, checkpoint_every=args.checkpoint_every, **options)
         if result is None:
             if _leads(options["communicator"]):
-                print(f"{args.resume}: the run has already finished (see its metrics.json)")
+                print(printable(f"{args.resume}: the run has already finished (see its "
+                                f"metrics.json)"))
             return 0
     else:
         if args.recipe is not None:
@@ -316,7 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = [name for name in ("metrics.json", "curves.png", "predictions.png",
                                "misclassified.png", "model.safetensors")
              if (result.run_dir / name).exists()]
-    print(f"run directory: {result.run_dir}/ ({', '.join(shown)})")
+    print(printable(f"run directory: {result.run_dir}/ ({', '.join(shown)})"))
     return 0
 
 
@@ -366,8 +384,16 @@ def _number(kind, flag: str, text: str):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from softreg.checkpoint import load_model
-    from softreg.report import format_report, model_report, read_cost_matrix, write_report
+    from softreg.report import (
+        format_report,
+        model_report,
+        read_cost_matrix,
+        report_directory,
+        write_report,
+    )
 
+    out = args.out or args.model.parent / "evaluation"
+    report_directory(out).check()  # before the work, as everything below
     loaded = load_model(args.model)
     if args.reject_below is not None and not 0 <= args.reject_below <= 1:
         raise SoftregError(f"--reject-below must be a probability in [0, 1], "
@@ -379,7 +405,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if args.cost_matrix is not None else None)
     report = model_report(loaded.model, loaded.params, data, reject_below=args.reject_below,
                           cost=cost)
-    out = args.out or args.model.parent / "evaluation"
     written = write_report(report, out, plots=not args.no_plots)
     if args.json:
         print(json.dumps({"dataset": data.name, "test_acc": report["accuracy"],
@@ -390,7 +415,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{data.name} test accuracy {report['accuracy']:.4f} ({correct}/{report['n']}), "
               f"test loss {report['nll']:.4f}")
         print("\n".join(format_report(report)))
-        print(f"wrote {out}/ ({', '.join(p.name for p in written)})")
+        print(printable(f"wrote {out}/ ({', '.join(p.name for p in written)})"))
     return 0
 
 
@@ -444,8 +469,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     from softreg.data import load_dataset
 
     data = load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download)
-    print(f"{data.name}: {len(data.train_labels)} training and {len(data.test_labels)} test "
-          f"images, {data.num_classes} classes, in {data.source}")
+    print(printable(f"{data.name}: {len(data.train_labels)} training and "
+                    f"{len(data.test_labels)} test images, {data.num_classes} classes, in "
+                    f"{data.source}"))
     return 0
 
 
@@ -472,32 +498,58 @@ COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "evaluate": cmd_evaluate,
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_VAR, "") not in ("", "0")
+    with _sigterm_as_exception():
+        try:
+            return COMMANDS[args.command](args)
+        except SoftregError as exc:
+            return _error(args.command, str(exc))
+        except BrokenPipeError:  # the reader went away (softreg stability | head): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except OSError as exc:  # e.g. a full disk or a permission problem while writing
+            if debug:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _error(args.command, f"{where}{exc.strerror or exc}")
+        except KeyboardInterrupt:
+            print(f"softreg {args.command}: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+        except _Terminated:
+            print(f"softreg {args.command}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        except MemoryError:
+            if debug:
+                raise
+            return _error(args.command, "out of memory; try a smaller --batch-size, "
+                                        "--eval-batch-size or model")
+        except Exception as exc:  # a defect: still one line, and the way to see more
+            if debug:
+                raise
+            return _error(args.command, f"unexpected {type(exc).__name__}: {exc} (this is a "
+                                        f"defect in softreg; rerun with --debug or "
+                                        f"{DEBUG_VAR}=1 for the traceback, and please report "
+                                        f"it)")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that cleanup runs (temporary files removed,
+    the run directory's lock released) as it does for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals: main thread only
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        return COMMANDS[args.command](args)
-    except SoftregError as exc:
-        return _error(args.command, str(exc))
-    except BrokenPipeError:  # the reader went away (softreg stability | head): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except OSError as exc:  # e.g. a full disk or a permission problem while writing
-        if debug:
-            raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _error(args.command, f"{where}{exc.strerror or exc}")
-    except KeyboardInterrupt:
-        print(f"softreg {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        if debug:
-            raise
-        return _error(args.command, "out of memory; try a smaller --batch-size, "
-                                    "--eval-batch-size or model")
-    except Exception as exc:  # a defect: still one line, and the way to see more
-        if debug:
-            raise
-        return _error(args.command, f"unexpected {type(exc).__name__}: {exc} (this is a "
-                                    f"defect in softreg; rerun with --debug or {DEBUG_VAR}=1 "
-                                    f"for the traceback, and please report it)")
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(command: str, message: str) -> int:
@@ -505,13 +557,6 @@ def _error(command: str, message: str) -> int:
     from a hostile file cannot move the cursor or clear the screen) and return 2."""
     print(f"softreg {command}: error: {printable(message)}", file=sys.stderr)
     return 2
-
-
-def printable(text: str) -> str:
-    """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
-    become spaces, other control characters their escapes (``\\x1b``)."""
-    return "".join(c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1]
-                   for c in text.strip())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,15 @@ from types import ModuleType
 
 
 class SoftregError(Exception):
-    """Base class: something about the user's input or environment is wrong, not a bug."""
+    """Base class: something about the user's input or environment is wrong, not a bug.
+
+    The message is made one printable line (see :func:`printable`) whatever it quotes: a
+    file name, a key or a value from a hostile file cannot break the one-line promise or
+    reach a terminal as control characters.
+    """
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(printable(str(message)), *args)
 
 
 class ConfigError(SoftregError, ValueError):
@@ -57,3 +65,26 @@ class DivergenceError(SoftregError, FloatingPointError):
         self.state = state
         self.history = history
         self.step = step  # the 1-based optimiser step whose loss was not finite
+
+    def __reduce__(self) -> tuple:
+        # Pickled with its keywords (a process pool sends it back from its worker).
+        return _divergence_error, (str(self), self.state, self.history, self.step)
+
+
+def _divergence_error(message: str, state: object, history: object,
+                      step: int) -> DivergenceError:
+    return DivergenceError(message, state=state, history=history, step=step)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
+    become spaces, other control characters their escapes (``\\x1b``). For anything printed
+    that comes from outside (paths, file contents, exception messages)."""
+    return "".join(c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1]
+                   for c in text.strip())
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """An exception from a library (a parser, say) as a short phrase for one of softreg's
+    messages: its text on one line, at most ``limit`` characters, or its type's name."""
+    return printable(" ".join(str(exc).split()))[:limit] or type(exc).__name__

@@ -80,7 +80,7 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         """Train from scratch for ``epochs`` epochs on ``X (n_samples, n_features)`` and
         labels ``y (n_samples,)`` of any type; ``sample_weight (n_samples,)`` weights each
         example's loss (only the weights' ratios matter)."""
-        X, y = validate_data(self, X, y, reset=True, dtype=np.float32, order="C")
+        X, y = _validate(self, X, y, reset=True)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
@@ -88,7 +88,7 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
                              f"classifier needs examples of at least 2 classes")
         sample_weight = _weights(sample_weight, X)
         config = self._train_config(seed=_seed(self.random_state))
-        model = _make_model(config, X, classes.shape[0], sample_weight)
+        model = make_model(config, X, classes.shape[0], sample_weight=sample_weight)
         self._train(model, config, X, y_index, sample_weight, state=None, history=None)
         self.classes_ = classes
         return self
@@ -111,7 +111,7 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"partial_fit trains for as long as it is called, but "
                              f"lr_schedule={config.lr_schedule!r} needs the run's length: use "
                              f"fit, or lr_schedule='constant'")
-        X, y = validate_data(self, X, y, reset=first_call, dtype=np.float32, order="C")
+        X, y = _validate(self, X, y, reset=first_call)
         check_classification_targets(y)
         classes = self._partial_fit_classes(classes, first_call)
         unknown = ~np.isin(y, classes)
@@ -121,7 +121,7 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         y_index = np.searchsorted(classes, y)
         sample_weight = _weights(sample_weight, X)
         if first_call:
-            model = _make_model(config, X, classes.shape[0], sample_weight)
+            model = make_model(config, X, classes.shape[0], sample_weight=sample_weight)
             state = history = None
         else:
             model, state, history = self.model_, self._state_on(config), self.history_
@@ -202,7 +202,7 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         far below what scikit-learn's subset- and order-invariance checks resolve.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        X = _validate(self, X, reset=False)
         params = {name: p.astype(np.float64) for name, p in self.params_.items()}
         chunks = [self.model_.forward(params, X[i : i + PREDICT_CHUNK_ROWS].astype(np.float64))
                   for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
@@ -213,9 +213,10 @@ class SoftmaxRegressionClassifier(_SoftregClassifier):
     """Softmax regression (d2l 3.6): ``softmax(X @ W + b)``, trained with minibatch SGD.
 
     The defaults are the book's: 10 epochs, batch size 256, learning rate 0.1, no momentum,
-    inputs not standardised, ``W ~ N(0, 0.01^2)``. For features on other scales,
-    ``normalize="per-feature"`` standardises each feature with the training data's mean and
-    scale and keeps them in the model (``"yes"``: one mean and scale for all features).
+    inputs not standardised, ``W ~ N(0, 0.01^2)``. ``normalize="per-feature"`` standardises
+    each feature inside the model with the training data's mean and standard deviation plus
+    0.05 (a floor made for pixels in [0, 1]; for features on other scales a ``StandardScaler``
+    in front is the exact standardisation); ``"yes"`` uses one mean and scale for all.
 
     Every parameter except ``random_state`` is the :class:`~softreg.TrainConfig` field of the
     same name; ``random_state`` (int, ``None`` or a ``RandomState``) picks
@@ -224,7 +225,8 @@ class SoftmaxRegressionClassifier(_SoftregClassifier):
     float64.
 
     Fitted, besides the attributes every estimator here has (see the module's docstring):
-    ``coef_ (n_classes, n_features)`` and ``intercept_ (n_classes,)``, ``W.T`` and ``b``.
+    ``coef_ (n_classes, n_features)`` and ``intercept_ (n_classes,)``, ``W.T`` and ``b``
+    (of the standardised features when ``normalize`` standardises them).
 
         >>> from sklearn.pipeline import make_pipeline
         >>> from sklearn.preprocessing import StandardScaler
@@ -314,12 +316,12 @@ class MLPClassifier(_SoftregClassifier):
         return {"poor_score": True}
 
 
-def _make_model(config: TrainConfig, X: np.ndarray, n_classes: int,
-                sample_weight: np.ndarray | None) -> Any:
-    """:func:`softreg.make_model`, with the input standardisation (when ``config`` asks for
-    one) fitted with the sample weights, so that a weight of k counts a row k times there too
-    and a weight of 0 drops it, as in the loss."""
-    return make_model(config, X, n_classes, sample_weight=sample_weight)
+def _validate(estimator: Any, *arrays: Any, reset: bool) -> Any:
+    """scikit-learn's ``validate_data`` to C-ordered float32. Values beyond float32's range
+    become inf there, which it refuses with a ValueError; NumPy's warning about the cast
+    before that would only be noise."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return validate_data(estimator, *arrays, reset=reset, dtype=np.float32, order="C")
 
 
 def _seed(random_state: Any) -> int:

@@ -9,7 +9,9 @@ destination only after it has been flushed and fsynced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
 import stat
 import tempfile
@@ -21,10 +23,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from softreg.errors import SoftregError
+from softreg.errors import SoftregError, describe
 from softreg.limits import check_fits_in_memory
 
-__all__ = ["atomic_write", "atomic_write_bytes", "canonical_json", "load_npy", "parse_json"]
+__all__ = ["atomic_write", "atomic_write_bytes", "canonical_json", "load_npy",
+           "make_directories", "parse_json", "regular_file_opener", "remove_empty_directories",
+           "write_json"]
 
 
 @contextlib.contextmanager
@@ -68,6 +72,29 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         f.write(data)
 
 
+def make_directories(path: str | os.PathLike[str]) -> list[Path]:
+    """Create ``path`` and its missing parents; return those this call created, deepest
+    first (a directory another process made meanwhile is not counted), for
+    :func:`remove_empty_directories` to take back when what was to go in them fails."""
+    path = Path(path)
+    missing = [d for d in (path, *path.parents) if not d.exists()]
+    created = []
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue
+        created.append(directory)
+    return created[::-1]
+
+
+def remove_empty_directories(directories: list[Path]) -> None:
+    """Remove each of ``directories`` (deepest first) that is still empty."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
 def _permissions_for(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
@@ -89,23 +116,95 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+MAX_JSON_DEPTH = 64  # softreg's own JSON nests 4 deep
+MAX_JSON_INT = 2**64  # integers beyond this are no count or seed softreg writes
+# Bytes of memory a byte of JSON text may become once parsed, at most, when containers make
+# up no more than 1 in MAX_CONTAINER_DENSITY of its characters (Python's empty dict takes
+# 64 bytes; "{}," three characters).
+JSON_EXPANSION = 40
+MAX_CONTAINER_DENSITY = 16
+
+
 def parse_json(text: str | bytes, what: str, error: type[SoftregError] = SoftregError) -> Any:
     """``json.loads(text)``, with every way it can fail turned into ``error`` naming ``what``.
 
-    Besides malformed text that includes nesting too deep for Python's parser (its
-    ``RecursionError``) and bytes that are not UTF-8; NaN and infinity, which JSON does not
-    have, are refused too.
+    JSON from outside is bounded before and while it is parsed: text that could not fit in
+    memory once parsed, or made mostly of brackets (a flood of ``{}`` takes twenty times its
+    size), nesting deeper than MAX_JSON_DEPTH, numbers beyond float64 or integers beyond
+    MAX_JSON_INT (which later arithmetic would overflow on), NaN and infinity (which JSON does
+    not have), and bytes that are not UTF-8 are all refused with one line.
     """
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise error(f"{what}: not valid JSON (not UTF-8: {exc.reason} at byte "
+                        f"{exc.start})") from None
+    check_fits_in_memory(len(text) * JSON_EXPANSION, f"{what}: {len(text)} bytes of JSON may "
+                         f"take", error)
+    containers = text.count("{") + text.count("[")
+    if containers > 64 and containers * MAX_CONTAINER_DENSITY > len(text):
+        raise error(f"{what}: {containers} objects and lists in {len(text)} bytes, too many "
+                    f"to be softreg's")
     try:
-        return json.loads(text, parse_constant=no_constants)
+        value = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
+                           parse_float=_finite_float)
     except RecursionError:
         raise error(f"{what}: nested too deeply to be read") from None
-    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+    except (ValueError, TypeError) as exc:  # JSONDecodeError included
         raise error(f"{what}: not valid JSON ({exc})") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise error(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)  # Python refuses more than 4300 digits itself (a ValueError)
+    if abs(value) >= MAX_JSON_INT:
+        raise ValueError(f"the integer {text[:20]}... is too large")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is beyond float64's range")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (iteratively: no recursion limit; only
+    containers are visited, so a long list of numbers costs nothing)."""
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack and deepest <= MAX_JSON_DEPTH:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return deepest
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically. JSON has no NaN or infinity (a diverged
+    run's loss, say): those are written as ``null``, so every reader can read the file."""
+    text = json.dumps(_finite(obj), indent=2, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return obj
 
 
 def canonical_json(obj: Any) -> str:
@@ -130,8 +229,8 @@ def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] 
     """
     name = os.fspath(path)
     try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=regular_file_opener) as f:
+            size = os.fstat(f.fileno()).st_size
             version = np.lib.format.read_magic(f)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
@@ -161,11 +260,19 @@ def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] 
     except (ValueError, SyntaxError, TypeError, RecursionError, EOFError,
             tokenize.TokenError) as exc:
         # read_magic's and the header parser's errors for anything that is not a .npy file
-        raise error(f"{name}: not a readable .npy array ({_one_line(exc)})") from None
+        raise error(f"{name}: not a readable .npy array ({describe(exc)})") from None
     array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran_order
                                                      else "C")
     return array.astype(dtype.newbyteorder("="), order="C")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def regular_file_opener(path: str, flags: int) -> int:
+    """``os.open`` for ``open(..., opener=)`` that refuses anything but a regular file before
+    reading from it: a FIFO would block, a device never end. O_NONBLOCK lets a FIFO open
+    at all; it does not matter for a regular file."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return fd
+

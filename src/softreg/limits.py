@@ -19,9 +19,19 @@ __all__ = ["available_memory", "check_fits_in_memory", "format_bytes"]
 def available_memory() -> int | None:
     """Bytes of memory this process could still allocate, or None where that is unknown.
 
-    Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim from caches) where
-    it exists, else the physical memory size.
+    Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim from caches), or
+    the physical memory size where that is not known; and, in a container or batch job whose
+    control group has a memory limit, no more than that limit leaves.
     """
+    return _least(_machine_memory(), _cgroup_memory())
+
+
+def _least(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
+def _machine_memory() -> int | None:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -33,6 +43,26 @@ def available_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not a POSIX system
         return None
+
+
+# Control group v2 and v1: the limit and the usage of this process's group.
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                  "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _cgroup_memory() -> int | None:
+    for limit_file, usage_file in _CGROUP_FILES:
+        try:
+            with open(limit_file) as f:
+                limit = f.read().strip()
+            with open(usage_file) as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max", or v1's "no limit" (about 2**63)
+            return max(int(limit) - usage, 0)
+    return None
 
 
 def check_fits_in_memory(nbytes: int, what: str,

@@ -23,6 +23,7 @@ from softreg.errors import ConfigError
 from softreg.standardise import as_scaling, scaling_kind
 
 Params = dict[str, Any]
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 
 
 class _Classifier:
@@ -71,11 +72,15 @@ class _Classifier:
         as the forward pass does it (in ``X``'s namespace and on its device)."""
         xp = backend.get_namespace(X)
         X = xp.reshape(X, (X.shape[0], self.num_inputs))
-        if self.input_scaling == "none":
+        kind = self.input_scaling
+        if kind == "none":
             return X
-        dev = backend.device(X)
-        mean = backend.asarray(self.input_mean, xp, device=dev)
-        scale = backend.asarray(self.input_scale, xp, device=dev)
+        if kind == "scalar":  # Python numbers: each library's scalar arithmetic, as always
+            mean, scale = float(self.input_mean), float(self.input_scale)
+        else:
+            dev = backend.device(X)
+            mean = backend.asarray(self.input_mean, xp, device=dev)
+            scale = backend.asarray(self.input_scale, xp, device=dev)
         X = X - mean
         X /= scale  # in place where the namespace allows it: one temporary, not two
         return X
@@ -183,14 +188,15 @@ class SoftmaxRegression(_Classifier):
 
     def __post_init__(self) -> None:
         self._check()
-        if not (isinstance(self.sigma, (int, float)) and not isinstance(self.sigma, bool)
-                and math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        check_sigma(self.sigma)
 
     def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
         """Draw initial parameters on the host with ``rng`` (a ``numpy.random.Generator``)
         and move them to ``device`` once, so every backend starts from the same weights."""
         W = rng.normal(0.0, self.sigma, size=(self.num_inputs, self.num_outputs))
+        if max(float(W.max()), -float(W.min())) > FLOAT32_MAX:  # (no copy the size of W)
+            raise ConfigError(f"sigma={self.sigma:g} draws initial weights beyond float32's "
+                              f"range (about 3.4e38)")
         xp = xp if xp is not None else backend.get_namespace(W)
         return {
             "W": backend.asarray(W.astype("float32"), xp, device=device),
@@ -332,6 +338,13 @@ class MLP(_Classifier):
             shapes[f"W{i}"] = (fan_in, fan_out)
             shapes[f"b{i}"] = (fan_out,)
         return shapes
+
+
+def check_sigma(sigma: Any) -> None:
+    """Refuse a standard deviation of the initial weights that is not a finite number >= 0."""
+    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool)
+            and math.isfinite(sigma) and sigma >= 0):
+        raise ConfigError(f"sigma must be a finite number >= 0, got {sigma!r}")
 
 
 def _size(name: str, value: Any) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from softreg import backend
-from softreg.errors import SoftregError, require
+from softreg import backend, ops
+from softreg.errors import SoftregError, describe, require
 from softreg.fileio import load_npy
 
 MAX_IMAGE_SIDE = 4096
@@ -26,7 +25,6 @@ _ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
 # of any maximum value above 255, scaled by Pillow to 0..65535).
 _MODE_I_BITS = {"PNG": 16, "PPM": 16}
 
-_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -39,13 +37,36 @@ def predict_top_k(
     model: Any, params: dict[str, Any], X: Any, class_names: tuple[str, ...], *, k: int = 1
 ) -> list[Prediction]:
     """The ``k`` most likely classes of each row of ``X (n_samples, n_features)``."""
-    probs = backend.to_numpy(model.predict_proba(params, X))
+    probs = ops.softmax(finite_logits(model, params, X), axis=1)
     k = max(1, min(k, probs.shape[1]))
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     return [
         Prediction(tuple(class_names[j] for j in row), tuple(float(probs[i, j]) for j in row))
         for i, row in enumerate(order)
     ]
+
+
+def finite_logits(model: Any, params: dict[str, Any], X: Any) -> np.ndarray:
+    """The model's scores ``(n_samples, num_outputs)`` of ``X`` on the host, refused when
+    any is not finite.
+
+    A model whose weights are finite can still overflow float32 on its inputs (weights grown
+    huge by too large a learning rate, say); its probabilities would be NaN, and every
+    decision taken from them arbitrary.
+
+    Raises
+    ------
+    SoftregError
+        Saying for how many inputs the scores overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
+        logits = backend.to_numpy(model.forward(params, X))
+    bad = ~np.isfinite(logits).all(axis=1)
+    if bad.any():
+        raise SoftregError(f"the model's scores overflow float32 for {int(bad.sum())} of "
+                           f"{len(bad)} inputs (its weights are too large: it was trained "
+                           f"with too large a learning rate?); it cannot classify them")
+    return logits
 
 
 def read_image_file(path: str | Path, *, size: tuple[int, int] = (28, 28),
@@ -144,7 +165,7 @@ def _pillow_errors(Image: Any, path: Path) -> Iterator[None]:
     except SoftregError:
         raise
     except Exception as exc:
-        raise SoftregError(f"{path}: not a readable image ({_one_line(exc)})") from None
+        raise SoftregError(f"{path}: not a readable image ({describe(exc)})") from None
 
 
 def _decode_with_pillow(Image: Any, path: Path) -> Any:
@@ -163,18 +184,12 @@ def _open_header(Image: Any, path: Path) -> Any:
     """``Image.open(path)``: the header is read, the pixels are not yet decoded."""
     try:
         return Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow refuses more than Image.MAX_IMAGE_PIXELS (a warning made an error above) inside
-        # open(), before the size is known. Read the header again without it, to name the size.
-        with _PILLOW_LIMIT_LOCK:
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(path) as img:
-                    size = img.size
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
-        _check_pixels(path, size)
-        raise  # someone set Pillow's limit below this module's: that refusal stands
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses pictures far beyond this module's limit itself, inside open() (the
+        # warning is made an error above); its message says how many pixels.
+        raise SoftregError(f"{path}: image larger than the limit of {MAX_IMAGE_SIDE}x"
+                           f"{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels "
+                           f"({describe(exc)})") from None
 
 
 def _check_pixels(path: Path, size: tuple[int, int]) -> None:
@@ -249,6 +264,3 @@ def _ink_is_dark(Image: Any, grey: Any, alpha: Any) -> bool:
     coverage = np.asarray(alpha).sum(dtype=np.int64) / 255  # nothing visible: not dark
     return bool(ink < 127.5 * coverage)
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from softreg import metrics, ops
-from softreg.errors import SoftregError
-from softreg.fileio import atomic_write_bytes, load_npy
+from softreg.errors import SoftregError, describe
+from softreg.fileio import atomic_write_bytes, load_npy, regular_file_opener, write_json
 from softreg.limits import format_bytes
-from softreg.runs import write_json
+from softreg.predict import finite_logits
+from softreg.rundir import RunDirectory
 from softreg.sweep import validation_split
 
 CALIBRATION_FRACTION = 0.1  # of the training set, held out to fit the temperature
@@ -38,10 +39,10 @@ CALIBRATION_SEED = 0
 def model_report(model: Any, params: dict[str, Any], data: Any, *,
                  reject_below: float | None = None, cost: np.ndarray | None = None) -> dict:
     """The report of ``model`` on ``data``'s test set (a JSON-ready dict; see module doc)."""
-    logits = model.forward(params, data.X_test)
+    logits = finite_logits(model, params, data.X_test)
     _, _, X_cal, y_cal = validation_split(data.X_train, data.y_train,
                                           fraction=CALIBRATION_FRACTION, seed=CALIBRATION_SEED)
-    temperature = metrics.fit_temperature(model.forward(params, X_cal), y_cal)
+    temperature = metrics.fit_temperature(finite_logits(model, params, X_cal), y_cal)
     report = metrics.evaluation_report(logits, data.y_test, temperature=temperature,
                                        class_names=data.class_names)
     report["calibration"]["fitted_on"] = (
@@ -114,7 +115,7 @@ def _read_cost_csv(path: Path, k: int) -> np.ndarray:
     limit = k * k * COST_CSV_BYTES_PER_ENTRY + COST_CSV_SLACK
     too_large = f"{path}: too large for a {k}x{k} cost matrix (more than {format_bytes(limit)})"
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=regular_file_opener) as f:
             if os.fstat(f.fileno()).st_size > limit:
                 raise SoftregError(too_large)
             data = f.read(limit + 1)  # bounded too where the size is unknown (a pipe)
@@ -129,8 +130,7 @@ def _read_cost_csv(path: Path, k: int) -> np.ndarray:
             matrix = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=np.float64)
     except (ValueError, TypeError, OverflowError) as exc:
         # UnicodeDecodeError is a ValueError; loadtxt's own errors say row and column
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise SoftregError(f"{path}: cannot read a cost matrix ({reason})") from None
+        raise SoftregError(f"{path}: cannot read a cost matrix ({describe(exc)})") from None
     if matrix.size == 0:
         raise SoftregError(f"{path}: cannot read a cost matrix (the file holds no numbers)")
     return matrix
@@ -159,17 +159,27 @@ def format_report(report: dict) -> list[str]:
     return lines
 
 
+REPORT_FILES = ("evaluation.json", "coverage.csv", "confusion.png", "reliability.png",
+                "coverage.png")
+
+
+def report_directory(out_dir: str | Path) -> RunDirectory:
+    """Where a report goes: it replaces an earlier report's files there, one writer at a
+    time (see :mod:`softreg.rundir`); :meth:`RunDirectory.check` it before the work."""
+    return RunDirectory(out_dir, REPORT_FILES, overwrite=True, what="output directory")
+
+
 def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
     """``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
-    ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SoftregError(f"{out_dir}: exists and is not a directory; choose another --out")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SoftregError(f"{out_dir}: cannot create the output directory "
-                           f"({exc.strerror or exc})") from None
+    ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically, an
+    earlier report's files replaced)."""
+    directory = report_directory(out_dir)
+    with directory:
+        directory.open()
+        return _write_report(report, directory.path, plots)
+
+
+def _write_report(report: dict, out_dir: Path, plots: bool) -> list[Path]:
     written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
     write_json(written[0], report)
     buf = io.StringIO()

@@ -2,12 +2,13 @@
 
 A run directory holds the files of one run (``softreg train``) or one sweep (``softreg
 sweep``). :meth:`RunDirectory.check` refuses a directory that cannot be used without touching
-anything; :meth:`RunDirectory.open`, called once every other check has passed, creates it and
-takes an exclusive operating-system lock (``flock``) on ``.softreg.lock`` inside it, held until
-:meth:`RunDirectory.close`. A second process that wants to write the same directory, a second
-``--overwrite`` or a ``--resume`` while the run goes on, is refused with one line that names
-the holder. The kernel drops the lock when its process ends, however it ends, so a killed run
-never leaves a directory locked.
+anything. :meth:`RunDirectory.acquire`, called once every other check has passed, creates it
+and takes an exclusive operating-system lock (``flock``) on ``.softreg.lock`` inside it, held
+until :meth:`RunDirectory.close`; :meth:`RunDirectory.clear` removes an earlier run's files
+when the new one starts writing. A second process that wants to write the same directory, a
+second ``--overwrite`` or a ``--resume`` while the run goes on, is refused with one line that
+names the holder. The kernel drops the lock when its process ends, however it ends, so a
+killed run never leaves a directory locked.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from softreg.errors import RunDirError
+from softreg.fileio import make_directories, remove_empty_directories
 
 __all__ = ["LOCK_FILE", "RunDirectory"]
 
@@ -43,6 +46,8 @@ class RunDirectory:
         ``overwrite``; other files in the directory are never touched.
     overwrite : bool
         Replace an earlier run: its files are removed when the directory is opened.
+    what : str
+        What messages call the directory.
 
     Raises
     ------
@@ -51,9 +56,10 @@ class RunDirectory:
     """
 
     def __init__(self, path: str | os.PathLike[str], artifacts: Sequence[str], *,
-                 overwrite: bool = False):
+                 overwrite: bool = False, what: str = "run directory"):
+        self.what = what  # what messages call it
         if not os.fspath(path).strip():
-            raise RunDirError("the run directory is an empty string; give a directory "
+            raise RunDirError(f"the {what} is an empty string; give a directory "
                               "(. for the current one)")
         self.path = Path(path)
         self.artifacts = tuple(artifacts)
@@ -68,16 +74,19 @@ class RunDirectory:
         place, a parent that is not a writable directory, or an earlier run's files (unless
         ``overwrite``)."""
         path = self.path
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"{path}: exists and is not a directory")
-        if not self.overwrite and self.existing():
-            raise RunDirError(f"{path}: already holds a run; choose another --out or pass "
-                              f"--overwrite")
-        parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-        if not parent.is_dir():
-            raise RunDirError(f"{path}: cannot be created, {parent} is not a directory")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise RunDirError(f"{path}: not writable ({parent} does not allow writing)")
+        try:
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"{path}: exists and is not a directory")
+            if not self.overwrite and self.existing():
+                raise RunDirError(f"{path}: already holds a run; choose another --out or pass "
+                                  f"--overwrite")
+            parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+            if not parent.is_dir():
+                raise RunDirError(f"{path}: cannot be created, {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunDirError(f"{path}: not writable ({parent} does not allow writing)")
+        except OSError as exc:  # a directory that cannot even be looked at
+            raise RunDirError(f"{path}: cannot be used ({exc.strerror or exc})") from None
 
     def existing(self) -> list[Path]:
         """An earlier run's files in the directory."""
@@ -89,28 +98,39 @@ class RunDirectory:
     # --- writing ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the directory, take its lock and, with ``overwrite``, remove an earlier
-        run's files (and temporary files a killed writer left). Call it once every other
-        check has passed; after it, files may be written until :meth:`close`."""
+        """:meth:`acquire`, then :meth:`clear`: ready for a new run's files."""
+        self.acquire()
+        self.clear()
+
+    def acquire(self) -> None:
+        """Create the directory and take its lock, once every other check has passed; an
+        earlier run's files there (which may have appeared since :meth:`check`) are refused
+        unless ``overwrite``. Until :meth:`close`, no other process writes here."""
         self.check()
         try:
-            self._make_directories()
+            self._created = make_directories(self.path)
         except OSError as exc:
-            raise RunDirError(f"{self.path}: cannot create the run directory "
+            raise RunDirError(f"{self.path}: cannot create the {self.what} "
                               f"({exc.strerror or exc})") from None
-        self.lock()
         try:
-            # Checked again under the lock: another process may have written a run since.
-            earlier = self.existing()
-            if earlier and not self.overwrite:
+            self.lock()
+            if self.existing() and not self.overwrite:
                 raise RunDirError(f"{self.path}: already holds a run; choose another --out or "
                                   f"pass --overwrite")
-            for leftover in earlier:
-                leftover.unlink(missing_ok=True)
-            self.remove_temporary_files()
         except BaseException:
             self.close(failed=True)
             raise
+
+    def clear(self) -> None:
+        """Remove an earlier run's files, and the temporary files a killed writer left (the
+        lock must be held)."""
+        try:
+            for earlier in self.existing():
+                earlier.unlink(missing_ok=True)
+            self.remove_temporary_files()
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: cannot remove an earlier run's files "
+                              f"({exc.strerror or exc})") from None
 
     def lock(self) -> None:
         """Take the directory's lock (it must exist), or refuse naming the process that holds
@@ -119,18 +139,14 @@ class RunDirectory:
             return
         path = self.path / LOCK_FILE
         while True:
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as exc:
-                raise RunDirError(f"{self.path}: cannot lock the run directory "
-                                  f"({exc.strerror or exc})") from None
+            fd = self._open_lock_file(path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 holder = _read_holder(fd)
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise RunDirError(f"{self.path}: cannot lock the run directory "
+                    raise RunDirError(f"{self.path}: cannot lock the {self.what} "
                                       f"({exc.strerror or exc})") from None
                 raise RunDirError(f"{self.path}: another softreg process is writing this run "
                                   f"directory ({holder}); wait for it to finish or choose "
@@ -140,22 +156,41 @@ class RunDirectory:
             if _same_file(fd, path):
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, _holder_line().encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, _holder_line().encode())
+        except OSError as exc:
+            os.close(fd)  # releases the lock too
+            raise RunDirError(f"{self.path}: cannot write {LOCK_FILE} "
+                              f"({exc.strerror or exc})") from None
         self._lock_fd = fd
+
+    def _open_lock_file(self, path: Path) -> int:
+        try:
+            # O_NOFOLLOW: a link planted in its place must not make softreg write (or later
+            # remove) a file outside the directory.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            why = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or exc
+            raise RunDirError(f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} cannot "
+                              f"be opened ({why})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunDirError(f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} is not "
+                              f"a regular file")
+        return fd
 
     def close(self, *, failed: bool = False) -> None:
         """Release the lock (removing the lock file). With ``failed``, directories
-        :meth:`open` created are removed again when nothing was written into them."""
+        :meth:`acquire` created are removed again when nothing was written into them."""
         if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                (self.path / LOCK_FILE).unlink()  # while still locked: see lock()
+            if _same_file(self._lock_fd, self.path / LOCK_FILE):  # ours, still: remove it
+                with contextlib.suppress(OSError):
+                    (self.path / LOCK_FILE).unlink()  # while still locked: see lock()
             os.close(self._lock_fd)
             self._lock_fd = None
         if failed:
-            for directory in reversed(self._created):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()  # only if empty
+            remove_empty_directories(self._created)
         self._created = []
 
     def remove_temporary_files(self) -> None:
@@ -171,27 +206,18 @@ class RunDirectory:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self.close(failed=kind is not None)
 
-    def _make_directories(self) -> None:
-        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
-        for directory in reversed(missing):
-            try:
-                directory.mkdir()
-            except FileExistsError:  # another process made it meanwhile: not ours to remove
-                continue
-            self._created.append(directory)
-
 
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
+        st = os.lstat(path)
+    except OSError:
         return False
     mine = os.fstat(fd)
     return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _holder_line() -> str:
-    command = " ".join(["softreg", *sys.argv[1:]]) if sys.argv else "softreg"
+    command = " ".join(getattr(sys, "orig_argv", sys.argv))  # the command line as typed
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     return f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}"[:500]
 

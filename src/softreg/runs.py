@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 import platform
 import resource
 import sys
@@ -38,7 +38,7 @@ from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
 from softreg.data import DataError, Dataset, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, DivergenceError, RunDirError, require
-from softreg.fileio import atomic_write_bytes, parse_json
+from softreg.fileio import atomic_write_bytes, parse_json, write_json
 from softreg.rundir import RunDirectory
 from softreg.train import (
     Callback,
@@ -50,6 +50,7 @@ from softreg.train import (
     TrainState,
     fit,
     make_model,
+    params_finite,
 )
 
 MODEL_FILE = "model.safetensors"
@@ -75,10 +76,6 @@ def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
 def run_directory(path: str | Path, *, overwrite: bool = False) -> RunDirectory:
     """The :class:`~softreg.rundir.RunDirectory` of a training run at ``path``."""
     return RunDirectory(path, ARTIFACTS, overwrite=overwrite)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 class CsvLog(Callback):
@@ -172,10 +169,12 @@ def resume_run(
     """
     wall_start = time.perf_counter()
     directory = run_directory(run_dir, overwrite=True)
-    config = read_run_config(directory.path)
+    if not (directory.path / "config.json").is_file():
+        read_run_config(directory.path)  # says there is no run to resume
     with directory:
         if _writes(communicator):
-            directory.lock()  # before looking: another process may be writing the run
+            directory.lock()  # before reading: another process may be writing the run
+        config = read_run_config(directory.path)
         if (directory.path / "metrics.json").is_file():
             return None
         checkpoint_file = directory.path / CHECKPOINT_FILE
@@ -204,6 +203,7 @@ def resume_run(
         t = time.perf_counter()
         data = _load_data(config, data_dir, progress, communicator)
         seconds_load = time.perf_counter() - t
+        _check_position(saved, config, data.X_train.shape[0], checkpoint_file)
         _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
         if saved.class_names != data.class_names:
             raise RunDirError(f"{checkpoint_file}: written for the classes "
@@ -269,6 +269,17 @@ def _check_ready(config: TrainConfig, plots: bool, n_show: int, checkpoint_every
         require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
 
 
+def _check_position(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
+    """A run's steps count its epochs and batches: a checkpoint that says otherwise would
+    continue another run (the schedule, say, depends on the step)."""
+    state = saved.state
+    steps_per_epoch = 1 if config.optimizer == "gd" else math.ceil(n / config.batch_size)
+    if state.step != state.epoch * steps_per_epoch + state.batch:
+        raise RunDirError(f"{path}: at step {state.step}, but epoch {state.epoch} and batch "
+                          f"{state.batch} of {steps_per_epoch} batches an epoch make "
+                          f"{state.epoch * steps_per_epoch + state.batch} steps")
+
+
 def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
     """The checkpoint holds the data order of the epoch it stopped in; it must be the one
     this softreg and NumPy compute, or the continued run would silently be another run."""
@@ -287,8 +298,8 @@ class Checkpointer(Callback):
     training, when ``fit`` offers one, and at the end."""
 
     def __init__(self, path: Path, model: Any, config: TrainConfig, data: Dataset,
-                 checkpoint_every: int):
-        self.path, self.model, self.config = path, model, config
+                 checkpoint_every: int, *, new_run: bool):
+        self.path, self.model, self.config, self.new_run = path, model, config, new_run
         self.class_names, self.n = data.class_names, data.X_train.shape[0]
         self.checkpoint_every = checkpoint_every
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its data order)
@@ -306,7 +317,7 @@ class Checkpointer(Callback):
                         metadata={"softreg": __version__, "numpy": np.__version__})
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        if state.step == 0 and state.epoch == 0:  # a new run: resumable from the very start
+        if self.new_run:  # resumable from the very start
             self.save(state, History())
 
     def on_checkpoint(self, state: TrainState, history: History) -> None:
@@ -317,17 +328,17 @@ class Checkpointer(Callback):
 
 
 class RunDirWriter(Callback):
-    """Opens the run directory when training begins (every check has passed by then: see
-    :func:`softreg.fit`) and writes ``config.json``; a resumed run's is kept."""
+    """Opens a new run's directory when training begins (every check has passed by then:
+    see :func:`softreg.fit`) and writes ``config.json``. A resumed run's directory is open
+    already and keeps its files."""
 
-    def __init__(self, run_dir: RunDirectory, config: TrainConfig):
-        self.run_dir, self.config = run_dir, config
+    def __init__(self, run_dir: RunDirectory, config: TrainConfig, *, new_run: bool):
+        self.run_dir, self.config, self.new_run = run_dir, config, new_run
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        if state.step or state.epoch:  # resumed: the directory is open and holds the config
-            return
-        self.run_dir.open()
-        write_json(self.run_dir.path / "config.json", self.config.to_dict())
+        if self.new_run:
+            self.run_dir.open()
+            write_json(self.run_dir.path / "config.json", self.config.to_dict())
 
 
 def _train_in(
@@ -342,11 +353,12 @@ def _train_in(
     writes = _writes(communicator)
     path = run_dir.path
     hooks: list[Callback] = []
+    new_run = state is None
     if writes:
-        hooks += [RunDirWriter(run_dir, config), CsvLog(path)]
+        hooks += [RunDirWriter(run_dir, config, new_run=new_run), CsvLog(path)]
         if checkpoint_every:
             hooks.append(Checkpointer(path / CHECKPOINT_FILE, model, config, data,
-                                      checkpoint_every))
+                                      checkpoint_every, new_run=new_run))
     hooks += callbacks
     if progress and writes:
         from softreg.progress import ProgressBar
@@ -366,15 +378,24 @@ def _train_in(
     except DivergenceError as exc:
         if not writes:  # every rank stops at the same step; rank 0 says so
             raise
-        # Keep the last good model, say where it is, and mark the run as ended.
-        save_model(path / MODEL_FILE, model, _host(exc.state.params),
-                   class_names=data.class_names, metadata=header)
+        # Keep the last good model, say where it is, and mark the run as ended. Its weights
+        # may have overflowed already at an earlier step, whose loss was still finite: a
+        # model that cannot be used is not kept.
+        kept = exc.state is not None and params_finite(exc.state.params)
+        if kept:
+            save_model(path / MODEL_FILE, model, _host(exc.state.params),
+                       class_names=data.class_names, metadata=header)
+            where = f" in {path / MODEL_FILE}"
+        else:
+            where = ("; no model was kept: the weights from before that step had already "
+                     "overflowed" if exc.state is not None else "")
         write_json(path / "metrics.json", {
-            "status": "diverged", "error": str(exc), "diverged_at_step": exc.step,
+            "status": "diverged", "error": f"{exc}{where}", "diverged_at_step": exc.step,
+            "model_file": MODEL_FILE if kept else None,
             "dataset": data.name, "model": config.model, "backend": config.backend,
             "history": [asdict(r) for r in exc.history.records],
             "running_loss": [asdict(r) for r in exc.history.steps]})
-        raise DivergenceError(f"{exc} in {path / MODEL_FILE}", state=exc.state,
+        raise DivergenceError(f"{exc}{where}", state=exc.state,
                               history=exc.history, step=exc.step) from None
 
     host_params = _host(result.params)

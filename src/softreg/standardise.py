@@ -22,7 +22,7 @@ import numpy as np
 from softreg.errors import ConfigError
 
 __all__ = ["SCALE_FLOOR", "as_scaling", "feature_stats", "fit_scaling", "input_stats",
-           "scaling_kind", "standardise"]
+           "scaling_kind"]
 
 SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are not blown up
 
@@ -143,21 +143,14 @@ def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int 
 
 
 def _normalised(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
-    """Weights summing to 1, float64 ``(n,)``, or None."""
+    """Weights summing to 1, float64 ``(n,)``, or None for no weights or equal ones."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.any():
         raise ConfigError(f"sample weights for standardising must be ({n},), finite, >= 0 and "
                           f"not all 0")
+    if (w == w[0]).all():  # equal weights are no weights, exactly, as in fit
+        return None
+    w = w / w.max()  # first: weights near float64's largest would overflow their sum
     return w / w.sum()
-
-
-def standardise(X: np.ndarray, mean: Any, scale: Any) -> np.ndarray:
-    """``(X - mean) / scale`` as float32 ``(n_samples, n_features)`` on the host, one new
-    array (the division in place: no second temporary the size of ``X``). The same float32
-    arithmetic a model's forward pass applies."""
-    X = X.reshape(X.shape[0], -1)
-    out = np.subtract(X, np.asarray(mean, dtype=np.float32), dtype=np.float32)
-    out /= np.asarray(scale, dtype=np.float32)
-    return out

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import math
 import os
 import sys
@@ -44,8 +43,8 @@ import numpy as np
 
 from softreg.data import download_dataset, find_dataset_dir, load_dataset
 from softreg.data.batching import epoch_permutation
-from softreg.errors import ConfigError, require
-from softreg.fileio import atomic_write_bytes
+from softreg.errors import ConfigError, DivergenceError, SoftregError, printable, require
+from softreg.fileio import atomic_write_bytes, write_json
 from softreg.rundir import RunDirectory
 from softreg.train import TrainConfig, TrainState, evaluate, fit, make_model
 
@@ -91,6 +90,7 @@ class SweepPoint:
     val_loss: float  # after training, on the held-out part of the training set
     val_acc: float
     seconds: float  # training time (fit's seconds_train, summed)
+    diverged_at: int | None = None  # the step whose loss was not finite; its losses are inf
 
     @property
     def full_batch(self) -> bool:
@@ -102,7 +102,8 @@ class SweepPoint:
                 "epochs": self.epochs, "steps": self.steps, "batch_size": self.config.batch_size,
                 "lr": self.config.lr, "full_batch": self.full_batch, "n_fit": self.n_fit,
                 "n_val": self.n_val, "train_loss": self.train_loss, "train_acc": self.train_acc,
-                "val_loss": self.val_loss, "val_acc": self.val_acc, "seconds": self.seconds}
+                "val_loss": self.val_loss, "val_acc": self.val_acc, "seconds": self.seconds,
+                "diverged_at": self.diverged_at}
 
 
 # --- choosing and checking what to sweep -------------------------------------------------
@@ -214,31 +215,40 @@ def train_point(data: SplitData, base: TrainConfig, field: str, value: Any, *,
     With ``equal="updates"`` it makes exactly ``updates`` SGD steps (default
     :func:`updates_budget`): whole epochs, then, for the remaining ``r`` steps, one more epoch
     over the first ``r * batch_size`` examples of that epoch's order (the ones a whole epoch
-    would have visited first; ``fit`` shuffles them again).
+    would have visited first; ``fit`` shuffles them again). A value whose training diverges
+    gives a point with infinite losses and ``diverged_at`` set, which never wins.
     """
     if equal not in EQUAL:
         raise ConfigError(f"equal must be one of {', '.join(EQUAL)}, got {equal!r}")
     config = point_config(base, field, value)
     model = make_model(config, data.X_fit, data.num_classes)
     n, X, y = data.n_fit, data.X_fit, data.y_fit
-    if equal == "updates":
-        budget = updates or updates_budget(base, n)
-        batch = min(config.batch_size, n)
-        whole, rest = divmod(budget, math.ceil(n / batch))
-        config = replace(config, epochs=whole + (rest > 0))
-        state: TrainState | None = None
-        seconds, result = 0.0, None
-        if whole:
-            result = fit(model, (X, y), None, replace(config, epochs=whole))
-            state, seconds = result.state, result.seconds_train
-        if rest:
-            first = epoch_permutation(n, seed=config.seed, epoch=whole)[: rest * batch]
-            result = fit(model, (X[first], y[first]), None, config, state=state)
-            seconds += result.seconds_train
-        epochs = whole + rest * batch / n
-    else:
-        result = fit(model, (X, y), None, config)
-        seconds, epochs = result.seconds_train, float(config.epochs)
+    seconds, epochs = 0.0, float(config.epochs)
+    try:
+        if equal == "updates":
+            budget = updates or updates_budget(base, n)
+            batch = min(config.batch_size, n)
+            whole, rest = divmod(budget, math.ceil(n / batch))
+            config = replace(config, epochs=whole + (rest > 0))
+            epochs = whole + rest * batch / n
+            state: TrainState | None = None
+            result = None
+            if whole:
+                result = fit(model, (X, y), None, replace(config, epochs=whole))
+                state, seconds = result.state, result.seconds_train
+            if rest:
+                first = epoch_permutation(n, seed=config.seed, epoch=whole)[: rest * batch]
+                result = fit(model, (X[first], y[first]), None, config, state=state)
+                seconds = result.seconds_train
+        else:
+            result = fit(model, (X, y), None, config)
+            seconds = result.seconds_train
+    except DivergenceError as exc:
+        return SweepPoint(field=field, value=value, equal=equal, config=config, epochs=epochs,
+                          steps=exc.step, n_fit=n, n_val=int(data.y_val.shape[0]),
+                          train_loss=math.inf, train_acc=math.nan, val_loss=math.inf,
+                          val_acc=math.nan, diverged_at=exc.step,
+                          seconds=exc.state.seconds if exc.state is not None else math.nan)
     assert result is not None  # a budget >= 1 always trains
     final = result.history.final
     scored = evaluate(model, result.params, data.X_val, data.y_val,
@@ -283,7 +293,10 @@ def _init_worker(source: tuple[Any, ...]) -> None:
     _WORKER["limits"] = one_blas_thread()  # kept: dropping it would lift the cap
     _WORKER["limits"].__enter__()
     kind, *args = source
-    _WORKER["data"] = args[0] if kind == "arrays" else _split_dataset(*args)
+    try:
+        _WORKER["data"] = args[0] if kind == "arrays" else _split_dataset(*args)
+    except SoftregError as exc:  # raised by the first task instead: see _run_in_worker
+        _WORKER["error"] = exc
 
 
 @contextlib.contextmanager
@@ -308,6 +321,10 @@ def one_blas_thread() -> Iterator[Any]:
 
 def _run_in_worker(base: TrainConfig, field: str, value: Any, equal: str,
                    updates: int | None) -> SweepPoint:
+    # An error in a pool's initializer breaks the pool (BrokenProcessPool, the cause lost);
+    # raised from a task it reaches the caller as it is.
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     return train_point(_WORKER["data"], base, field, value, equal=equal, updates=updates)
 
 
@@ -342,6 +359,7 @@ def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: 
         return points  # type: ignore[return-value]
     import multiprocessing
 
+    others = set(multiprocessing.active_children())  # the caller's, if any: not ours to end
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(source,)) as pool:
         futures = {pool.submit(_run_in_worker, base, field, value, equal, updates): i
@@ -353,6 +371,10 @@ def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: 
                 if progress:
                     progress(done, len(values), points[i])
         except BaseException:
+            # The workers do not share a termination signal sent to this process alone:
+            # end them too, rather than wait for the points they are training.
+            for worker in set(multiprocessing.active_children()) - others:
+                worker.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return points  # type: ignore[return-value]
@@ -432,11 +454,6 @@ def format_point(point: SweepPoint) -> str:
 # --- writing the results -------------------------------------------------------------------
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity (a diverged run's loss): write null."""
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
 def write_sweep(points: Sequence[SweepPoint], out_dir: str | Path, field: str, equal: str, *,
                 stem: str | None = None, plots: bool = True) -> list[Path]:
     """Write ``<stem>.csv`` (a row per point), ``<stem>.json`` (the numbers, the base config,
@@ -469,11 +486,10 @@ def write_sweep(points: Sequence[SweepPoint], out_dir: str | Path, field: str, e
                   "n_val": points[0].n_val, "seed": points[0].config.seed},
         "base_config": {k: v for k, v in points[0].config.to_dict().items() if k not in varies},
         "best_by_val_loss": best,
-        "points": [{k: _finite(v) for k, v in row.items()} for row in rows],
+        "points": rows,
         "configs": [p.config.to_dict() for p in points],
     }
-    atomic_write_bytes(written[1], (json.dumps(summary, indent=2, allow_nan=False) + "\n")
-                       .encode())
+    write_json(written[1], summary)
     if plots:
         from softreg.plotting import save_figure
 
@@ -531,6 +547,8 @@ def format_table(points: Sequence[SweepPoint]) -> str:
     lines = [head]
     for p in points:
         notes = [f"full batch ({p.n_fit})"] if p.full_batch else []
+        if p.diverged_at is not None:
+            notes.append(f"diverged at step {p.diverged_at}")
         if p is best:
             notes.append("best val loss")
         lines.append(f"{p.value:>10g} {p.epochs:>8.3g} {p.steps:>8} {p.train_loss:>10.4f} "
@@ -550,8 +568,10 @@ def sweep_main(
     table per budget on ``stream`` (stdout), and return the files written.
 
     ``out_dir`` follows the rules of a training run's directory (:mod:`softreg.rundir`): an
-    earlier sweep's files there are refused unless ``overwrite``, and one process at a time
-    writes there. Every check runs before the directory is created.
+    earlier sweep's files there are refused unless ``overwrite``, and it is locked for the
+    sweep, so one process at a time writes there. Every check runs before the directory is
+    created, and an earlier sweep's files are replaced only once every point is trained: a
+    sweep that fails leaves them as they were.
     """
     stream = stream or sys.stdout
     budgets = EQUAL if equal == "both" else (equal,)
@@ -568,16 +588,21 @@ def sweep_main(
     source = _dataset_source(base, data_dir, val_fraction, download=True)
     written: list[Path] = []
     with run_dir:
-        run_dir.open()
+        run_dir.acquire()
+        results = []
         for budget in budgets:
             start = time.perf_counter()
             points = _run_points(source, base, field, values, budget, updates, workers,
                                  print_progress if progress else None)
+            results.append((budget, points, time.perf_counter() - start))
+        run_dir.clear()
+        for budget, points, seconds in results:
             files = write_sweep(points, run_dir.path, field, budget, plots=plots)
-            print(f"{base.dataset}: {field} sweep, equal {budget} "
-                  f"({time.perf_counter() - start:.1f} s)", file=stream)
+            print(f"{base.dataset}: {field} sweep, equal {budget} ({seconds:.1f} s)",
+                  file=stream)
             print(format_table(points), file=stream)
-            print("wrote " + ", ".join(str(f) for f in files), file=stream, flush=True)
+            print(printable("wrote " + ", ".join(str(f) for f in files)), file=stream,
+                  flush=True)
             written += files
     return written
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from softreg.data.batching import epoch_permutation
 from softreg.distributed import check_config as check_distributed
 from softreg.errors import ConfigError, DataValueError, DivergenceError
 from softreg.limits import check_fits_in_memory
-from softreg.models import MODELS
+from softreg.models import MODELS, check_sigma
 from softreg.optim import LR_SCHEDULES, SGD, scheduled_lr
 from softreg.standardise import fit_scaling
 
@@ -71,15 +71,25 @@ class TrainConfig:
     log_every: int = 300  # report the running loss every N batches (the lecture's 300; 0: never)
 
     def __post_init__(self) -> None:
+        # NumPy's scalars are taken as the numbers they are (the config goes into JSON).
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.integer):
+                object.__setattr__(self, f.name, int(value))
+            elif isinstance(value, np.floating):
+                object.__setattr__(self, f.name, float(value))
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
             raise ConfigError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
-        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from JSON, say
+        object.__setattr__(self, "hidden", tuple(int(size) if isinstance(size, np.integer)
+                                                 else size for size in self.hidden))
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError(f"dataset must be a dataset's name, got {self.dataset!r}")
         _check_int("epochs", self.epochs, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
         _check_int("eval_batch_size", self.eval_batch_size, minimum=1)
         _check_int("seed", self.seed, minimum=0)
+        if self.seed >= 2**64:  # a seed softreg writes into JSON and reads back
+            raise ConfigError(f"seed must be below 2**64, got {self.seed}")
         _check_int("log_every", self.log_every, minimum=0)
         for size in self.hidden:
             _check_int("hidden layer size", size, minimum=1)
@@ -95,9 +105,7 @@ class TrainConfig:
         if (self.chunk_size or self.sampled) and self.softmax != "stable":
             raise ConfigError("chunk_size and sampled compute the stable loss (log-sum-exp); "
                               "drop softmax=naive, or set both to 0")
-        if not (isinstance(self.sigma, (int, float)) and not isinstance(self.sigma, bool)
-                and math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ConfigError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        check_sigma(self.sigma)
 
     def sgd(self) -> SGD:
         """The optimiser this configuration asks for."""
@@ -255,7 +263,9 @@ def fit(
     Raises:
         DataValueError: the data cannot be trained on.
         DivergenceError: a step's loss was not finite (too large a learning rate, say). The
-            error carries the state before that step and the history until then.
+            error carries the state before that step and the history until then. When the
+            weights overflowed in an epoch's last steps (seen at its end: weights or test
+            loss not finite) no good state is known, and ``state`` is None.
     """
     config = config or TrainConfig()
     _check_int("checkpoint_every", checkpoint_every, minimum=0)
@@ -268,11 +278,14 @@ def fit(
     test_arrays = _to_device(test, be, "test", model) if test is not None else None
     # The model's input standardisation is applied to the data once, here, rather than at
     # every step: the steps and evaluations see the same model without it, on inputs
-    # already standardised (the same float32 arithmetic, so the same numbers).
+    # already standardised (the same float32 arithmetic, so the same numbers). It is
+    # training work: its time counts in seconds_train.
+    scaling = time.perf_counter()
     X = model.scale_inputs(X)
     if test_arrays is not None:
         test_arrays = (model.scale_inputs(test_arrays[0]), test_arrays[1])
     model = model.without_input_scaling()
+    seconds_scaling = time.perf_counter() - scaling
     n = X.shape[0]
     weight = _sample_weight(sample_weight, n, be) if sample_weight is not None else None
     optimizer = config.sgd()
@@ -295,13 +308,13 @@ def fit(
     batch_size = n if full_batch else config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = config.epochs * steps_per_epoch  # the length a schedule spans
-    _check_resumable(state, steps_per_epoch)
+    _check_resumable(state, steps_per_epoch, batch_size)
     rank, ranks = 0, 1
     if communicator is not None:
         rank, ranks = communicator.rank, communicator.world_size
         communicator.agree(_start_fingerprint(train, state, config))
     callback_seconds = 0.0
-    start = time.perf_counter() - state.seconds
+    start = time.perf_counter() - state.seconds - seconds_scaling
 
     def not_training() -> float:
         return callback_seconds + step_fn.seconds + eval_fn.seconds
@@ -369,6 +382,12 @@ def fit(
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
+        overflow = _overflow(params, evaluation)
+        if overflow:  # the last steps' updates overflowed: no later loss would say so
+            raise DivergenceError(
+                f"training diverged in epoch {epoch + 1}: {overflow}; "
+                f"{_hints(config)}. No good model is known from this run",
+                state=None, history=history, step=step)
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=float(totals["loss"]) / n,
@@ -404,21 +423,56 @@ class _NonFiniteLoss(Exception):
 
 def _divergence_message(config: TrainConfig, epoch: int, batch: int, step: int,
                         loss: float) -> str:
+    return (f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
+            f"became {loss}; {_hints(config)}. The model before that step is kept")
+
+
+def _hints(config: TrainConfig) -> str:
     hints = [f"lr={config.lr:g} is probably too large: try lr={config.lr / 10:g} or less"]
     if config.softmax == "naive":
         hints.append("or the stable softmax (softmax=stable), which cannot overflow")
     if config.input_scaling == "none":
         hints.append("or standardised inputs (normalize=yes or per-feature)")
-    return (f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
-            f"became {loss}; {'; '.join(hints)}. The model before that step is kept")
+    return "; ".join(hints)
 
 
-def _check_resumable(state: TrainState, steps_per_epoch: int) -> None:
+def _overflow(params: Params, evaluation: Evaluation | None) -> str:
+    """What says the parameters have overflowed, or "" when nothing does (checked once an
+    epoch: a non-finite loss catches it at the next step, but the last steps have none)."""
+    if not params_finite(params):
+        return "the weights are no longer finite"
+    if evaluation is not None and not math.isfinite(evaluation.loss):
+        return (f"the model's scores on the test data overflow (test loss "
+                f"{evaluation.loss})")
+    return ""
+
+
+def params_finite(params: Params) -> bool:
+    """Whether every entry of every parameter array is finite."""
+    return all(backend.all_finite(p) for p in params.values())
+
+
+def _check_resumable(state: TrainState, steps_per_epoch: int, batch_size: int) -> None:
+    """Refuse a state this run cannot continue from: a position outside its epochs, or sums
+    and a last report that count more examples than its batches hold."""
     if not 0 <= state.batch <= steps_per_epoch:
         raise ConfigError(f"the state is at batch {state.batch} of an epoch of "
                           f"{steps_per_epoch} batches: it comes from another configuration")
     if state.batch and state.epoch_sums is None:
         raise ConfigError("a state in the middle of an epoch needs the epoch's sums so far")
+    seen = state.batch * batch_size  # examples done in this epoch, at most
+    logged_loss, logged_n = state.logged
+    if not (0 <= logged_n <= seen and math.isfinite(logged_loss) and logged_loss >= 0):
+        raise ConfigError(f"the state's last running-loss report ({logged_loss}, after "
+                          f"{logged_n} examples) does not fit its position (batch "
+                          f"{state.batch}, at most {seen} examples)")
+    if state.epoch_sums is not None:
+        loss = float(backend.to_numpy(state.epoch_sums["loss"]))
+        correct = int(backend.to_numpy(state.epoch_sums["correct"]))
+        if not (math.isfinite(loss) and loss >= logged_loss and 0 <= correct <= seen):
+            raise ConfigError(f"the state's epoch sums (loss {loss}, {correct} correct) do not "
+                              f"fit its position (batch {state.batch}, at most {seen} "
+                              f"examples)")
 
 
 def _zero_sums(be: backend.Backend, dtype: Any) -> dict[str, Any]:
@@ -469,10 +523,13 @@ def _sum_over_ranks(all_reduce: Any, grads: Params, batch_loss: Any, correct: An
                     *, xp: Any) -> tuple[Params, Any, Any]:
     """The whole batch's mean gradient, summed loss and correct count from this rank's shard
     of ``rows`` rows. Each rank sends sums (its mean gradient times its rows), so a batch that
-    does not split evenly still weighs every example alike, as one process would. One
-    collective: everything travels in the loss's dtype (a batch's counts are exact in it)."""
+    does not split evenly still weighs every example alike, as one process would. A rank with
+    no rows (a last batch smaller than the ranks) sends zeros: its mean over no rows is 0/0,
+    and NaN times 0 rows would still be NaN. One collective: everything travels in the loss's
+    dtype (a batch's counts are exact in it)."""
     dtype, dev = batch_loss.dtype, backend.device(batch_loss)
-    total = all_reduce({"grads": {name: g * rows for name, g in grads.items()},
+    sums = {name: g * rows if rows else xp.zeros_like(g) for name, g in grads.items()}
+    total = all_reduce({"grads": sums,
                         "loss": batch_loss, "correct": xp.astype(correct, dtype),
                         "rows": xp.asarray(rows, dtype=dtype, device=dev)})
     mean_grads = {name: g / total["rows"] for name, g in total["grads"].items()}
@@ -598,6 +655,13 @@ def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str,
     device."""
     X, y = (backend.to_numpy(a) for a in arrays)
     _check_data(X, y, name, model)
+    # softreg trains in float32 on every backend (the parameters' dtype): other features,
+    # integers or float64, are converted once here rather than promoted at every step.
+    if X.dtype != np.float32:
+        with np.errstate(over="ignore"):  # said below, in one line
+            X = X.astype(np.float32)
+        if not np.isfinite(X).all():
+            raise DataValueError(f"{name}: features beyond float32's range (about 3.4e38)")
     return be.asarray(X), be.asarray(y)
 
 
@@ -639,12 +703,12 @@ def _sample_weight(sample_weight: Any, n: int, be: backend.Backend) -> Any:
         raise DataValueError(f"sample_weight must have shape ({n},), got {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any():
         raise DataValueError("sample weights must be finite and >= 0")
-    total = w.sum()
-    if total <= 0:
+    if not w.any():
         raise DataValueError("sample weights sum to 0: nothing to learn from")
     if (w == w[0]).all():  # rescaled, equal weights are no weights: make that exact
         return None
-    return be.asarray((w * (n / total)).astype(np.float32))
+    w = w / w.max()  # first: weights near float64's largest would overflow their sum
+    return be.asarray((w * (n / w.sum())).astype(np.float32))
 
 
 def make_model(config: TrainConfig, X_train: Any, num_classes: int, *,

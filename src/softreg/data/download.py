@@ -29,6 +29,7 @@ from softreg.data.catalog import (
     expand_user,
 )
 from softreg.data.progress import progress_bar
+from softreg.fileio import make_directories, remove_empty_directories
 
 __all__ = ["download_dataset", "file_md5"]
 
@@ -64,12 +65,16 @@ def download_dataset(
     bases = tuple(spec.mirrors if mirrors is None else mirrors)
     if not bases:
         raise ValueError("download_dataset: no mirrors to download from")
-    dest.mkdir(parents=True, exist_ok=True)
-    for role, file_name in spec.files.items():
-        target = dest / file_name
-        if target.is_file() and file_md5(target) == spec.md5[role]:
-            continue
-        _fetch(spec, file_name, spec.md5[role], target, bases, progress)
+    created = make_directories(dest)
+    try:
+        for role, file_name in spec.files.items():
+            target = dest / file_name
+            if target.is_file() and file_md5(target) == spec.md5[role]:
+                continue
+            _fetch(spec, file_name, spec.md5[role], target, bases, progress)
+    except BaseException:
+        remove_empty_directories(created)  # nothing fetched: no empty directories left
+        raise
     return dest
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import stat
 import struct
 import zlib
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import numpy as np
 
 from softreg import limits
 from softreg.errors import SoftregError
+from softreg.fileio import regular_file_opener
 
 __all__ = ["IDXError", "read_idx"]
 
@@ -81,8 +81,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             or the header declares more than the file can hold or than fits in memory.
     """
     name = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
+    try:  # a regular file only: a FIFO would block, a device never end
+        with open(path, "rb", opener=regular_file_opener) as f:
             # peek, not read: the gzip and raw readers both start at the first byte.
             if f.peek(2)[:2] == GZIP_MAGIC:
                 return _read_gzip(f, name)
@@ -95,9 +95,7 @@ def _read_raw(f: io.BufferedReader, name: str) -> np.ndarray:
     """The IDX file ``f`` (positioned at its start) without compression."""
     stored, dims, header_len = _read_header(f.read, name)
     expected = math.prod(dims) * stored.itemsize
-    info = os.fstat(f.fileno())
-    if stat.S_ISREG(info.st_mode):  # a pipe or device has no size to compare
-        _check_payload_size(name, expected, info.st_size - header_len)
+    _check_payload_size(name, expected, os.fstat(f.fileno()).st_size - header_len)
     buffer = _allocate(name, stored, dims)
     _fill(f.readinto, buffer, name)
     _check_no_trailing_bytes(f.read, name, expected)
@@ -110,15 +108,14 @@ def _read_gzip(f: io.BufferedReader, name: str) -> np.ndarray:
     try:
         stored, dims, _ = _read_header(stream.read, name)
         expected = math.prod(dims) * stored.itemsize
-        info = os.fstat(f.fileno())
-        if stat.S_ISREG(info.st_mode):
-            most = info.st_size * MAX_DEFLATE_RATIO + DEFLATE_SLACK
-            if expected > most:
-                raise IDXError(
-                    f"{name}: the header declares {expected} bytes of IDX data "
-                    f"({limits.format_bytes(expected)}), but a gzip file of {info.st_size} "
-                    f"bytes can hold at most {most}"
-                )
+        size = os.fstat(f.fileno()).st_size
+        most = size * MAX_DEFLATE_RATIO + DEFLATE_SLACK
+        if expected > most:
+            raise IDXError(
+                f"{name}: the header declares {expected} bytes of IDX data "
+                f"({limits.format_bytes(expected)}), but a gzip file of {size} "
+                f"bytes can hold at most {most}"
+            )
         buffer = _allocate(name, stored, dims)
     except IDXError:
         stream.check_rest(CHECK_REST_LIMIT)  # raises if the header is garbled gzip
