@@ -476,13 +476,19 @@ def edited_files(draw: st.DrawFn, bases: Callable[[], tuple[Base, ...]],
 # --- 1. model files: the header's content and the tensors, with a valid checksum ------------
 
 
+def load_edited(case: Edited, name: str, load: Callable[[Path], Any]) -> Any:
+    """``case`` written as file ``name`` (with a valid checksum) and read back by ``load``:
+    what it returns, or None when it refused the file as the property allows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, name)
+        write_softreg_file(path, case.header, case.tensors)
+        return checked_call(lambda: load(path), path, ModelFileError)
+
+
 @FUZZ
 @given(case=edited_files(model_files))
 def test_model_file_with_edited_content(case: Edited) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "model.safetensors")
-        write_softreg_file(path, case.header, case.tensors)
-        loaded = checked_call(lambda: load_model(path), path, ModelFileError)
+    loaded = load_edited(case, "model.safetensors", load_model)
     if loaded is not None:
         check_loaded_model(loaded.model, loaded.params, loaded.class_names)
         assert all(isinstance(k, str) and isinstance(v, str)
@@ -543,10 +549,7 @@ def edit_run_length(draw: st.DrawFn, header: dict[str, Any]) -> str:
 @settings(FUZZ, max_examples=400)
 @given(case=edited_files(checkpoint_files, focus=CHECKPOINT_FIELDS, special=edit_run_length))
 def test_checkpoint_with_edited_content(case: Edited) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "checkpoint.safetensors")
-        write_softreg_file(path, case.header, case.tensors)
-        ckpt = checked_call(lambda: load_checkpoint(path), path, ModelFileError)
+    ckpt = load_edited(case, "checkpoint.safetensors", load_checkpoint)
     if ckpt is not None:
         check_loaded_checkpoint(ckpt)
         train_from(ckpt)

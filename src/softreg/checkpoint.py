@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +182,7 @@ def save_checkpoint(
     position = {"epoch": state.epoch, "step": state.step, "batch": state.batch,
                 "logged": [float(state.logged[0]), int(state.logged[1])],
                 "seconds": float(state.seconds)}
-    header = _checkpoint_header(model, config, position, history, class_names,
-                                {str(k): str(v) for k, v in (metadata or {}).items()},
+    header = _checkpoint_header(model, config, position, history, class_names, metadata,
                                 checkpoint_every)
     path = Path(path)
     checked = _check_checkpoint_header(header, path)
@@ -234,12 +233,12 @@ def _model_header(model: Any, class_names: tuple[str, ...],
 
 def _checkpoint_header(model: Any, config: TrainConfig, position: dict[str, Any],
                        history: History, class_names: tuple[str, ...],
-                       metadata: dict[str, str], checkpoint_every: int) -> dict[str, Any]:
+                       metadata: dict[str, Any] | None, checkpoint_every: int) -> dict[str, Any]:
     """A checkpoint's header (without its checksum)."""
     return {"kind": "checkpoint", **_model_header(model, class_names, metadata),
             "train_config": config.to_dict(), "position": position,
-            "history": {"records": [_record_dict(r) for r in history.records],
-                        "steps": [_record_dict(r) for r in history.steps]},
+            "history": {"records": [asdict(r) for r in history.records],
+                        "steps": [asdict(r) for r in history.steps]},
             "checkpoint_every": checkpoint_every}
 
 
@@ -254,23 +253,25 @@ def _check_nothing_else(path: Path, header: dict[str, Any], rebuilt: dict[str, A
                              f"does not write there")
 
 
+_MISSING = object()  # a key one side has and the other has not
+
+
 def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
     """The path (``a.b[2]``) of the first place where two JSON values differ, or None."""
     if isinstance(got, dict) and isinstance(want, dict):
-        for key in sorted(set(got) | set(want)):
-            if key not in got or key not in want:
-                return f"{where}.{key}".lstrip(".")
-            found = _first_difference(got[key], want[key], f"{where}.{key}")
-            if found is not None:
-                return found.lstrip(".")
-        return None
-    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            found = _first_difference(a, b, f"{where}[{i}]")
-            if found is not None:
-                return found
-        return None
-    return None if got == want and type(got) is type(want) else where.lstrip(".")
+        children = [(f"{where}.{key}" if where else key, got.get(key, _MISSING),
+                     want.get(key, _MISSING)) for key in sorted(set(got) | set(want))]
+    elif isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        children = [(f"{where}[{i}]", a, b) for i, (a, b) in
+                    enumerate(zip(got, want, strict=True))]
+    else:
+        return None if got == want and type(got) is type(want) else where
+    for child, a, b in children:
+        found = _first_difference(a, b, child)
+        if found is not None:
+            return found
+    return None
+
 
 
 def _check_model_header(header: Any, path: Path) -> tuple[Any, tuple[str, ...], dict[str, str]]:
@@ -390,10 +391,6 @@ def _record(cls: type, value: Any, path: Path, where: str) -> Any:
         elif _number(item, path, f"{where}.{f.name}") > 1 and f.name.endswith("_acc"):
             raise ModelFileError(f"{path}: the header's {where}.{f.name} is above 1")
     return cls(**value)
-
-
-def _record_dict(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 # --- the tensors ----------------------------------------------------------------------------

@@ -218,12 +218,12 @@ NPY_MAX_HEADER = 10_000  # bytes of a .npy header's text (NumPy's own default li
 
 
 def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] | None = None,
-             ndim: int | None = None, error: type[SoftregError] = SoftregError) -> np.ndarray:
+             error: type[SoftregError] = SoftregError) -> np.ndarray:
     """A real-number array from a ``.npy`` file, checked before anything is allocated.
 
     The header is read first: an array of strings, objects, dates, records or complex
-    numbers, another shape than ``shape`` (or number of dimensions than ``ndim``), a size
-    that does not match the file's, or one that cannot fit in memory is refused with
+    numbers, another shape than ``shape``, a size that does not match the file's, or one
+    that cannot fit in memory is refused with
     ``error``, whose message starts with ``path`` and names ``what`` the file should hold.
     Returns the array in native byte order, shape ``shape``.
     """
@@ -243,8 +243,6 @@ def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] 
                 raise error(f"{name}: {what} of negative shape {declared}")
             if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in "iuf":
                 raise error(f"{name}: {what} must hold real numbers, got dtype {dtype}")
-            if ndim is not None and len(declared) != ndim:
-                raise error(f"{name}: {what} must be {ndim}-D, got shape {declared}")
             if shape is not None and tuple(declared) != tuple(shape):
                 raise error(f"{name}: {what} of shape {declared}, expected {tuple(shape)}")
             nbytes = int(np.prod(declared, dtype=object)) * dtype.itemsize

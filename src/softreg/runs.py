@@ -169,8 +169,7 @@ def resume_run(
     """
     wall_start = time.perf_counter()
     directory = run_directory(run_dir, overwrite=True)
-    if not (directory.path / "config.json").is_file():
-        read_run_config(directory.path)  # says there is no run to resume
+    _config_file(directory.path)  # no run to resume: said before anything else
     with directory:
         if _writes(communicator):
             directory.lock()  # before reading: another process may be writing the run
@@ -183,32 +182,26 @@ def resume_run(
             communicator.barrier()  # every rank has looked before rank 0 changes anything
         if _writes(communicator):
             directory.remove_temporary_files()
-        if not has_checkpoint:  # stopped before the first checkpoint: start again
-            checkpoint_every = checkpoint_every or 0
-            _check_ready(config, plots, n_show, checkpoint_every)
-            data = _load_data(config, data_dir, progress, communicator)
-            model = make_model(config, data.X_train, data.num_classes)
-            return _train_in(directory, config, data, model, None, None,
-                             wall_start=wall_start, seconds_load=0.0,
-                             checkpoint_every=checkpoint_every, progress=progress,
-                             plots=plots, n_show=n_show, stream=stream, callbacks=callbacks,
-                             communicator=communicator)
-        saved = load_checkpoint(checkpoint_file)
-        if saved.config != config:
+        saved = load_checkpoint(checkpoint_file) if has_checkpoint else None
+        if saved is not None and saved.config != config:
             raise RunDirError(f"{checkpoint_file}: written for another configuration than "
                               f"{directory.path / 'config.json'}")
         if checkpoint_every is None:
-            checkpoint_every = saved.checkpoint_every
+            checkpoint_every = saved.checkpoint_every if saved is not None else 0
         _check_ready(config, plots, n_show, checkpoint_every)
         t = time.perf_counter()
         data = _load_data(config, data_dir, progress, communicator)
         seconds_load = time.perf_counter() - t
-        _check_position(saved, config, data.X_train.shape[0], checkpoint_file)
-        _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
-        if saved.class_names != data.class_names:
-            raise RunDirError(f"{checkpoint_file}: written for the classes "
-                              f"{', '.join(saved.class_names[:4])}, ... of another dataset")
-        return _train_in(directory, config, data, saved.model, saved.state, saved.history,
+        if saved is None:  # stopped before the first checkpoint: start again
+            model, state, history = make_model(config, data.X_train, data.num_classes), None, None
+        else:
+            _check_position(saved, config, data.X_train.shape[0], checkpoint_file)
+            _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
+            if saved.class_names != data.class_names:
+                raise RunDirError(f"{checkpoint_file}: written for the classes "
+                                  f"{', '.join(saved.class_names[:4])}, ... of another dataset")
+            model, state, history = saved.model, saved.state, saved.history
+        return _train_in(directory, config, data, model, state, history,
                          wall_start=wall_start, seconds_load=seconds_load,
                          checkpoint_every=checkpoint_every, progress=progress, plots=plots,
                          n_show=n_show, stream=stream, callbacks=callbacks,
@@ -224,10 +217,7 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         No config.json, or one that is not a valid configuration (malformed, nested too
         deeply, too large, or with a value TrainConfig refuses).
     """
-    config_file = Path(run_dir) / "config.json"
-    if not config_file.is_file():
-        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
-                          f"softreg train --out {run_dir}")
+    config_file = _config_file(run_dir)
     if config_file.stat().st_size > MAX_CONFIG_BYTES:
         raise RunDirError(f"{config_file}: {config_file.stat().st_size} bytes, too large to be "
                           f"a run configuration")
@@ -238,6 +228,15 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         return TrainConfig(**fields)
     except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
         raise RunDirError(f"{config_file}: not a valid run configuration ({exc})") from None
+
+
+def _config_file(run_dir: str | Path) -> Path:
+    """The run's config.json, or a RunDirError: there is no run to resume."""
+    config_file = Path(run_dir) / "config.json"
+    if not config_file.is_file():
+        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
+                          f"softreg train --out {run_dir}")
+    return config_file
 
 
 def _writes(communicator: Any) -> bool:

@@ -73,8 +73,9 @@ def scaling_kind(mean: np.ndarray, scale: np.ndarray) -> str:
 def fit_scaling(X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = None
                 ) -> tuple[Any, Any]:
     """``(mean, scale)`` of kind ``"none"``, ``"scalar"`` or ``"per-feature"`` computed from
-    training inputs ``X (n_samples, ...)``. With ``sample_weight (n_samples,)`` a row of
-    weight k counts as k rows (and one of weight 0 not at all), as in the loss."""
+    training inputs ``X (n_samples, ...)``. With ``sample_weight (n_samples,)`` (finite,
+    >= 0, not all 0) a row of weight k counts as k rows (and one of weight 0 not at all), as
+    in the loss."""
     if kind == "none":
         return 0.0, 1.0
     if kind == "scalar":
@@ -93,7 +94,7 @@ def input_stats(X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | N
     X = X.reshape(X.shape[0], -1)
     if X.size == 0:
         raise ConfigError("cannot standardise an empty dataset")
-    weights = _normalised(sample_weight, X.shape[0])
+    weights = _normalised(sample_weight)
     total = squares = 0.0
     for begin in range(0, X.shape[0], chunk_rows):
         chunk = X[begin : begin + chunk_rows].astype(np.float64)
@@ -122,7 +123,7 @@ def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int 
     X = X.reshape(X.shape[0], -1)
     if X.shape[0] == 0:
         raise ConfigError("cannot standardise an empty dataset")
-    weights = _normalised(sample_weight, X.shape[0])
+    weights = _normalised(sample_weight)
     total = np.zeros(X.shape[1])
     squares = np.zeros(X.shape[1])
     for begin in range(0, X.shape[0], chunk_rows):
@@ -142,15 +143,10 @@ def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int 
     return mean, std + floor
 
 
-def _normalised(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
-    """Weights summing to 1, float64 ``(n,)``, or None for no weights or equal ones."""
+def _normalised(sample_weight: np.ndarray | None) -> np.ndarray | None:
+    """Weights summing to 1, float64 ``(n,)``, or None (weights as
+    :func:`softreg.train.checked_sample_weight` gives them: finite, >= 0, averaging 1)."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or not w.any():
-        raise ConfigError(f"sample weights for standardising must be ({n},), finite, >= 0 and "
-                          f"not all 0")
-    if (w == w[0]).all():  # equal weights are no weights, exactly, as in fit
-        return None
-    w = w / w.max()  # first: weights near float64's largest would overflow their sum
     return w / w.sum()

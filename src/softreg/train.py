@@ -287,7 +287,8 @@ def fit(
     model = model.without_input_scaling()
     seconds_scaling = time.perf_counter() - scaling
     n = X.shape[0]
-    weight = _sample_weight(sample_weight, n, be) if sample_weight is not None else None
+    weight = checked_sample_weight(sample_weight, n)
+    weight = be.asarray(weight.astype(np.float32)) if weight is not None else None
     optimizer = config.sgd()
     proposal = _proposal(config, model, train[1], be)  # None unless config.sampled
     state = init_state(model, config) if state is None else state
@@ -695,9 +696,18 @@ def _check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
                              f"[0, {num_classes}) (the model has {num_classes} classes)")
 
 
-def _sample_weight(sample_weight: Any, n: int, be: backend.Backend) -> Any:
-    """Weights checked and rescaled to average 1, as a float32 array on the device (the
-    step's ``weight``), or None when they are all equal."""
+def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` checked and rescaled to average 1, float64 ``(n,)`` on the host, or
+    None when there are none or all are equal (equal weights are no weights, exactly).
+    What ``fit`` weights the loss with and ``make_model`` the input statistics.
+
+    Raises
+    ------
+    DataValueError
+        Another shape, a weight that is negative or not finite, or all weights 0.
+    """
+    if sample_weight is None:
+        return None
     w = np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
     if w.shape != (n,):
         raise DataValueError(f"sample_weight must have shape ({n},), got {w.shape}")
@@ -708,7 +718,7 @@ def _sample_weight(sample_weight: Any, n: int, be: backend.Backend) -> Any:
     if (w == w[0]).all():  # rescaled, equal weights are no weights: make that exact
         return None
     w = w / w.max()  # first: weights near float64's largest would overflow their sum
-    return be.asarray((w * (n / w.sum())).astype(np.float32))
+    return w * (n / w.sum())
 
 
 def make_model(config: TrainConfig, X_train: Any, num_classes: int, *,
@@ -730,7 +740,7 @@ def make_model(config: TrainConfig, X_train: Any, num_classes: int, *,
     else:
         model = MODELS[config.model](sigma=config.sigma, **shape)
     check_trainable(model, config)  # before the statistics: they take a pass over the data
-    weights = None if sample_weight is None else backend.to_numpy(sample_weight)
+    weights = checked_sample_weight(sample_weight, X_train.shape[0])
     mean, scale = fit_scaling(X_train, config.input_scaling, sample_weight=weights)
     return replace(model, input_mean=mean, input_scale=scale)
 
