@@ -938,3 +938,22 @@ def test_found_training_from_a_checkpoint_at_a_huge_step() -> None:
             ckpt = checked_call(lambda file=file: load_checkpoint(file), file, ModelFileError)
         if ckpt is not None:  # a step below 2**64 loads; training refuses it or goes on
             train_from(ckpt)
+
+
+def test_found_a_long_value_quoted_in_an_error_message() -> None:
+    """A message quoting a value of the file (a 600 kB string where layer sizes belong) was
+    the whole value, made printable a character at a time: a dozen times the file's size in
+    memory, for one line nobody reads to its end. Messages are cut at 2,000 characters."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "config.json")
+        path.write_text(json.dumps({"hidden": "x" * 600_000}))
+        size = path.stat().st_size
+        tracemalloc.start()
+        try:
+            with pytest.raises(RunDirError) as refused:
+                read_run_config(tmp)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert len(str(refused.value)) <= 2_004
+    assert peak < 4 * size

@@ -7,13 +7,20 @@ from types import ModuleType
 class SoftregError(Exception):
     """Base class: something about the user's input or environment is wrong, not a bug.
 
-    The message is made one printable line (see :func:`printable`) whatever it quotes: a
-    file name, a key or a value from a hostile file cannot break the one-line promise or
-    reach a terminal as control characters.
+    The message is made one printable line (see :func:`printable`) of at most
+    MAX_MESSAGE characters, whatever it quotes: a file name, a key or a value from a hostile
+    file cannot break the one-line promise, reach a terminal as control characters, or
+    make the message itself a copy of a large file.
     """
 
     def __init__(self, message: object = "", *args: object):
-        super().__init__(printable(str(message)), *args)
+        text = str(message)
+        if len(text) > MAX_MESSAGE:
+            text = text[:MAX_MESSAGE] + " ..."
+        super().__init__(printable(text), *args)
+
+
+MAX_MESSAGE = 2000  # characters of an error's message: one line a person reads
 
 
 class ConfigError(SoftregError, ValueError):
@@ -80,8 +87,11 @@ def printable(text: str) -> str:
     """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
     become spaces, other control characters their escapes (``\\x1b``). For anything printed
     that comes from outside (paths, file contents, exception messages)."""
+    text = text.strip()
+    if text.isprintable():  # the usual case, at C speed
+        return text
     return "".join(c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1]
-                   for c in text.strip())
+                   for c in text)
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:
