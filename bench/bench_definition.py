@@ -88,7 +88,8 @@ def calls(xp: Any, logits: Any, y: Any, targets: Any) -> dict[str, Callable[[], 
         "index": lambda: ops.cross_entropy(logits, y, xp=xp),
         "unchecked": lambda: xp.mean(ops.cross_entropy_unchecked(logits, y, xp=xp)),
         "definition": lambda: ops.cross_entropy_soft(
-            logits, ops.one_hot(y, k, dtype=logits.dtype, xp=xp), xp=xp),
+            logits, ops.one_hot(y, k, dtype=logits.dtype, xp=xp), xp=xp
+        ),
         "definition-prebuilt": lambda: ops.cross_entropy_soft(logits, targets, xp=xp),
     }
 
@@ -106,7 +107,10 @@ def bench_one(name: str, n: int, k: int, repeat: int, min_sample: float) -> dict
         raise AssertionError(f"methods disagree at {name} n={n} k={k}: {values}")
     seconds = timed(fns, repeat, min_sample)
     return {
-        "backend": name, "n": n, "k": k, "seconds": seconds,
+        "backend": name,
+        "n": n,
+        "k": k,
+        "seconds": seconds,
         "ratio_definition_over_index": seconds["definition"] / seconds["index"],
         "ratio_definition_over_unchecked": seconds["definition"] / seconds["unchecked"],
         "ratio_prebuilt_over_index": seconds["definition-prebuilt"] / seconds["index"],
@@ -124,19 +128,33 @@ def format_table(results: list[dict]) -> str:
     header = ["backend", "n", "k", *(f"{m} ms" for m in METHODS), "def/index", "def/unchecked"]
     lines = [header]
     for r in results:
-        lines.append([r["backend"], str(r["n"]), str(r["k"]),
-                      *(f"{r['seconds'][m] * 1e3:.3f}" for m in METHODS),
-                      f"{r['ratio_definition_over_index']:.2f}x",
-                      f"{r['ratio_definition_over_unchecked']:.2f}x"])
+        lines.append(
+            [
+                r["backend"],
+                str(r["n"]),
+                str(r["k"]),
+                *(f"{r['seconds'][m] * 1e3:.3f}" for m in METHODS),
+                f"{r['ratio_definition_over_index']:.2f}x",
+                f"{r['ratio_definition_over_unchecked']:.2f}x",
+            ]
+        )
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) if c else cell.ljust(w)
-                               for c, (cell, w) in enumerate(zip(line, widths, strict=True)))
-                     for line in lines)
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if c else cell.ljust(w)
+            for c, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    )
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+    }
     if hasattr(os, "getloadavg"):
         info["loadavg_1min"] = os.getloadavg()[0]
     if "torch" in backends_available():
@@ -150,14 +168,31 @@ def machine() -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny size set (smoke test)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed samples per method (median reported; default 7, quick 3)")
-    parser.add_argument("--min-sample", type=float, default=None, metavar="S",
-                        help="seconds each sample lasts at least (default 0.05, quick 0.002)")
-    parser.add_argument("--backends", default=None,
-                        help="comma-separated, from numpy,torch (default: those installed)")
-    parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
-                        help="torch.set_num_threads(N) (default: PyTorch's own choice)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed samples per method (median reported; default 7, quick 3)",
+    )
+    parser.add_argument(
+        "--min-sample",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds each sample lasts at least (default 0.05, quick 0.002)",
+    )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated, from numpy,torch (default: those installed)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch.set_num_threads(N) (default: PyTorch's own choice)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
     return parser
 
@@ -165,8 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     repeat = args.repeat or (3 if args.quick else 7)
-    min_sample = args.min_sample if args.min_sample is not None else (
-        0.002 if args.quick else 0.05)
+    min_sample = args.min_sample if args.min_sample is not None else (0.002 if args.quick else 0.05)
     names = args.backends.split(",") if args.backends else backends_available()
     if args.torch_threads is not None and "torch" in names:
         import torch
@@ -183,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "cross-entropy from its definition vs index picking",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "repeat": repeat, "min_sample_seconds": min_sample, "quick": args.quick,
-        "machine": machine(), "results": results,
+        "repeat": repeat,
+        "min_sample_seconds": min_sample,
+        "quick": args.quick,
+        "machine": machine(),
+        "results": results,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -42,8 +42,12 @@ RECIPES = {
 }
 EPOCHS = {"book": 5, "lecture-mlp": 1}  # a few seconds of training each
 # row -> (ranks under torchrun, 0: none; OMP_NUM_THREADS, None: torch's default)
-MODES = {"1 process": (0, None), "1 process 1 thread": (0, 1), "torchrun 1": (1, 1),
-         "torchrun 2": (2, 1)}
+MODES = {
+    "1 process": (0, None),
+    "1 process 1 thread": (0, 1),
+    "torchrun 1": (1, 1),
+    "torchrun 2": (2, 1),
+}
 DATASET = "fashion-mnist"
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "distributed.json"
 
@@ -55,8 +59,14 @@ def worker(args: argparse.Namespace) -> dict | None:
     from softreg import distributed, load_dataset
     from softreg.train import TrainConfig, fit, make_model
 
-    config = TrainConfig(dataset=DATASET, epochs=args.epochs, backend="torch",
-                         device=args.device, log_every=0, **RECIPES[args.worker])
+    config = TrainConfig(
+        dataset=DATASET,
+        epochs=args.epochs,
+        backend="torch",
+        device=args.device,
+        log_every=0,
+        **RECIPES[args.worker],
+    )
     communicator = distributed.init(args.device) if args.ranks else None
     data = load_dataset(DATASET, data_dir=args.data_dir, download=False, progress=False)
     X, y = data.X_train[: args.limit], data.y_train[: args.limit]
@@ -67,11 +77,15 @@ def worker(args: argparse.Namespace) -> dict | None:
         if communicator.rank != 0:
             return None
     steps = result.state.step
-    return {"steps": steps, "seconds_train": result.seconds_train,
-            "steps_per_second": steps / result.seconds_train,
-            "epoch_seconds": result.seconds_train / args.epochs,
-            "train_loss": result.history.final.train_loss,
-            "torch_threads": torch.get_num_threads(), "n_train": int(X.shape[0])}
+    return {
+        "steps": steps,
+        "seconds_train": result.seconds_train,
+        "steps_per_second": steps / result.seconds_train,
+        "epoch_seconds": result.seconds_train / args.epochs,
+        "train_loss": result.history.final.train_loss,
+        "torch_threads": torch.get_num_threads(),
+        "n_train": int(X.shape[0]),
+    }
 
 
 def free_port() -> int:
@@ -85,10 +99,28 @@ def run_row(recipe: str, ranks: int, threads: int | None, args: argparse.Namespa
     of ``threads`` threads each (None: torch's default)."""
     launch = [sys.executable]
     if ranks:
-        launch += ["-m", "torch.distributed.run", "--nproc-per-node", str(ranks),
-                   "--master-addr", "127.0.0.1", "--master-port", str(free_port())]
-    cmd = [*launch, str(Path(__file__).resolve()), "--worker", recipe, "--ranks", str(ranks),
-           "--epochs", str(args.epochs or EPOCHS[recipe]), "--device", args.device]
+        launch += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(ranks),
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(free_port()),
+        ]
+    cmd = [
+        *launch,
+        str(Path(__file__).resolve()),
+        "--worker",
+        recipe,
+        "--ranks",
+        str(ranks),
+        "--epochs",
+        str(args.epochs or EPOCHS[recipe]),
+        "--device",
+        args.device,
+    ]
     for flag, value in (("--limit", args.limit), ("--data-dir", args.data_dir)):
         if value is not None:
             cmd += [flag, str(value)]
@@ -100,23 +132,33 @@ def run_row(recipe: str, ranks: int, threads: int | None, args: argparse.Namespa
     if proc["rc"] != 0:
         return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
     result = json.loads(proc["stdout"].strip().splitlines()[-1])
-    result.update(ok=True, wall_seconds=proc["wall_seconds"], loadavg_1min_before=load_before,
-                  loadavg_1min_after=os.getloadavg()[0])
+    result.update(
+        ok=True,
+        wall_seconds=proc["wall_seconds"],
+        loadavg_1min_before=load_before,
+        loadavg_1min_after=os.getloadavg()[0],
+    )
     return result
 
 
 def summarize(runs: list[dict]) -> dict:
-    return {"status": "ok",
-            "steps_per_second_median": statistics.median(r["steps_per_second"] for r in runs),
-            "epoch_seconds_median": statistics.median(r["epoch_seconds"] for r in runs),
-            "wall_seconds_median": statistics.median(r["wall_seconds"] for r in runs),
-            "torch_threads": runs[-1]["torch_threads"], "steps": runs[-1]["steps"],
-            "train_loss": runs[-1]["train_loss"], "runs": runs}
+    return {
+        "status": "ok",
+        "steps_per_second_median": statistics.median(r["steps_per_second"] for r in runs),
+        "epoch_seconds_median": statistics.median(r["epoch_seconds"] for r in runs),
+        "wall_seconds_median": statistics.median(r["wall_seconds"] for r in runs),
+        "torch_threads": runs[-1]["torch_threads"],
+        "steps": runs[-1]["steps"],
+        "train_loss": runs[-1]["train_loss"],
+        "runs": runs,
+    }
 
 
 def format_table(rows: dict) -> str:
-    head = (f"{'recipe':<13}{'row':<21}{'threads':>8}{'steps/s':>10}{'epoch s':>9}"
-            f"{'vs 1 process':>14}{'wall s':>8}{'train loss':>12}")
+    head = (
+        f"{'recipe':<13}{'row':<21}{'threads':>8}{'steps/s':>10}{'epoch s':>9}"
+        f"{'vs 1 process':>14}{'wall s':>8}{'train loss':>12}"
+    )
     lines = [head, "-" * len(head)]
     for recipe, modes in rows.items():
         base = modes.get("1 process", {}).get("steps_per_second_median")
@@ -126,32 +168,63 @@ def format_table(rows: dict) -> str:
                 continue
             speed = row["steps_per_second_median"]
             ratio = f"{speed / base:.2f}x" if base else "-"
-            lines.append(f"{recipe:<13}{mode:<21}{row['torch_threads']:>8}{speed:>10.1f}"
-                         f"{row['epoch_seconds_median']:>9.2f}{ratio:>14}"
-                         f"{row['wall_seconds_median']:>8.1f}{row['train_loss']:>12.5f}")
+            lines.append(
+                f"{recipe:<13}{mode:<21}{row['torch_threads']:>8}{speed:>10.1f}"
+                f"{row['epoch_seconds_median']:>9.2f}{ratio:>14}"
+                f"{row['wall_seconds_median']:>8.1f}{row['train_loss']:>12.5f}"
+            )
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Steps/second of data-parallel training "
-                                                 "(torchrun, 1 and 2 processes).")
-    parser.add_argument("--recipes", default=",".join(RECIPES),
-                        help=f"comma-separated subset of {','.join(RECIPES)} (default: all)")
-    parser.add_argument("--rows", default=",".join(MODES),
-                        help=f"comma-separated subset of: {', '.join(MODES)} (default: all)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs per run (default: book 5, lecture-mlp 1)")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs per row; the table shows medians (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="train on the first N examples only (smoke tests)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                        help="cpu (gloo) or cuda (NCCL, one GPU per rank) (default: cpu)")
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
-                        help="where to write the results (default: bench/results/"
-                             "distributed.json)")
+    parser = argparse.ArgumentParser(
+        description="Steps/second of data-parallel training (torchrun, 1 and 2 processes)."
+    )
+    parser.add_argument(
+        "--recipes",
+        default=",".join(RECIPES),
+        help=f"comma-separated subset of {','.join(RECIPES)} (default: all)",
+    )
+    parser.add_argument(
+        "--rows",
+        default=",".join(MODES),
+        help=f"comma-separated subset of: {', '.join(MODES)} (default: all)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs per run (default: book 5, lecture-mlp 1)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs per row; the table shows medians (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on the first N examples only (smoke tests)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="cpu (gloo) or cuda (NCCL, one GPU per rank) (default: cpu)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        metavar="PATH",
+        help="where to write the results (default: bench/results/distributed.json)",
+    )
     parser.add_argument("--worker", choices=tuple(RECIPES), help=argparse.SUPPRESS)
     parser.add_argument("--ranks", type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -170,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.rows.split(",") if m.strip()]
     unknown = [r for r in recipes if r not in RECIPES] + [m for m in modes if m not in MODES]
     if unknown or not recipes or not modes:
-        print(f"bench: unknown recipes or rows {unknown}; choose from {', '.join(RECIPES)} "
-              f"and {', '.join(MODES)}", file=sys.stderr)
+        print(
+            f"bench: unknown recipes or rows {unknown}; choose from {', '.join(RECIPES)} "
+            f"and {', '.join(MODES)}",
+            file=sys.stderr,
+        )
         return 2
     import torch
 
@@ -181,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     skipped = {}  # one GPU per rank: rows that need more GPUs than there are
     for mode in modes:
         if args.device == "cuda" and max(MODES[mode][0], 1) > gpus:
-            skipped[mode] = {"status": "skipped",
-                             "reason": f"needs {max(MODES[mode][0], 1)} CUDA GPU(s), PyTorch "
-                                       f"sees {gpus}"}
+            skipped[mode] = {
+                "status": "skipped",
+                "reason": f"needs {max(MODES[mode][0], 1)} CUDA GPU(s), PyTorch sees {gpus}",
+            }
     load_start = os.getloadavg()
     runs: dict[tuple[str, str], list[dict]] = {(r, m): [] for r in recipes for m in modes}
     failed: dict[tuple[str, str], dict] = {}
@@ -193,14 +270,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             res = run_row(key[0], *MODES[key[1]], args)
             if not res["ok"]:
-                failed[key] = {"status": "failed", "reason": f"exit status {res['rc']}",
-                               "stderr_tail": res["stderr_tail"]}
+                failed[key] = {
+                    "status": "failed",
+                    "reason": f"exit status {res['rc']}",
+                    "stderr_tail": res["stderr_tail"],
+                }
                 print(f"bench: {key} failed:\n{res['stderr_tail']}", file=sys.stderr)
                 continue
             runs[key].append(res)
-            print(f"[{rep + 1}/{args.repeat}] {key[0]:<12} {key[1]:<20} "
-                  f"{res['steps_per_second']:8.1f} steps/s  load {res['loadavg_1min_after']:.2f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{rep + 1}/{args.repeat}] {key[0]:<12} {key[1]:<20} "
+                f"{res['steps_per_second']:8.1f} steps/s  load {res['loadavg_1min_after']:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
     rows: dict[str, dict] = {}
     for (recipe, mode), done in runs.items():
         row = failed.get((recipe, mode)) or skipped.get(mode) or summarize(done)
@@ -209,11 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "distributed",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, *sys.argv],
-        "config": {"dataset": DATASET, "device": args.device, "epochs": args.epochs or EPOCHS,
-                   "limit": args.limit, "repeat": args.repeat, "recipes": {
-                       r: RECIPES[r] for r in recipes}},
-        "machine": {**machine_info(), "torch": torch.__version__,
-                    "cuda_devices": torch.cuda.device_count()},
+        "config": {
+            "dataset": DATASET,
+            "device": args.device,
+            "epochs": args.epochs or EPOCHS,
+            "limit": args.limit,
+            "repeat": args.repeat,
+            "recipes": {r: RECIPES[r] for r in recipes},
+        },
+        "machine": {
+            **machine_info(),
+            "torch": torch.__version__,
+            "cuda_devices": torch.cuda.device_count(),
+        },
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "softreg": softreg.__version__,
@@ -221,9 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.json, report)
-    print(f"\n{DATASET}, torch {torch.__version__} on {args.device}; median of {args.repeat} "
-          f"runs; {os.cpu_count()} CPUs; load average {load_start[0]:.2f} at the start, "
-          f"{report['loadavg_end'][0]:.2f} at the end")
+    print(
+        f"\n{DATASET}, torch {torch.__version__} on {args.device}; median of {args.repeat} "
+        f"runs; {os.cpu_count()} CPUs; load average {load_start[0]:.2f} at the start, "
+        f"{report['loadavg_end'][0]:.2f} at the end"
+    )
     print(format_table(rows))
     print(f"results: {args.json}")
     return 1 if failed else 0

@@ -102,14 +102,19 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
             return self.l5(x)
 
     torch.manual_seed(0)
-    train_loader = DataLoader(MNIST(data.train_images[rows], data.train_labels[rows]),
-                              shuffle=True, batch_size=RECIPE["batch_size"])
-    test_loader = DataLoader(MNIST(data.test_images[rows], data.test_labels[rows]),
-                             shuffle=False, batch_size=RECIPE["batch_size"])
+    train_loader = DataLoader(
+        MNIST(data.train_images[rows], data.train_labels[rows]),
+        shuffle=True,
+        batch_size=RECIPE["batch_size"],
+    )
+    test_loader = DataLoader(
+        MNIST(data.test_images[rows], data.test_labels[rows]),
+        shuffle=False,
+        batch_size=RECIPE["batch_size"],
+    )
     model = Net()
     criterion = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"],
-                                momentum=RECIPE["momentum"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"])
 
     start = time.perf_counter()
     accuracy = 0.0
@@ -122,8 +127,10 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
             optimizer.step()
             running_loss += loss.item()
             if batch_id % 300 == 299:
-                print(f"[epoch={epoch + 1}, batch={batch_id + 1}] loss: {running_loss / 300:3f}",
-                      file=sys.stderr)
+                print(
+                    f"[epoch={epoch + 1}, batch={batch_id + 1}] loss: {running_loss / 300:3f}",
+                    file=sys.stderr,
+                )
         correct = total = 0
         with torch.no_grad():
             for images, labels in test_loader:
@@ -131,23 +138,31 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
                 total += labels.size(0)
                 correct += (predicted == labels).sum().item()
         accuracy = correct / total
-    return {"seconds_train": time.perf_counter() - start, "test_acc": accuracy,
-            "seconds_compile": 0.0, "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "seconds_train": time.perf_counter() - start,
+        "test_acc": accuracy,
+        "seconds_compile": 0.0,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def train_softreg(data, rows: slice, epochs: int, backend: str) -> dict:
     import softreg
     from softreg.train import make_model
 
-    config = softreg.TrainConfig(dataset="mnist", model="mlp", epochs=epochs, backend=backend,
-                                 **RECIPE)
+    config = softreg.TrainConfig(
+        dataset="mnist", model="mlp", epochs=epochs, backend=backend, **RECIPE
+    )
     X, y = data.X_train[rows], data.y_train[rows]
     model = make_model(config, X, data.num_classes)
     result = softreg.fit(model, (X, y), (data.X_test[rows], data.y_test[rows]), config)
-    return {"seconds_train": result.seconds_train, "test_acc": result.history.final.test_acc,
-            "seconds_compile": result.seconds_compile,
-            "versions": softreg.backend.versions(backend)}
+    return {
+        "seconds_train": result.seconds_train,
+        "test_acc": result.history.final.test_acc,
+        "seconds_compile": result.seconds_compile,
+        "versions": softreg.backend.versions(backend),
+    }
 
 
 def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> dict:
@@ -183,21 +198,37 @@ def compare(rows: dict) -> dict:
             continue
         speedup = lecture["seconds_train_median"] / row["seconds_train_median"]
         acc_pp = 100 * (row["test_acc"] - lecture["test_acc"])
-        out[name] = {"speedup": speedup, "acc_diff_pp": acc_pp,
-                     "goal_met": speedup >= GOAL_SPEEDUP and abs(acc_pp) <= GOAL_ACC_PP}
+        out[name] = {
+            "speedup": speedup,
+            "acc_diff_pp": acc_pp,
+            "goal_met": speedup >= GOAL_SPEEDUP and abs(acc_pp) <= GOAL_ACC_PP,
+        }
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Benchmark the lecture's MNIST MLP: softreg vs the lecture's program.")
+        description="Benchmark the lecture's MNIST MLP: softreg vs the lecture's program."
+    )
     parser.add_argument("--epochs", type=positive_int, default=10)
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                        help="use only the first N training and test examples (smoke tests)")
-    parser.add_argument("--rows", default=",".join(ROWS),
-                        help=f"comma-separated subset of {','.join(ROWS)} (default: all)")
-    parser.add_argument("--repeat", type=positive_int, default=1,
-                        help="runs per row (default: %(default)s; the lecture takes minutes)")
+    parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N training and test examples (smoke tests)",
+    )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"comma-separated subset of {','.join(ROWS)} (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        help="runs per row (default: %(default)s; the lecture takes minutes)",
+    )
     parser.add_argument("--data-dir", default=None, metavar="DIR")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
@@ -228,13 +259,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             res = run_worker(name, args, script=__file__)
             if not res["ok"]:
-                rows[name] = {"status": "failed", "reason": f"exit status {res['rc']}",
-                              "stderr_tail": res["stderr_tail"]}
+                rows[name] = {
+                    "status": "failed",
+                    "reason": f"exit status {res['rc']}",
+                    "stderr_tail": res["stderr_tail"],
+                }
                 print(f"bench: {name} failed:\n{res['stderr_tail']}", file=sys.stderr)
                 continue
             runs[name].append(res)
-            print(f"[{rep + 1}/{args.repeat}] {name:<16} train {res['seconds_train']:.2f} s  "
-                  f"test acc {res['test_acc']:.4f}", file=sys.stderr, flush=True)
+            print(
+                f"[{rep + 1}/{args.repeat}] {name:<16} train {res['seconds_train']:.2f} s  "
+                f"test acc {res['test_acc']:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
     for name in order:
         if name not in rows:
             rows[name] = summarize(runs[name])
@@ -243,8 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "mlp",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, *sys.argv],
-        "config": {"dataset": "mnist", "epochs": args.epochs, "limit": args.limit,
-                   "repeat": args.repeat, "rows": order, **RECIPE},
+        "config": {
+            "dataset": "mnist",
+            "epochs": args.epochs,
+            "limit": args.limit,
+            "repeat": args.repeat,
+            "rows": order,
+            **RECIPE,
+        },
         "machine": machine_info(),
         "rows": rows,
         "vs_lecture": comparison,
@@ -253,25 +297,33 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, report)
 
     n = "all" if args.limit is None else f"first {args.limit}"
-    print(f"\nMNIST MLP 784-512-256-128-64-10 ({n} examples), {args.epochs} epochs, batch 64, "
-          f"SGD lr 0.01 momentum 0.5; median of {args.repeat}; {os.cpu_count()} CPUs")
-    head = f"{'row':<17}{'train s':>9}{'compile s':>11}{'wall s':>9}{'peak RSS MB':>13}" \
-           f"{'test acc':>10}"
+    print(
+        f"\nMNIST MLP 784-512-256-128-64-10 ({n} examples), {args.epochs} epochs, batch 64, "
+        f"SGD lr 0.01 momentum 0.5; median of {args.repeat}; {os.cpu_count()} CPUs"
+    )
+    head = (
+        f"{'row':<17}{'train s':>9}{'compile s':>11}{'wall s':>9}{'peak RSS MB':>13}"
+        f"{'test acc':>10}"
+    )
     print(head + "\n" + "-" * len(head))
     for name in order:
         row = rows[name]
         if row["status"] != "ok":
             print(f"{name:<17}{row['status']} ({row['reason']})")
             continue
-        print(f"{name:<17}{row['seconds_train_median']:>9.2f}{row['seconds_compile_median']:>11.2f}"
-              f"{row['wall_seconds_median']:>9.2f}{row['peak_rss_mb']:>13.0f}"
-              f"{row['test_acc']:>10.4f}")
+        print(
+            f"{name:<17}{row['seconds_train_median']:>9.2f}{row['seconds_compile_median']:>11.2f}"
+            f"{row['wall_seconds_median']:>9.2f}{row['peak_rss_mb']:>13.0f}"
+            f"{row['test_acc']:>10.4f}"
+        )
     print()
     for name, c in comparison.items():
         verdict = "met" if c["goal_met"] else "NOT met"
-        print(f"{name}: {c['speedup']:.2f}x faster than the lecture, test accuracy "
-              f"{c['acc_diff_pp']:+.2f} pp; goal (>= {GOAL_SPEEDUP:g}x, within "
-              f"{GOAL_ACC_PP:g} pp): {verdict}")
+        print(
+            f"{name}: {c['speedup']:.2f}x faster than the lecture, test accuracy "
+            f"{c['acc_diff_pp']:+.2f} pp; goal (>= {GOAL_SPEEDUP:g}x, within "
+            f"{GOAL_ACC_PP:g} pp): {verdict}"
+        )
     print(f"results: {args.json}")
     return 1 if any(r["status"] == "failed" for r in rows.values()) else 0
 

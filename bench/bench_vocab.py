@@ -133,9 +133,12 @@ def worker(row: str, n: int, d: int, V: int, chunk_size: int | None) -> dict:
         threads = {"torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     else:
         threads = {}
-    run = {"plain-numpy": plain_numpy, "torch-ce": torch_ce,
-           "chunked-numpy": lambda *a: chunked(*a, chunk_size),
-           "chunked-torch": lambda *a: chunked(*a, chunk_size)}[row]
+    run = {
+        "plain-numpy": plain_numpy,
+        "torch-ce": torch_ce,
+        "chunked-numpy": lambda *a: chunked(*a, chunk_size),
+        "chunked-torch": lambda *a: chunked(*a, chunk_size),
+    }[row]
     traced = row.endswith("numpy")
     hwm_reset = reset_peak_rss()
     base_kb = status_kb("VmRSS")
@@ -144,8 +147,13 @@ def worker(row: str, n: int, d: int, V: int, chunk_size: int | None) -> dict:
     start = time.perf_counter()
     loss = run(h, W, b, y)[0]
     seconds = time.perf_counter() - start
-    result = {"seconds": seconds, "loss": loss, "hwm_reset": hwm_reset,
-              "peak_extra_mb": (status_kb("VmHWM") - base_kb) * 1024 / 1e6, **threads}
+    result = {
+        "seconds": seconds,
+        "loss": loss,
+        "hwm_reset": hwm_reset,
+        "peak_extra_mb": (status_kb("VmHWM") - base_kb) * 1024 / 1e6,
+        **threads,
+    }
     if traced:
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
     return result
@@ -177,40 +185,63 @@ def estimate_bytes(row: str, n: int, V: int, measured: dict[int, dict]) -> tuple
 
 
 def run_worker(row: str, V: int, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", row, "--n", str(args.n),
-           "--d", str(args.d), "--vocab", str(V)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        row,
+        "--n",
+        str(args.n),
+        "--d",
+        str(args.d),
+        "--vocab",
+        str(V),
+    ]
     if args.chunk_size is not None:
         cmd += ["--chunk-size", str(args.chunk_size)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"status": "failed", "reason": f"exit status {proc.returncode}",
-                "stderr_tail": proc.stderr[-2000:]}
+        return {
+            "status": "failed",
+            "reason": f"exit status {proc.returncode}",
+            "stderr_tail": proc.stderr[-2000:],
+        }
     return {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
 def summarize(runs: list[dict], chunk_size: int | None, row: str) -> dict:
     times = [r["seconds"] for r in runs]
-    out = {"status": "ok", "seconds_median": statistics.median(times), "seconds_min": min(times),
-           "seconds_all": times, "loss": runs[0]["loss"],
-           "peak_extra_mb": max(r["peak_extra_mb"] for r in runs),
-           "hwm_reset": all(r["hwm_reset"] for r in runs),
-           "chunk_size": chunk_size if row.startswith("chunked") else None, "runs": runs}
+    out = {
+        "status": "ok",
+        "seconds_median": statistics.median(times),
+        "seconds_min": min(times),
+        "seconds_all": times,
+        "loss": runs[0]["loss"],
+        "peak_extra_mb": max(r["peak_extra_mb"] for r in runs),
+        "hwm_reset": all(r["hwm_reset"] for r in runs),
+        "chunk_size": chunk_size if row.startswith("chunked") else None,
+        "runs": runs,
+    }
     if "tracemalloc_peak_mb" in runs[0]:
         out["tracemalloc_peak_mb"] = max(r["tracemalloc_peak_mb"] for r in runs)
     return out
 
 
 def format_table(results: dict, rows: list[str], vocab: list[int], n: int) -> str:
-    head = (f"{'V':>7}  {'row':<14}{'time s':>9}{'min s':>8}{'x plain':>9}{'peak extra MB':>15}"
-            f"{'x plain':>9}{'tracemalloc MB':>16}{'loss':>10}")
+    head = (
+        f"{'V':>7}  {'row':<14}{'time s':>9}{'min s':>8}{'x plain':>9}{'peak extra MB':>15}"
+        f"{'x plain':>9}{'tracemalloc MB':>16}{'loss':>10}"
+    )
     lines = [head, "-" * len(head)]
     for V in vocab:
         plain = results[V].get("plain-numpy", {})
         for row in rows:
             r = results[V][row]
             if r["status"] == "too-big":
-                lines.append(f"{V:>7}  {row:<14}not run: would need {r['need_gb']:.1f} GB "
-                             f"({r['basis']}; limit {r['limit_gb']:.1f} GB)")
+                lines.append(
+                    f"{V:>7}  {row:<14}not run: would need {r['need_gb']:.1f} GB "
+                    f"({r['basis']}; limit {r['limit_gb']:.1f} GB)"
+                )
                 continue
             if r["status"] != "ok":
                 lines.append(f"{V:>7}  {row:<14}{r['status']} ({r['reason']})")
@@ -222,10 +253,12 @@ def format_table(results: dict, rows: list[str], vocab: list[int], n: int) -> st
             elif plain.get("status") == "too-big":  # against what plain would need
                 m_ratio = f"~{r['peak_extra_mb'] / (plain['need_gb'] * 1e3):.3f}"
             traced = r.get("tracemalloc_peak_mb")
-            lines.append(f"{V:>7}  {row:<14}{r['seconds_median']:>9.2f}"
-                         f"{r['seconds_min']:>8.2f}{t_ratio:>9}"
-                         f"{r['peak_extra_mb']:>15.0f}{m_ratio:>9}"
-                         f"{'-' if traced is None else f'{traced:.0f}':>16}{r['loss']:>10.4f}")
+            lines.append(
+                f"{V:>7}  {row:<14}{r['seconds_median']:>9.2f}"
+                f"{r['seconds_min']:>8.2f}{t_ratio:>9}"
+                f"{r['peak_extra_mb']:>15.0f}{m_ratio:>9}"
+                f"{'-' if traced is None else f'{traced:.0f}':>16}{r['loss']:>10.4f}"
+            )
         logits_mb = n * V * 4 / 1e6
         lines.append(f"{'':>7}  (one N x V float32 array: {logits_mb:.0f} MB)")
     return "\n".join(lines)
@@ -238,11 +271,17 @@ def goals(results: dict) -> list[dict]:
     mem = chunk["peak_extra_mb"] / plain["peak_extra_mb"] if both else None
     tim = chunk["seconds_median"] / plain["seconds_median"] if both else None
     return [
-        {"goal": f"V={GOAL_V}: chunked-numpy peak extra memory <= {GOAL_MEMORY_RATIO:g} x "
-                 "plain-numpy's", "value": mem, "met": None if mem is None
-         else mem <= GOAL_MEMORY_RATIO},
-        {"goal": f"V={GOAL_V}: chunked-numpy time <= {GOAL_TIME_RATIO:g} x plain-numpy's",
-         "value": tim, "met": None if tim is None else tim <= GOAL_TIME_RATIO},
+        {
+            "goal": f"V={GOAL_V}: chunked-numpy peak extra memory <= {GOAL_MEMORY_RATIO:g} x "
+            "plain-numpy's",
+            "value": mem,
+            "met": None if mem is None else mem <= GOAL_MEMORY_RATIO,
+        },
+        {
+            "goal": f"V={GOAL_V}: chunked-numpy time <= {GOAL_TIME_RATIO:g} x plain-numpy's",
+            "value": tim,
+            "met": None if tim is None else tim <= GOAL_TIME_RATIO,
+        },
     ]
 
 
@@ -250,31 +289,57 @@ def parse_list(kind, choices=None):
     def parse(text: str):
         values = [kind(v.strip()) for v in text.split(",") if v.strip()]
         if not values or (choices and any(v not in choices for v in values)):
-            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of "
-                                             f"{','.join(map(str, choices or ()))}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of "
+                f"{','.join(map(str, choices or ()))}, got {text!r}"
+            )
         return list(dict.fromkeys(values))
+
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Large-vocabulary softmax cross-entropy: materialised logits vs chunks.")
+        description="Large-vocabulary softmax cross-entropy: materialised logits vs chunks."
+    )
     parser.add_argument("--n", type=positive_int, default=8192, help="rows (default: 8192)")
     parser.add_argument("--d", type=positive_int, default=256, help="features (default: 256)")
-    parser.add_argument("--vocab", type=parse_list(int), default=[32768, 131072, 262144],
-                        help="comma-separated vocabulary sizes (default: 32768,131072,262144)")
-    parser.add_argument("--rows", type=parse_list(str, ROWS), default=list(ROWS),
-                        help=f"comma-separated subset of {','.join(ROWS)} (default: all)")
-    parser.add_argument("--repeat", type=positive_int, default=3,
-                        help="runs (processes) per row and V; the time is their median "
-                             "(default: 3)")
-    parser.add_argument("--chunk-size", type=positive_int, default=None,
-                        help="classes per chunk (default: softreg's automatic choice)")
-    parser.add_argument("--max-gb", type=float, default=None,
-                        help="do not run a row that would need more (default: half of "
-                             "MemAvailable)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON,
-                        help="where to write the results (default: bench/results/vocab.json)")
+    parser.add_argument(
+        "--vocab",
+        type=parse_list(int),
+        default=[32768, 131072, 262144],
+        help="comma-separated vocabulary sizes (default: 32768,131072,262144)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=parse_list(str, ROWS),
+        default=list(ROWS),
+        help=f"comma-separated subset of {','.join(ROWS)} (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=3,
+        help="runs (processes) per row and V; the time is their median (default: 3)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=None,
+        help="classes per chunk (default: softreg's automatic choice)",
+    )
+    parser.add_argument(
+        "--max-gb",
+        type=float,
+        default=None,
+        help="do not run a row that would need more (default: half of MemAvailable)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        help="where to write the results (default: bench/results/vocab.json)",
+    )
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
     return parser
 
@@ -290,14 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     from softreg.vocab import auto_chunk_size
 
     available = mem_available_bytes()
-    limit = args.max_gb * 1e9 if args.max_gb is not None else (
-        0.5 * available if available else 8e9)
+    limit = (
+        args.max_gb * 1e9 if args.max_gb is not None else (0.5 * available if available else 8e9)
+    )
     rows, vocab = args.rows, sorted(args.vocab)
     chunk = args.chunk_size or auto_chunk_size(args.n)
     load = os.getloadavg()
     if load[0] > 0.5 * (os.cpu_count() or 1):
-        print(f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
-              "timings will be noisy", file=sys.stderr)
+        print(
+            f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
+            "timings will be noisy",
+            file=sys.stderr,
+        )
     results: dict[int, dict] = {V: {} for V in vocab}
     measured: dict[str, dict[int, dict]] = {row: {} for row in rows}
     for V in vocab:
@@ -308,10 +377,17 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             need, basis = estimate_bytes(row, args.n, V, measured[row])
             if need > limit:
-                results[V][row] = {"status": "too-big", "need_gb": need / 1e9, "basis": basis,
-                                   "limit_gb": limit / 1e9}
-                print(f"V={V:<7} {row:<14} not run: would need {need / 1e9:.1f} GB ({basis})",
-                      file=sys.stderr, flush=True)
+                results[V][row] = {
+                    "status": "too-big",
+                    "need_gb": need / 1e9,
+                    "basis": basis,
+                    "limit_gb": limit / 1e9,
+                }
+                print(
+                    f"V={V:<7} {row:<14} not run: would need {need / 1e9:.1f} GB ({basis})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 continue
             active.append(row)
         runs: dict[str, list[dict]] = {row: [] for row in active}
@@ -322,14 +398,16 @@ def main(argv: list[str] | None = None) -> int:
                 res = run_worker(row, V, args)
                 if res["status"] != "ok":
                     results[V][row] = res
-                    print(f"bench: {row} at V={V} failed:\n{res['stderr_tail']}",
-                          file=sys.stderr)
+                    print(f"bench: {row} at V={V} failed:\n{res['stderr_tail']}", file=sys.stderr)
                     continue
                 res["loadavg_1min_after"] = os.getloadavg()[0]
                 runs[row].append(res)
-                print(f"[{rep + 1}/{args.repeat}] V={V:<7} {row:<14} {res['seconds']:.2f} s  "
-                      f"peak extra {res['peak_extra_mb']:.0f} MB  loss {res['loss']:.5f}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[{rep + 1}/{args.repeat}] V={V:<7} {row:<14} {res['seconds']:.2f} s  "
+                    f"peak extra {res['peak_extra_mb']:.0f} MB  loss {res['loss']:.5f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for row in active:
             if row not in results[V]:
                 results[V][row] = measured[row][V] = summarize(runs[row], chunk, row)
@@ -339,9 +417,16 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "vocab",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, *sys.argv],
-        "config": {"n": args.n, "d": args.d, "vocab": vocab, "rows": rows,
-                   "repeat": args.repeat, "chunk_size": chunk, "limit_gb": limit / 1e9,
-                   "mem_available_gb": available / 1e9 if available else None},
+        "config": {
+            "n": args.n,
+            "d": args.d,
+            "vocab": vocab,
+            "rows": rows,
+            "repeat": args.repeat,
+            "chunk_size": chunk,
+            "limit_gb": limit / 1e9,
+            "mem_available_gb": available / 1e9 if available else None,
+        },
         "machine": machine_info(),
         "softreg": softreg.__version__,
         "device": "cpu",
@@ -351,9 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.json, report)
 
-    print(f"\nsoftmax cross-entropy + gradients of h, W, b: N={args.n}, d={args.d}, float32, "
-          f"chunk {chunk} classes; median of {args.repeat}; {os.cpu_count()} CPUs, "
-          f"numpy {np.__version__}")
+    print(
+        f"\nsoftmax cross-entropy + gradients of h, W, b: N={args.n}, d={args.d}, float32, "
+        f"chunk {chunk} classes; median of {args.repeat}; {os.cpu_count()} CPUs, "
+        f"numpy {np.__version__}"
+    )
     print(format_table(results, rows, vocab, args.n))
     print()
     for g in goal_list:

@@ -40,41 +40,74 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="training rows (smoke tests)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args(argv)
-    data = softreg.load_dataset("fashion-mnist", data_dir=os.environ.get("SOFTREG_DATA"),
-                                download=False)
+    data = softreg.load_dataset(
+        "fashion-mnist", data_dir=os.environ.get("SOFTREG_DATA"), download=False
+    )
     order = np.random.default_rng(123).permutation(len(data.y_train))[: args.limit]
     n_val = len(order) // 6
     train, val = order[:-n_val], order[-n_val:]
     X_train, X_val = data.X_train[train], data.X_train[val]
-    grid = list(itertools.product(_floats(args.lr), args.lr_schedule.split(","),
-                                  _floats(args.weight_decay), map(int, args.epochs.split(","))))
+    grid = list(
+        itertools.product(
+            _floats(args.lr),
+            args.lr_schedule.split(","),
+            _floats(args.weight_decay),
+            map(int, args.epochs.split(",")),
+        )
+    )
     results = []
     for lr, schedule, wd, epochs in grid:
-        config = recipe_config("best-linear", lr=lr, lr_schedule=schedule, weight_decay=wd,
-                               epochs=epochs)
+        config = recipe_config(
+            "best-linear", lr=lr, lr_schedule=schedule, weight_decay=wd, epochs=epochs
+        )
         start = time.perf_counter()
         model = softreg.make_model(config, X_train, data.num_classes)  # per-feature statistics
-        result = softreg.fit(model, (X_train, data.y_train[train]),
-                             (X_val, data.y_train[val]), config)
-        results.append({"lr": lr, "lr_schedule": schedule, "weight_decay": wd,
-                        "epochs": epochs, "val_acc": result.history.final.test_acc,
-                        "seconds": time.perf_counter() - start})
-        print(f"lr {lr:<5g} {schedule:<8} weight decay {wd:<7g} epochs {epochs:<3} validation "
-              f"accuracy {results[-1]['val_acc']:.4f}  ({results[-1]['seconds']:.1f} s)",
-              flush=True)
+        result = softreg.fit(
+            model, (X_train, data.y_train[train]), (X_val, data.y_train[val]), config
+        )
+        results.append(
+            {
+                "lr": lr,
+                "lr_schedule": schedule,
+                "weight_decay": wd,
+                "epochs": epochs,
+                "val_acc": result.history.final.test_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        print(
+            f"lr {lr:<5g} {schedule:<8} weight decay {wd:<7g} epochs {epochs:<3} validation "
+            f"accuracy {results[-1]['val_acc']:.4f}  ({results[-1]['seconds']:.1f} s)",
+            flush=True,
+        )
     best = max(r["val_acc"] for r in results)
     close = [r for r in results if r["val_acc"] >= best - 0.002]
     middle = [np.median(np.log10(_floats(text))) for text in (args.lr, args.weight_decay)]
-    pick = min(close, key=lambda r: (r["epochs"], abs(np.log10(r["lr"]) - middle[0])
-                                     + abs(np.log10(r["weight_decay"]) - middle[1]),
-                                     -r["val_acc"]))
-    print(f"best validation accuracy {best:.4f}; picked lr {pick['lr']:g} "
-          f"({pick['lr_schedule']}), weight decay {pick['weight_decay']:g}, "
-          f"{pick['epochs']} epochs ({pick['val_acc']:.4f})")
+    pick = min(
+        close,
+        key=lambda r: (
+            r["epochs"],
+            abs(np.log10(r["lr"]) - middle[0]) + abs(np.log10(r["weight_decay"]) - middle[1]),
+            -r["val_acc"],
+        ),
+    )
+    print(
+        f"best validation accuracy {best:.4f}; picked lr {pick['lr']:g} "
+        f"({pick['lr_schedule']}), weight decay {pick['weight_decay']:g}, "
+        f"{pick['epochs']} epochs ({pick['val_acc']:.4f})"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, {"results": results, "best": best, "pick": pick,
-                           "n_train": len(train), "n_val": len(val),
-                           "command": [Path(sys.executable).name, *sys.argv]})
+    write_json(
+        args.json,
+        {
+            "results": results,
+            "best": best,
+            "pick": pick,
+            "n_train": len(train),
+            "n_val": len(val),
+            "command": [Path(sys.executable).name, *sys.argv],
+        },
+    )
     print(json.dumps(pick))
     return 0
 

@@ -41,8 +41,9 @@ PIECES = ("permutation", "gather", "forward", "softmax/loss", "backward", "updat
 EVAL_PIECES = ("eval forward", "eval loss", "eval count_correct")
 
 
-def profile_epochs(X, y, X_test, y_test, *, epochs, batch_size=256, lr=0.1, seed=0,
-                   eval_batch_size=8192):
+def profile_epochs(
+    X, y, X_test, y_test, *, epochs, batch_size=256, lr=0.1, seed=0, eval_batch_size=8192
+):
     """Per-epoch seconds of each piece: a list (one dict per epoch)."""
     model = softreg.SoftmaxRegression(num_inputs=X.shape[1], num_outputs=int(y.max()) + 1)
     optimizer = softreg.SGD(lr)
@@ -108,20 +109,33 @@ def profile_epochs(X, y, X_test, y_test, *, epochs, batch_size=256, lr=0.1, seed
 def fit_epoch_seconds(X, y, X_test, y_test, *, epochs, seed=0):
     """Per-epoch seconds of an un-instrumented softreg.fit (from its history)."""
     model = softreg.SoftmaxRegression(num_inputs=X.shape[1], num_outputs=int(y.max()) + 1)
-    result = softreg.fit(model, (X, y), (X_test, y_test), softreg.TrainConfig(epochs=epochs,
-                                                                               seed=seed))
+    result = softreg.fit(
+        model, (X, y), (X_test, y_test), softreg.TrainConfig(epochs=epochs, seed=seed)
+    )
     marks = [0.0, *result.history.column("seconds")]
     return [b - a for a, b in zip(marks, marks[1:], strict=False)]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6,
-                        help="epochs to profile; the first is warm-up (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="use only the first N training and test examples")
-    parser.add_argument("--data-dir", default=None,
-                        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=6,
+        help="epochs to profile; the first is warm-up (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use only the first N training and test examples",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)",
+    )
     parser.add_argument("--json", default=None, metavar="PATH", help="also write JSON here")
     args = parser.parse_args(argv)
     if args.epochs < 2:
@@ -129,8 +143,11 @@ def main(argv=None):
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
 
-    data = softreg.load_dataset("fashion-mnist", data_dir=args.data_dir
-                                or os.environ.get("SOFTREG_DATA") or None, download=False)
+    data = softreg.load_dataset(
+        "fashion-mnist",
+        data_dir=args.data_dir or os.environ.get("SOFTREG_DATA") or None,
+        download=False,
+    )
     X, y = data.X_train[: args.limit], data.y_train[: args.limit]
     X_test, y_test = data.X_test[: args.limit], data.y_test[: args.limit]
     n, batches = X.shape[0], -(-X.shape[0] // 256)
@@ -140,13 +157,17 @@ def main(argv=None):
     median = {k: statistics.median(e[k] for e in epochs) for k in epochs[0]}
     total = median["epoch"]
 
-    print(f"one softreg epoch: {n} training examples, {batches} batches of 256, "
-          f"{X_test.shape[0]} test examples; median of {len(epochs)} epochs after a warm-up")
+    print(
+        f"one softreg epoch: {n} training examples, {batches} batches of 256, "
+        f"{X_test.shape[0]} test examples; median of {len(epochs)} epochs after a warm-up"
+    )
     print(f"numpy {np.__version__}, os.cpu_count() = {os.cpu_count()}")
     print(f"{'piece':<22}{'ms/epoch':>10}{'% epoch':>9}{'us/batch':>10}")
     for key in (*PIECES, "loop/other", "evaluation"):
-        print(f"{key:<22}{median[key] * 1e3:>10.2f}{median[key] / total * 100:>8.1f}%"
-              f"{median[key] / batches * 1e6:>10.1f}")
+        print(
+            f"{key:<22}{median[key] * 1e3:>10.2f}{median[key] / total * 100:>8.1f}%"
+            f"{median[key] / batches * 1e6:>10.1f}"
+        )
     for key in EVAL_PIECES:
         print(f"  {key:<20}{median[key] * 1e3:>10.2f}{median[key] / total * 100:>8.1f}%")
     print(f"{'epoch (instrumented)':<22}{total * 1e3:>10.2f}{100.0:>8.1f}%")
@@ -154,10 +175,16 @@ def main(argv=None):
     print(f"{'epoch (softreg.fit)':<22}{fit_median * 1e3:>10.2f}")
 
     if args.json:
-        report = {"n_train": n, "n_test": int(X_test.shape[0]), "batches": batches,
-                  "epochs_counted": len(epochs), "median_seconds": median,
-                  "fit_epoch_seconds_median": fit_median, "numpy": np.__version__,
-                  "cpu_count": os.cpu_count()}
+        report = {
+            "n_train": n,
+            "n_test": int(X_test.shape[0]),
+            "batches": batches,
+            "epochs_counted": len(epochs),
+            "median_seconds": median,
+            "fit_epoch_seconds_median": fit_median,
+            "numpy": np.__version__,
+            "cpu_count": os.cpu_count(),
+        }
         tmp = f"{args.json}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(report, f, indent=2)

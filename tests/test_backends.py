@@ -51,12 +51,14 @@ def test_softmax_family_matches_float64_reference(xp, case):
     np.testing.assert_allclose(p, np.exp(ref_log), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(host(ops.logsumexp(xx, xp=xp)), (x - ref_log)[:, 0], rtol=1e-6)
     losses = -ref_log[np.arange(len(y)), y]
-    for reduction, expected in (("none", losses), ("sum", losses.sum()),
-                                ("mean", losses.mean())):
+    for reduction, expected in (("none", losses), ("sum", losses.sum()), ("mean", losses.mean())):
         got = host(ops.cross_entropy(xx, yy, reduction=reduction, xp=xp))
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=reduction)
-        nll = host(ops.nll_loss(backend.asarray(ref_log.astype(np.float32), xp), yy,
-                                reduction=reduction, xp=xp))
+        nll = host(
+            ops.nll_loss(
+                backend.asarray(ref_log.astype(np.float32), xp), yy, reduction=reduction, xp=xp
+            )
+        )
         np.testing.assert_allclose(nll, expected, rtol=1e-5, atol=1e-6, err_msg=reduction)
 
 
@@ -121,11 +123,13 @@ def test_fit_gives_the_numpy_run_on_every_backend(backend_name, blobs):
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     config = TrainConfig(epochs=3, batch_size=32, lr=0.1, seed=4)
     reference = fit(model, (X, y), (Xt, yt), config)
-    result = fit(model, (X, y), (Xt, yt), TrainConfig(**{**config.to_dict(),
-                                                         "backend": backend_name}))
+    result = fit(
+        model, (X, y), (Xt, yt), TrainConfig(**{**config.to_dict(), "backend": backend_name})
+    )
     xp = backend.namespace_for(backend_name)
     assert backend.get_namespace(result.params["W"]) is backend.get_namespace(
-        backend.asarray(X[:1], xp))
+        backend.asarray(X[:1], xp)
+    )
     for name in ("W", "b"):
         np.testing.assert_allclose(host(result.params[name]), reference.params[name], **F32)
     for got, want in zip(result.history.records, reference.history.records, strict=True):
@@ -144,8 +148,12 @@ def test_data_crosses_to_the_device_once(backend_name, blobs, monkeypatch):
     calls = []
     real = backend.asarray
     monkeypatch.setattr(backend, "asarray", lambda x, *a, **k: calls.append(x) or real(x, *a, **k))
-    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-        TrainConfig(epochs=3, batch_size=10, backend=backend_name))
+    fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
+        TrainConfig(epochs=3, batch_size=10, backend=backend_name),
+    )
     assert len(calls) == 4 + 1 + 3  # 50 steps per epoch would show as 150 more
 
 
@@ -153,12 +161,20 @@ def test_data_crosses_to_the_device_once(backend_name, blobs, monkeypatch):
 def test_compiled_backends_report_compile_time_apart(name, blobs):
     import_namespace_or_skip(name)
     X, y, Xt, yt = blobs
-    result = fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-                 TrainConfig(epochs=2, batch_size=32, backend=name))
+    result = fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
+        TrainConfig(epochs=2, batch_size=32, backend=name),
+    )
     assert backend.get_namespace(result.params["W"]) is backend.namespace_for(name)
     assert result.seconds_compile > 0
-    numpy_run = fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-                    TrainConfig(epochs=2, batch_size=32))
+    numpy_run = fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
+        TrainConfig(epochs=2, batch_size=32),
+    )
     assert numpy_run.seconds_compile == 0
 
 
@@ -176,22 +192,28 @@ def test_compiled_function_compiles_once_per_shape():
     assert traced == [(3,), (4,)] and fn.seconds > 0
 
 
-@pytest.mark.parametrize(("name", "device", "message"), [
-    ("numpy", "cuda", "the numpy backend runs on the CPU only"),
-    ("tensorflow", "gpu", "the tensorflow backend runs on the CPU only"),
-    ("cupy", "cpu", "unknown backend 'cupy'; available: numpy, torch, jax, tensorflow"),
-    ("torch", "tpu", "unknown device 'tpu'; available: cpu, cuda, gpu"),
-])
+@pytest.mark.parametrize(
+    ("name", "device", "message"),
+    [
+        ("numpy", "cuda", "the numpy backend runs on the CPU only"),
+        ("tensorflow", "gpu", "the tensorflow backend runs on the CPU only"),
+        ("cupy", "cpu", "unknown backend 'cupy'; available: numpy, torch, jax, tensorflow"),
+        ("torch", "tpu", "unknown device 'tpu'; available: cpu, cuda, gpu"),
+    ],
+)
 def test_backend_and_device_names_are_checked(name, device, message):
     with pytest.raises(backend.ConfigError, match=message):
         TrainConfig(backend=name, device=device)
         backend.resolve(name, device)
 
 
-@pytest.mark.parametrize(("name", "device", "message"), [
-    ("torch", "cuda", "--device cuda: PyTorch sees no CUDA GPU"),
-    ("jax", "gpu", "--device gpu: JAX sees no GPU"),
-])
+@pytest.mark.parametrize(
+    ("name", "device", "message"),
+    [
+        ("torch", "cuda", "--device cuda: PyTorch sees no CUDA GPU"),
+        ("jax", "gpu", "--device gpu: JAX sees no GPU"),
+    ],
+)
 def test_asking_for_a_missing_gpu_says_so(name, device, message):
     pytest.importorskip(backend._REQUIREMENTS[name][0])
     if backend._has_gpu(name):
@@ -214,8 +236,10 @@ def test_losses_equal_torch_functional(case):
         ours = ops.cross_entropy(xt, yt, reduction=reduction, xp=xp)
         torch.testing.assert_close(ours, F.cross_entropy(xt, yt, reduction=reduction))
         log_p = F.log_softmax(xt, dim=1)
-        torch.testing.assert_close(ops.nll_loss(log_p, yt, reduction=reduction, xp=xp),
-                                   F.nll_loss(log_p, yt, reduction=reduction))
+        torch.testing.assert_close(
+            ops.nll_loss(log_p, yt, reduction=reduction, xp=xp),
+            F.nll_loss(log_p, yt, reduction=reduction),
+        )
     torch.testing.assert_close(ops.log_softmax(xt, xp=xp), F.log_softmax(xt, dim=1))
     torch.testing.assert_close(ops.softmax(xt, xp=xp), F.softmax(xt, dim=1))
     torch.testing.assert_close(ops.logsumexp(xt, xp=xp), torch.logsumexp(xt, dim=1))
@@ -269,8 +293,7 @@ def test_hand_derived_gradients_equal_jax_grad(scale):
     loss, expected = jax.value_and_grad(mean_loss)(params)
     np.testing.assert_allclose(jnp.mean(losses), loss, rtol=1e-6)
     for name in ("W", "b"):
-        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-5, atol=1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-5, atol=1e-7, err_msg=name)
     # jax.grad through our own forward ops agrees with our backward too.
     ours = jax.grad(lambda p: ops.cross_entropy(model.forward(p, X), y))(params)
     np.testing.assert_allclose(grads["W"], ours["W"], rtol=1e-5, atol=1e-7)
@@ -281,15 +304,23 @@ def test_hand_derived_gradients_equal_jax_grad(scale):
 
 @pytest.fixture(scope="module")
 def numpy_recipe(fashion):
-    return fit(SoftmaxRegression(), (fashion.X_train, fashion.y_train),
-               (fashion.X_test, fashion.y_test), TrainConfig())
+    return fit(
+        SoftmaxRegression(),
+        (fashion.X_train, fashion.y_train),
+        (fashion.X_test, fashion.y_test),
+        TrainConfig(),
+    )
 
 
 @pytest.mark.parametrize("name", ["torch", "jax", "tensorflow"])
 def test_book_recipe_agrees_with_numpy(name, fashion, numpy_recipe):
     import_namespace_or_skip(name)
-    result = fit(SoftmaxRegression(), (fashion.X_train, fashion.y_train),
-                 (fashion.X_test, fashion.y_test), TrainConfig(backend=name))
+    result = fit(
+        SoftmaxRegression(),
+        (fashion.X_train, fashion.y_train),
+        (fashion.X_test, fashion.y_test),
+        TrainConfig(backend=name),
+    )
     want = numpy_recipe.history.final
     got = result.history.final
     assert abs(got.test_acc - want.test_acc) <= 0.005  # the issue's bar: 0.5 pp
@@ -304,15 +335,27 @@ def test_cli_records_backend_and_device(tmp_path, data_root):
 
     import_namespace_or_skip("jax")
     out = tmp_path / "jax-run"
-    proc = run_cli("train", "--backend", "jax", "--device", "cpu", "--epochs", "2", "--no-plots",
-                   "--out", str(out), data_root=data_root)
+    proc = run_cli(
+        "train",
+        "--backend",
+        "jax",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--no-plots",
+        "--out",
+        str(out),
+        data_root=data_root,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["backend"], metrics["device"]) == ("jax", "cpu:0")
     assert metrics["seconds_compile"] > 0 and "jax" in metrics["versions"]
     assert "final: train loss" in proc.stdout
     # The saved model is plain NumPy: evaluate reads it back (on NumPy) to the same accuracy.
-    evaluation = json.loads(run_cli("evaluate", str(out / "model.safetensors"), "--json",
-                                    data_root=data_root).stdout)
+    evaluation = json.loads(
+        run_cli("evaluate", str(out / "model.safetensors"), "--json", data_root=data_root).stdout
+    )
     assert evaluation["test_acc"] == pytest.approx(metrics["test_acc"], abs=1e-4)
 
 
@@ -323,8 +366,17 @@ def test_cli_refuses_a_missing_gpu_before_writing(tmp_path, data_root):
     if backend._has_gpu("torch"):
         pytest.skip("this machine has a GPU")
     out = tmp_path / "gpu-run"
-    proc = run_cli("train", "--backend", "torch", "--device", "cuda", "--out", str(out),
-                   data_root=data_root, check=False)
+    proc = run_cli(
+        "train",
+        "--backend",
+        "torch",
+        "--device",
+        "cuda",
+        "--out",
+        str(out),
+        data_root=data_root,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--device cuda: PyTorch sees no CUDA GPU" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -345,8 +397,9 @@ def test_losses_and_gradients_equal_tensorflows(case):
     x, y = logits_cases()[case]
     xt, yt = tf.constant(x), tf.constant(y)
     reference = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yt, logits=xt)
-    np.testing.assert_allclose(ops.cross_entropy(xt, yt, reduction="none"), reference,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.cross_entropy(xt, yt, reduction="none"), reference, rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(ops.log_softmax(xt), tf.nn.log_softmax(xt), rtol=1e-6)
     with tf.GradientTape() as tape:
         tape.watch(xt)
@@ -356,8 +409,7 @@ def test_losses_and_gradients_equal_tensorflows(case):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
-def test_features_of_any_real_dtype_train_in_float32_on_every_backend(backend_name, blobs,
-                                                                      dtype):
+def test_features_of_any_real_dtype_train_in_float32_on_every_backend(backend_name, blobs, dtype):
     """softreg trains in float32 everywhere: features of another dtype are converted once,
     so every backend gives what float32 features give (not an error on one, float64
     parameters on another)."""

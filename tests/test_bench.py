@@ -17,11 +17,18 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 
 
-def run(script: str, *args: str, data_root: Path, timeout: float = 300
-        ) -> subprocess.CompletedProcess:
+def run(
+    script: str, *args: str, data_root: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "SOFTREG_DATA": str(data_root)}
-    proc = subprocess.run([sys.executable, str(BENCH / script), *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -35,8 +42,20 @@ def check_row(row: dict) -> None:
 
 def test_bench_recipe_smoke(tmp_path, data_root):
     out = tmp_path / "results" / "recipe.json"
-    proc = run("bench_recipe.py", "--epochs", "1", "--limit", "2000", "--repeat", "1",
-               "--rows", "plain-numpy,softreg-fit", "--json", str(out), data_root=data_root)
+    proc = run(
+        "bench_recipe.py",
+        "--epochs",
+        "1",
+        "--limit",
+        "2000",
+        "--repeat",
+        "1",
+        "--rows",
+        "plain-numpy,softreg-fit",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     assert set(report["rows"]) == {"plain-numpy", "softreg-fit"}
     for row in report["rows"].values():
@@ -47,7 +66,8 @@ def test_bench_recipe_smoke(tmp_path, data_root):
     assert math.isfinite(ratio) and ratio > 0
     # Same initial weights, same data order, same arithmetic: the same model.
     assert report["rows"]["plain-numpy"]["test_acc"] == pytest.approx(
-        report["rows"]["softreg-fit"]["test_acc"], abs=2e-3)
+        report["rows"]["softreg-fit"]["test_acc"], abs=2e-3
+    )
     assert report["machine"]["cpu_count"] == os.cpu_count()
     goals = {g["goal"]: g for g in report["goals"]}
     plain = next(g for name, g in goals.items() if "plain NumPy" in name)
@@ -61,8 +81,20 @@ def test_bench_recipe_smoke(tmp_path, data_root):
 def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
     """The CLI row trains on a written subset under --limit; book-pytorch runs or is skipped."""
     out = tmp_path / "recipe.json"
-    proc = run("bench_recipe.py", "--epochs", "1", "--limit", "600", "--repeat", "1",
-               "--rows", "softreg-cli,book-pytorch", "--json", str(out), data_root=data_root)
+    proc = run(
+        "bench_recipe.py",
+        "--epochs",
+        "1",
+        "--limit",
+        "600",
+        "--repeat",
+        "1",
+        "--rows",
+        "softreg-cli,book-pytorch",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     check_row(report["rows"]["softreg-cli"])
     book = report["rows"]["book-pytorch"]
@@ -80,8 +112,20 @@ def test_bench_recipe_floor_and_book_rows(tmp_path, data_root):
     torch = importlib.util.find_spec("torch") is not None
     out = tmp_path / "recipe.json"
     rows = "floor-numpy,softreg-fit" + (",book-pytorch" if torch else "")
-    proc = run("bench_recipe.py", "--epochs", "2", "--limit", "1200", "--repeat", "1",
-               "--rows", rows, "--json", str(out), data_root=data_root)
+    proc = run(
+        "bench_recipe.py",
+        "--epochs",
+        "2",
+        "--limit",
+        "1200",
+        "--repeat",
+        "1",
+        "--rows",
+        rows,
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     floor = report["rows"]["floor-numpy"]
     assert floor["status"] == "ok" and floor["test_acc"] is None
@@ -112,13 +156,27 @@ def test_softreg_order_sampler_follows_softregs_epochs():
 def test_bench_recipe_backend_rows(tmp_path, data_root):
     """One row per backend, side by side in one run: the same model on each."""
     out = tmp_path / "recipe.json"
-    run("bench_recipe.py", "--epochs", "1", "--limit", "2000", "--repeat", "1",
-        "--rows", "softreg-fit,softreg-torch,softreg-jax,softreg-tf", "--json", str(out),
-        data_root=data_root)
+    run(
+        "bench_recipe.py",
+        "--epochs",
+        "1",
+        "--limit",
+        "2000",
+        "--repeat",
+        "1",
+        "--rows",
+        "softreg-fit,softreg-torch,softreg-jax,softreg-tf",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     rows = report["rows"]
-    for name, module in (("softreg-torch", "torch"), ("softreg-jax", "jax"),
-                         ("softreg-tf", "tensorflow")):
+    for name, module in (
+        ("softreg-torch", "torch"),
+        ("softreg-jax", "jax"),
+        ("softreg-tf", "tensorflow"),
+    ):
         if importlib.util.find_spec(module) is None:
             assert rows[name] == {"status": "skipped", "reason": f"{module} not installed"}
             continue
@@ -135,10 +193,23 @@ def test_bench_recipe_peer_rows_on_mnist(tmp_path, data_root):
     """The peers (the concise and the in-memory PyTorch loops, scikit-learn's linear models)
     and the best-linear recipe run side by side, here on MNIST."""
     out = tmp_path / "recipe.json"
-    rows = ("softreg-fit,torch-concise,torch-inmemory,sklearn-logreg,sklearn-sgd,"
-            "softreg-best-linear")
-    proc = run("bench_recipe.py", "--dataset", "mnist", "--epochs", "1", "--limit", "600",
-               "--repeat", "1", "--rows", rows, "--json", str(out), data_root=data_root)
+    rows = "softreg-fit,torch-concise,torch-inmemory,sklearn-logreg,sklearn-sgd,softreg-best-linear"
+    proc = run(
+        "bench_recipe.py",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "1",
+        "--limit",
+        "600",
+        "--repeat",
+        "1",
+        "--rows",
+        rows,
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     assert report["config"]["dataset"] == "mnist"
     for name in rows.split(","):
@@ -154,15 +225,33 @@ def test_bench_recipe_peer_rows_on_mnist(tmp_path, data_root):
 
 
 def test_bench_recipe_rejects_unknown_row(tmp_path):
-    proc = subprocess.run([sys.executable, str(BENCH / "bench_recipe.py"), "--rows", "nope",
-                           "--json", str(tmp_path / "x.json")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_recipe.py"),
+            "--rows",
+            "nope",
+            "--json",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "unknown rows" in proc.stderr
 
 
 def test_profile_epoch_smoke(tmp_path, data_root):
     out = tmp_path / "profile.json"
-    proc = run("profile_epoch.py", "--limit", "1000", "--epochs", "2", "--json", str(out),
-               data_root=data_root)
+    proc = run(
+        "profile_epoch.py",
+        "--limit",
+        "1000",
+        "--epochs",
+        "2",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     median = report["median_seconds"]
     for piece in ("gather", "forward", "softmax/loss", "backward", "update", "evaluation"):
@@ -174,8 +263,18 @@ def test_profile_epoch_smoke(tmp_path, data_root):
 def test_bench_mlp_smoke(tmp_path, data_root):
     """The lecture's program and softreg's MLP side by side, on a tiny slice."""
     out = tmp_path / "mlp.json"
-    proc = run("bench_mlp.py", "--epochs", "1", "--limit", "640", "--rows",
-               "lecture-pytorch,softreg-numpy", "--json", str(out), data_root=data_root)
+    proc = run(
+        "bench_mlp.py",
+        "--epochs",
+        "1",
+        "--limit",
+        "640",
+        "--rows",
+        "lecture-pytorch,softreg-numpy",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     numpy_row = report["rows"]["softreg-numpy"]
     assert numpy_row["status"] == "ok" and 0 < numpy_row["test_acc"] <= 1
@@ -193,13 +292,30 @@ def test_bench_mlp_smoke(tmp_path, data_root):
 def test_best_linear_search_smoke(tmp_path, data_root):
     """The validation grid behind the best-linear recipe runs and picks from its grid."""
     out = tmp_path / "search.json"
-    run("best_linear_search.py", "--limit", "1200", "--epochs", "1,2", "--lr", "0.01,0.1",
-        "--lr-schedule", "cosine", "--weight-decay", "0.001", "--json", str(out),
-        data_root=data_root)
+    run(
+        "best_linear_search.py",
+        "--limit",
+        "1200",
+        "--epochs",
+        "1,2",
+        "--lr",
+        "0.01,0.1",
+        "--lr-schedule",
+        "cosine",
+        "--weight-decay",
+        "0.001",
+        "--json",
+        str(out),
+        data_root=data_root,
+    )
     report = json.loads(out.read_text())
     assert len(report["results"]) == 4 and report["n_val"] == 200
     assert {(r["lr"], r["epochs"]) for r in report["results"]} == {
-        (0.01, 1), (0.01, 2), (0.1, 1), (0.1, 2)}
+        (0.01, 1),
+        (0.01, 2),
+        (0.1, 1),
+        (0.1, 2),
+    }
     assert report["pick"] in report["results"]
     assert report["best"] == max(r["val_acc"] for r in report["results"])
     close = [r for r in report["results"] if r["val_acc"] >= report["best"] - 0.002]

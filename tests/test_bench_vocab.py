@@ -16,16 +16,29 @@ SCRIPT = REPO / "bench" / "bench_vocab.py"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
 def test_bench_vocab_tiny(tmp_path):
     out = tmp_path / "nested" / "vocab.json"
-    proc = run("--n", "64", "--d", "8", "--vocab", "2048,512", "--repeat", "2",
-               "--chunk-size", "100", "--json", str(out))
+    proc = run(
+        "--n",
+        "64",
+        "--d",
+        "8",
+        "--vocab",
+        "2048,512",
+        "--repeat",
+        "2",
+        "--chunk-size",
+        "100",
+        "--json",
+        str(out),
+    )
     report = json.loads(out.read_text())
     assert report["config"]["vocab"] == [512, 2048] and report["config"]["chunk_size"] == 100
     has_torch = importlib.util.find_spec("torch") is not None
@@ -52,8 +65,22 @@ def test_bench_vocab_says_what_would_not_fit(tmp_path):
     """Under a tiny memory limit the plain rows are refused with their estimated need; the
     second V's estimate is scaled from the first's measured peak."""
     out = tmp_path / "vocab.json"
-    proc = run("--n", "512", "--d", "8", "--vocab", "1024,16384", "--rows", "plain-numpy",
-               "--repeat", "1", "--max-gb", "0.02", "--json", str(out))
+    proc = run(
+        "--n",
+        "512",
+        "--d",
+        "8",
+        "--vocab",
+        "1024,16384",
+        "--rows",
+        "plain-numpy",
+        "--repeat",
+        "1",
+        "--max-gb",
+        "0.02",
+        "--json",
+        str(out),
+    )
     results = json.loads(out.read_text())["results"]
     assert results["1024"]["plain-numpy"]["status"] == "ok"  # needs ~2 MB
     refused = results["16384"]["plain-numpy"]  # would need ~34 MB

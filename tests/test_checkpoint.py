@@ -16,8 +16,13 @@ NAMES = ("a", "b", "c")
 def saved(tmp_path):
     model = SoftmaxRegression(num_inputs=4, num_outputs=3)
     params = model.init(np.random.default_rng(0))
-    path = save_model(tmp_path / "model.safetensors", model, params, class_names=NAMES,
-                      metadata={"dataset": "toy", "seed": 0})
+    path = save_model(
+        tmp_path / "model.safetensors",
+        model,
+        params,
+        class_names=NAMES,
+        metadata={"dataset": "toy", "seed": 0},
+    )
     return path, model, params
 
 
@@ -88,8 +93,13 @@ def test_header_edited_without_a_new_checksum_is_refused(saved):
 
 def test_the_same_model_gives_the_same_bytes(saved, tmp_path):
     path, model, params = saved
-    again = save_model(tmp_path / "again.safetensors", model, params, class_names=NAMES,
-                       metadata={"seed": 0, "dataset": "toy"})  # another key order
+    again = save_model(
+        tmp_path / "again.safetensors",
+        model,
+        params,
+        class_names=NAMES,
+        metadata={"seed": 0, "dataset": "toy"},
+    )  # another key order
     assert again.read_bytes() == path.read_bytes()
 
 
@@ -104,9 +114,26 @@ def test_a_run_repeated_in_another_process_writes_the_same_bytes(tmp_path):
     for hash_seed in ("1", "2"):
         out = tmp_path / f"run-{hash_seed}"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        subprocess.run([sys.executable, "-m", "softreg", "train", "--dataset", "synthetic",
-                        "--epochs", "3", "--no-plots", "--quiet", "--out", str(out)],
-                       check=True, env=env, timeout=120, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "softreg",
+                "train",
+                "--dataset",
+                "synthetic",
+                "--epochs",
+                "3",
+                "--no-plots",
+                "--quiet",
+                "--out",
+                str(out),
+            ],
+            check=True,
+            env=env,
+            timeout=120,
+            capture_output=True,
+        )
         outs.append(out)
     for name in ("model.safetensors", "config.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name

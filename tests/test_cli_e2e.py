@@ -13,14 +13,27 @@ import pytest
 from softreg.cli import build_parser, main
 from softreg.train import TrainConfig
 
-CONTRACT_FILES = ("metrics.json", "curves.png", "curves.svg", "predictions.png",
-                  "misclassified.png", "model.safetensors", "epochs.csv", "config.json")
+CONTRACT_FILES = (
+    "metrics.json",
+    "curves.png",
+    "curves.svg",
+    "predictions.png",
+    "misclassified.png",
+    "model.safetensors",
+    "epochs.csv",
+    "config.json",
+)
 
 
 def run_cli(*args, data_root, check=True):
     env = {**os.environ, "SOFTREG_DATA": str(data_root)}
-    proc = subprocess.run([sys.executable, "-m", "softreg", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "softreg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -30,8 +43,22 @@ def run_cli(*args, data_root, check=True):
 def book_run(tmp_path_factory, data_root):
     """The contract's command: the book's recipe, 10 epochs, seed 0."""
     out = tmp_path_factory.mktemp("runs") / "book"
-    proc = run_cli("train", "--dataset", "fashion-mnist", "--epochs", "10", "--batch-size", "256",
-                   "--lr", "0.1", "--seed", "0", "--out", str(out), data_root=data_root)
+    proc = run_cli(
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "10",
+        "--batch-size",
+        "256",
+        "--lr",
+        "0.1",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        data_root=data_root,
+    )
     return out, proc
 
 
@@ -67,8 +94,13 @@ def test_run_directory_contract(book_run):
 def test_evaluate_reproduces_the_runs_test_accuracy(book_run, data_root):
     out, _ = book_run
     metrics = json.loads((out / "metrics.json").read_text())
-    proc = run_cli("evaluate", str(out / "model.safetensors"), "--dataset", "fashion-mnist",
-                   data_root=data_root)
+    proc = run_cli(
+        "evaluate",
+        str(out / "model.safetensors"),
+        "--dataset",
+        "fashion-mnist",
+        data_root=data_root,
+    )
     assert f"test accuracy {metrics['test_acc']:.4f}" in proc.stdout
     as_json = run_cli("evaluate", str(out / "model.safetensors"), "--json", data_root=data_root)
     assert json.loads(as_json.stdout)["test_acc"] == metrics["test_acc"]
@@ -76,8 +108,16 @@ def test_evaluate_reproduces_the_runs_test_accuracy(book_run, data_root):
 
 def test_predict_test_images_and_image_files(book_run, data_root, fashion, tmp_path):
     out, _ = book_run
-    proc = run_cli("predict", str(out / "model.safetensors"), "--index", "0", "1", "--top", "2",
-                   data_root=data_root)
+    proc = run_cli(
+        "predict",
+        str(out / "model.safetensors"),
+        "--index",
+        "0",
+        "1",
+        "--top",
+        "2",
+        data_root=data_root,
+    )
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("test[0]") and "true: ankle boot" in lines[0]
     # The same image as a PNG file and as .npy gives the same prediction as by index.
@@ -85,15 +125,28 @@ def test_predict_test_images_and_image_files(book_run, data_root, fashion, tmp_p
 
     Image.fromarray(fashion.test_images[0]).save(tmp_path / "boot.png")
     np.save(tmp_path / "boot.npy", fashion.test_images[0])
-    files = run_cli("predict", str(out / "model.safetensors"), str(tmp_path / "boot.png"),
-                    str(tmp_path / "boot.npy"), "--top", "2", data_root=data_root)
+    files = run_cli(
+        "predict",
+        str(out / "model.safetensors"),
+        str(tmp_path / "boot.png"),
+        str(tmp_path / "boot.npy"),
+        "--top",
+        "2",
+        data_root=data_root,
+    )
     by_index = lines[0].split("  ", 1)[1].split("   true")[0].strip()
     for line in files.stdout.splitlines():
         assert line.split("  ", 1)[1].strip() == by_index
     # A dark-on-light picture is inverted automatically and still recognised.
     Image.fromarray(255 - fashion.test_images[0]).save(tmp_path / "paper.png")
-    paper = run_cli("predict", str(out / "model.safetensors"), str(tmp_path / "paper.png"),
-                    "--top", "2", data_root=data_root)
+    paper = run_cli(
+        "predict",
+        str(out / "model.safetensors"),
+        str(tmp_path / "paper.png"),
+        "--top",
+        "2",
+        data_root=data_root,
+    )
     assert paper.stdout.split("  ", 1)[1].strip() == by_index
 
 
@@ -102,12 +155,23 @@ def test_same_seed_gives_bit_identical_weights(tmp_path, data_root):
 
     weights = []
     for name in ("a", "b"):
-        run_cli("train", "--epochs", "2", "--seed", "5", "--no-plots", "--quiet",
-                "--out", str(tmp_path / name), data_root=data_root)
+        run_cli(
+            "train",
+            "--epochs",
+            "2",
+            "--seed",
+            "5",
+            "--no-plots",
+            "--quiet",
+            "--out",
+            str(tmp_path / name),
+            data_root=data_root,
+        )
         weights.append(load_file(str(tmp_path / name / "model.safetensors")))
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
-        weights[-1]["history"] = np.array([[r["train_loss"], r["train_acc"], r["test_acc"]]
-                                           for r in metrics["history"]])
+        weights[-1]["history"] = np.array(
+            [[r["train_loss"], r["train_acc"], r["test_acc"]] for r in metrics["history"]]
+        )
     for key in ("W", "b", "history"):
         np.testing.assert_array_equal(weights[0][key], weights[1][key])
 
@@ -155,14 +219,27 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
 def test_errors_through_the_real_process(tmp_path, data_root, book_run):
     out, _ = book_run
     cases = [
-        (["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r1")],
-         "no complete fashion-mnist dataset"),
+        (
+            ["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r1")],
+            "no complete fashion-mnist dataset",
+        ),
         (["train", "--out", str(out)], "already holds a run"),
         (["predict", str(out / "model.safetensors"), "--index", "10000"], "outside the test set"),
-        (["predict", str(out / "model.safetensors"), str(tmp_path / "none.png")],
-         "no such image file"),
-        (["evaluate", str(out / "model.safetensors"), "--dataset", "mnist", "--data-dir",
-          str(tmp_path)], "no complete mnist dataset"),
+        (
+            ["predict", str(out / "model.safetensors"), str(tmp_path / "none.png")],
+            "no such image file",
+        ),
+        (
+            [
+                "evaluate",
+                str(out / "model.safetensors"),
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tmp_path),
+            ],
+            "no complete mnist dataset",
+        ),
     ]
     (tmp_path / "empty").mkdir()
     for argv, message in cases:
@@ -186,11 +263,29 @@ def test_overwrite_replaces_only_softregs_files(tmp_path, data_root):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     (out / "metrics.json").write_text("{}")
-    proc = run_cli("train", "--epochs", "1", "--no-plots", "--quiet", "--out", str(out),
-                   data_root=data_root, check=False)
+    proc = run_cli(
+        "train",
+        "--epochs",
+        "1",
+        "--no-plots",
+        "--quiet",
+        "--out",
+        str(out),
+        data_root=data_root,
+        check=False,
+    )
     assert proc.returncode == 2 and "--overwrite" in proc.stderr
-    run_cli("train", "--epochs", "1", "--no-plots", "--quiet", "--out", str(out), "--overwrite",
-            data_root=data_root)
+    run_cli(
+        "train",
+        "--epochs",
+        "1",
+        "--no-plots",
+        "--quiet",
+        "--out",
+        str(out),
+        "--overwrite",
+        data_root=data_root,
+    )
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     assert not (out / "curves.png").exists()
@@ -209,8 +304,10 @@ def test_an_unexpected_error_is_still_one_line_and_exit_2(monkeypatch, capsys):
     assert softreg.cli.main(["data"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith("softreg data: error: unexpected RuntimeError: boom second line "
-                          "\\x1b[2J (this is a defect in softreg; rerun with --debug")
+    assert err.startswith(
+        "softreg data: error: unexpected RuntimeError: boom second line "
+        "\\x1b[2J (this is a defect in softreg; rerun with --debug"
+    )
     with pytest.raises(RuntimeError, match="boom"):
         softreg.cli.main(["--debug", "data"])
     monkeypatch.setenv("SOFTREG_DEBUG", "1")
@@ -234,8 +331,22 @@ def test_paths_are_printed_without_terminal_control_characters(tmp_path, capsys)
     """A path is the user's, but it may come from anywhere (a listing, a script): what the
     CLI prints cannot set the terminal's title or clear its screen."""
     out = tmp_path / "r\x1b]0;pwned\x07"
-    assert main(["train", "--dataset", "synthetic", "--epochs", "1", "--no-plots", "--quiet",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "synthetic",
+                "--epochs",
+                "1",
+                "--no-plots",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "\x1b" not in printed and "\x07" not in printed
     assert "r\\x1b]0;pwned\\x07/" in printed
@@ -246,8 +357,25 @@ def test_the_tensorflow_backend_says_nothing_on_stderr(tmp_path):
 
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("tensorflow is not installed")
-    proc = subprocess.run([sys.executable, "-m", "softreg", "train", "--backend", "tensorflow",
-                           "--dataset", "synthetic", "--epochs", "1", "--no-plots", "--quiet",
-                           "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "softreg",
+            "train",
+            "--backend",
+            "tensorflow",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--no-plots",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -11,8 +11,9 @@ from test_cli_e2e import run_cli
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, data_root):
     out = tmp_path_factory.mktemp("runs") / "book"
-    run_cli("train", "--epochs", "3", "--no-plots", "--quiet", "--out", str(out),
-            data_root=data_root)
+    run_cli(
+        "train", "--epochs", "3", "--no-plots", "--quiet", "--out", str(out), data_root=data_root
+    )
     return out / "model.safetensors"
 
 
@@ -21,21 +22,41 @@ def test_evaluate_reports_decisions_under_uncertainty(model_file, data_root, tmp
     cost[6] *= 5  # missing a shirt costs five times as much as any other mistake
     np.savetxt(tmp_path / "cost.csv", cost, delimiter=",")
     out = tmp_path / "evaluation"
-    proc = run_cli("evaluate", str(model_file), "--reject-below", "0.9", "--cost-matrix",
-                   str(tmp_path / "cost.csv"), "--out", str(out), data_root=data_root)
-    for phrase in ("top-k accuracy: top-1", "calibration: ECE", "abstain below 0.9",
-                   "expected-cost rule", "wrote"):
+    proc = run_cli(
+        "evaluate",
+        str(model_file),
+        "--reject-below",
+        "0.9",
+        "--cost-matrix",
+        str(tmp_path / "cost.csv"),
+        "--out",
+        str(out),
+        data_root=data_root,
+    )
+    for phrase in (
+        "top-k accuracy: top-1",
+        "calibration: ECE",
+        "abstain below 0.9",
+        "expected-cost rule",
+        "wrote",
+    ):
         assert phrase in proc.stdout
-    for name in ("evaluation.json", "coverage.csv", "confusion.png", "reliability.png",
-                 "coverage.png"):
+    for name in (
+        "evaluation.json",
+        "coverage.csv",
+        "confusion.png",
+        "reliability.png",
+        "coverage.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     report = json.loads((out / "evaluation.json").read_text())
     accuracy = report["accuracy"]
     assert report["top_k"]["1"] == accuracy <= report["top_k"]["2"] <= report["top_k"]["5"]
     assert np.trace(report["confusion_matrix"]) == round(accuracy * 10000)
     calibration = report["calibration"]
-    assert calibration["temperature"] > 0 and "held-out training examples" in calibration[
-        "fitted_on"]
+    assert (
+        calibration["temperature"] > 0 and "held-out training examples" in calibration["fitted_on"]
+    )
     assert calibration["nll"] <= report["nll"] + 1e-3  # scaling fitted elsewhere barely hurts
     abstain = report["abstain"]
     assert 0 < abstain["coverage"] < 1 and abstain["accuracy"] > accuracy
@@ -52,17 +73,22 @@ def test_evaluate_writes_beside_the_model_by_default(model_file, data_root):
     assert not (model_file.parent / "evaluation" / "confusion.png").exists()
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--reject-below", "1.5"], "--reject-below must be a probability in [0, 1]"),
-    (["--cost-matrix", "COST"], "the cost matrix must be 10x10, got shape (3, 3)"),
-])
-def test_evaluate_refuses_bad_options_before_writing(model_file, data_root, tmp_path, extra,
-                                                    message):
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--reject-below", "1.5"], "--reject-below must be a probability in [0, 1]"),
+        (["--cost-matrix", "COST"], "the cost matrix must be 10x10, got shape (3, 3)"),
+    ],
+)
+def test_evaluate_refuses_bad_options_before_writing(
+    model_file, data_root, tmp_path, extra, message
+):
     np.savetxt(tmp_path / "cost.csv", np.ones((3, 3)), delimiter=",")
     extra = [str(tmp_path / "cost.csv") if e == "COST" else e for e in extra]
     out = tmp_path / "never"
-    proc = run_cli("evaluate", str(model_file), *extra, "--out", str(out), data_root=data_root,
-                   check=False)
+    proc = run_cli(
+        "evaluate", str(model_file), *extra, "--out", str(out), data_root=data_root, check=False
+    )
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 

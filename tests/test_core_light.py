@@ -21,8 +21,12 @@ BLOCK = textwrap.dedent("""
 def run_python(code: str, blocked: tuple[str, ...] = EXTRAS) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter in which the ``blocked`` packages cannot be imported."""
     prelude = f"EXTRAS = {blocked!r}\n" + BLOCK
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_core_imports_and_trains_without_extras():
@@ -60,11 +64,14 @@ def test_missing_extra_names_what_to_install(tmp_path):
 
 def test_train_without_matplotlib_refuses_before_writing(tmp_path, data_root):
     out = tmp_path / "run"
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import sys
         from softreg.cli import main
         sys.exit(main(["train", "--data-dir", {str(data_root)!r}, "--out", {str(out)!r}]))
-    """, blocked=("matplotlib",))
+    """,
+        blocked=("matplotlib",),
+    )
     assert proc.returncode == 2
     assert "pip install 'softreg[cli]'" in proc.stderr and "--no-plots" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -73,14 +80,18 @@ def test_train_without_matplotlib_refuses_before_writing(tmp_path, data_root):
 
 def test_backend_without_its_library_names_the_extra(tmp_path, data_root):
     out = tmp_path / "run"
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import sys
         from softreg.cli import main
         sys.exit(main(["train", "--backend", "torch", "--data-dir", {str(data_root)!r},
                        "--out", {str(out)!r}]))
-    """, blocked=("torch",))
+    """,
+        blocked=("torch",),
+    )
     assert proc.returncode == 2
-    assert "the torch backend needs the 'torch' package: pip install 'softreg[torch]'" \
-        in proc.stderr
+    assert (
+        "the torch backend needs the 'torch' package: pip install 'softreg[torch]'" in proc.stderr
+    )
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()

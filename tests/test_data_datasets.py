@@ -176,9 +176,7 @@ def test_shared_mnist_matches_official_checksums(data_root: Path) -> None:
         assert hashlib.md5(idx_bytes(getattr(data, role))).hexdigest() == digest, role
 
 
-def test_shared_data_found_through_env(
-    monkeypatch: pytest.MonkeyPatch, data_root: Path
-) -> None:
+def test_shared_data_found_through_env(monkeypatch: pytest.MonkeyPatch, data_root: Path) -> None:
     directory = data_root / "fashion-mnist"
     monkeypatch.setenv("SOFTREG_DATA", str(directory.parent))
     assert find_dataset_dir("fashion-mnist") == directory

@@ -196,7 +196,7 @@ def traced(call: Callable[[], object]) -> tuple[int, object]:
     try:
         try:
             outcome = call()
-        except Exception as exc:  # noqa: BLE001 - the caller checks what it was
+        except Exception as exc:
             outcome = exc
         return tracemalloc.get_traced_memory()[1], outcome
     finally:
@@ -262,8 +262,9 @@ def test_declaration_beyond_available_memory_is_refused(
         what = "2000x1000x1000 uint8 values, 2.0 GB"
     peak, error = traced(lambda: read_idx(path))
     assert isinstance(error, IDXError), error  # not a MemoryError
-    assert str(error) == (f"{path}: the header declares {what}, "
-                          "more than the 100.0 MB of memory available")
+    assert str(error) == (
+        f"{path}: the header declares {what}, more than the 100.0 MB of memory available"
+    )
     assert peak < 4 * MB, peak
 
 
@@ -279,19 +280,20 @@ def test_trailing_bytes_are_counted_up_to_a_limit(tmp_path: Path) -> None:
     data = idx_bytes(ARRAYS["uint8-1d"]) + bytes(3 * MB)
     # A gzip stream is inflated only a MiB past the declared size...
     message = error_for(write(tmp_path / "f.gz", data, compress=True))
-    assert message.endswith(": more than 1048576 trailing bytes after IDX data: "
-                            "header says 4 bytes, file has more than 1048580")
+    assert message.endswith(
+        ": more than 1048576 trailing bytes after IDX data: "
+        "header says 4 bytes, file has more than 1048580"
+    )
     # ... while a raw file's size says how much more it holds.
     message = error_for(write(tmp_path / "f", data))
-    assert message.endswith(": 3000000 trailing bytes after IDX data: "
-                            "header says 4 bytes, file has 3000004")
+    assert message.endswith(
+        ": 3000000 trailing bytes after IDX data: header says 4 bytes, file has 3000004"
+    )
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzip"])
 @pytest.mark.parametrize("dtype", [np.int32, np.float32, np.float64])
-def test_multi_byte_types_are_swapped_in_place(
-    tmp_path: Path, dtype: type, compress: bool
-) -> None:
+def test_multi_byte_types_are_swapped_in_place(tmp_path: Path, dtype: type, compress: bool) -> None:
     rng = np.random.default_rng(1)
     count = 8 * MB // np.dtype(dtype).itemsize
     if np.dtype(dtype).kind == "i":
@@ -350,8 +352,15 @@ def test_empty_shape_too_large_for_numpy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])
-@pytest.mark.parametrize("role", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"])
+@pytest.mark.parametrize(
+    "role",
+    [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ],
+)
 def test_real_files_read_as_plain_decompression(
     data_root: Path, tmp_path: Path, dataset: str, role: str
 ) -> None:

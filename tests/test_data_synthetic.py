@@ -18,7 +18,11 @@ from softreg.data.synthetic import make_classification, train_test_split
 # need 3 * 2 = 6 hypercube vertices in 2 dimensions, which do not exist (see the validation
 # test below).
 EXAMPLE = dict(
-    n_samples=1000, n_features=2, n_informative=2, n_redundant=0, n_classes=3,
+    n_samples=1000,
+    n_features=2,
+    n_informative=2,
+    n_redundant=0,
+    n_classes=3,
     n_clusters_per_class=1,
 )
 SEEDS = range(10)
@@ -132,8 +136,14 @@ def test_class_sizes_without_flips(kwargs, expected):
     [
         EXAMPLE,
         dict(n_samples=11, n_features=6, n_informative=3, n_classes=3),
-        dict(n_samples=203, n_features=6, n_informative=3, n_redundant=1, n_classes=5,
-             n_clusters_per_class=1),
+        dict(
+            n_samples=203,
+            n_features=6,
+            n_informative=3,
+            n_redundant=1,
+            n_classes=5,
+            n_clusters_per_class=1,
+        ),
     ],
 )
 def test_class_sizes_match_sklearn(kwargs):
@@ -159,18 +169,25 @@ def test_flip_y_replaces_that_fraction_of_labels_at_random():
 def test_unshuffled_layout_informative_redundant_noise():
     n_inf, n_red, n_noise = 3, 2, 4
     X, y = make_classification(
-        4000, n_inf + n_red + n_noise, n_informative=n_inf, n_redundant=n_red, n_classes=2,
-        n_clusters_per_class=2, flip_y=0.0, shuffle=False, seed=1,
+        4000,
+        n_inf + n_red + n_noise,
+        n_informative=n_inf,
+        n_redundant=n_red,
+        n_classes=2,
+        n_clusters_per_class=2,
+        flip_y=0.0,
+        shuffle=False,
+        seed=1,
     )
     # Rows come cluster by cluster; cluster k belongs to class k % n_classes.
     np.testing.assert_array_equal(y, np.repeat([0, 1, 0, 1], 1000))
     X = X.astype(np.float64)
     informative = X[:, :n_inf]
     # Redundant columns are exact linear combinations of the informative ones ...
-    coef = np.linalg.lstsq(informative, X[:, n_inf:n_inf + n_red], rcond=None)[0]
-    np.testing.assert_allclose(informative @ coef, X[:, n_inf:n_inf + n_red], atol=1e-4)
+    coef = np.linalg.lstsq(informative, X[:, n_inf : n_inf + n_red], rcond=None)[0]
+    np.testing.assert_allclose(informative @ coef, X[:, n_inf : n_inf + n_red], atol=1e-4)
     # ... noise columns are standard normal and unrelated to them.
-    noise = X[:, n_inf + n_red:]
+    noise = X[:, n_inf + n_red :]
     np.testing.assert_allclose(noise.mean(axis=0), 0.0, atol=0.06)
     np.testing.assert_allclose(noise.std(axis=0), 1.0, atol=0.05)
     coef = np.linalg.lstsq(informative, noise, rcond=None)[0]
@@ -184,6 +201,7 @@ def test_shuffle_permutes_rows_and_columns_of_the_same_data(seed):
     X, y = make_classification(**kwargs, shuffle=True)
     columns = _match(X, X_plain)
     assert sorted(columns) == list(range(6))  # a permutation of the columns ...
+
     # ... and of the rows: the same set of samples, labels still attached.
     def samples(X, y):
         return {(*row, label) for row, label in zip(X.tolist(), y.tolist(), strict=True)}
@@ -226,8 +244,15 @@ def test_rank_matches_sklearn():
 def test_class_means_sit_on_distinct_hypercube_vertices():
     class_sep = 10.0
     X, y = make_classification(
-        8000, 3, n_informative=3, n_redundant=0, n_classes=8, n_clusters_per_class=1,
-        class_sep=class_sep, flip_y=0.0, seed=0,
+        8000,
+        3,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=8,
+        n_clusters_per_class=1,
+        class_sep=class_sep,
+        flip_y=0.0,
+        seed=0,
     )
     means = np.stack([X[y == c].mean(axis=0) for c in range(8)]) / class_sep
     np.testing.assert_allclose(np.abs(means), 1.0, atol=0.05)
@@ -236,8 +261,9 @@ def test_class_means_sit_on_distinct_hypercube_vertices():
 
 def class_mean_distances_and_spread(X, y, k):
     means = np.stack([X[y == c].mean(axis=0) for c in range(k)])
-    distances = sorted(np.linalg.norm(means[i] - means[j])
-                       for i, j in itertools.combinations(range(k), 2))
+    distances = sorted(
+        np.linalg.norm(means[i] - means[j]) for i, j in itertools.combinations(range(k), 2)
+    )
     spread = np.stack([X[y == c].std(axis=0) for c in range(k)])
     return np.array(distances), spread
 
@@ -274,26 +300,26 @@ def test_class_statistics_comparable_to_sklearn():
 
 
 def test_example_is_learnable_by_softmax_regression():
-    accuracies = [heldout_accuracy(*make_classification(**EXAMPLE, seed=s), 3, seed=s)
-                  for s in SEEDS]
+    accuracies = [
+        heldout_accuracy(*make_classification(**EXAMPLE, seed=s), 3, seed=s) for s in SEEDS
+    ]
     assert min(accuracies) > 0.7  # chance is 1/3
     assert np.mean(accuracies) > 0.8
 
 
 def test_without_class_separation_accuracy_is_near_chance():
     accuracies = [
-        heldout_accuracy(*make_classification(**dict(EXAMPLE, class_sep=0.0), seed=s), 3,
-                         seed=s)
+        heldout_accuracy(*make_classification(**dict(EXAMPLE, class_sep=0.0), seed=s), 3, seed=s)
         for s in range(3)
     ]
     assert np.mean(accuracies) < 0.55
 
 
 def test_example_accuracy_comparable_to_sklearn_generator():
-    ours = [heldout_accuracy(*make_classification(**EXAMPLE, seed=s), 3, seed=s)
-            for s in SEEDS]
-    theirs = [heldout_accuracy(*sklearn_make_classification(**EXAMPLE, seed=s), 3, seed=s)
-              for s in SEEDS]
+    ours = [heldout_accuracy(*make_classification(**EXAMPLE, seed=s), 3, seed=s) for s in SEEDS]
+    theirs = [
+        heldout_accuracy(*sklearn_make_classification(**EXAMPLE, seed=s), 3, seed=s) for s in SEEDS
+    ]
     assert min(ours) > 0.7 and min(theirs) > 0.7
     assert np.mean(ours) == pytest.approx(np.mean(theirs), abs=0.08)
 
@@ -331,16 +357,21 @@ def test_one_hot_broadcasting(n, k):
         (dict(n_redundant=-1), r"n_redundant must be >= 0, got -1"),
         (dict(n_classes=0), r"n_classes must be >= 1, got 0"),
         (dict(n_clusters_per_class=0), r"n_clusters_per_class must be >= 1, got 0"),
-        (dict(n_features=3, n_informative=2, n_redundant=2),
-         r"n_informative \+ n_redundant must be <= n_features.*n_informative=2.*"
-         r"n_redundant=2.*n_features=3"),
-        (dict(n_features=4, n_informative=2, n_redundant=0, n_classes=5,
-              n_clusters_per_class=1),
-         r"n_classes \* n_clusters_per_class must be <= 2\*\*n_informative.*n_classes=5"
-         r".*= 5 > 2\*\*n_informative = 2\*\*2"),
+        (
+            dict(n_features=3, n_informative=2, n_redundant=2),
+            r"n_informative \+ n_redundant must be <= n_features.*n_informative=2.*"
+            r"n_redundant=2.*n_features=3",
+        ),
+        (
+            dict(n_features=4, n_informative=2, n_redundant=0, n_classes=5, n_clusters_per_class=1),
+            r"n_classes \* n_clusters_per_class must be <= 2\*\*n_informative.*n_classes=5"
+            r".*= 5 > 2\*\*n_informative = 2\*\*2",
+        ),
         # The original example's call: 3 classes x 2 clusters (the default) > 2**2 vertices.
-        (dict(EXAMPLE, n_clusters_per_class=2),
-         r"n_clusters_per_class=2 = 6 > 2\*\*n_informative = 2\*\*2"),
+        (
+            dict(EXAMPLE, n_clusters_per_class=2),
+            r"n_clusters_per_class=2 = 6 > 2\*\*n_informative = 2\*\*2",
+        ),
         (dict(flip_y=1.5), r"flip_y must be in \[0, 1\], got 1.5"),
         (dict(flip_y=-0.1), r"flip_y must be in \[0, 1\], got -0.1"),
         (dict(class_sep=float("inf")), r"class_sep must be finite, got inf"),
@@ -362,9 +393,18 @@ def test_make_classification_rejects_non_integer_counts():
 
 
 def test_many_informative_features_still_give_distinct_vertices():
-    X, y = make_classification(64, 40, n_informative=35, n_redundant=0, n_classes=4,
-                               n_clusters_per_class=16, class_sep=50.0, flip_y=0.0,
-                               shuffle=False, seed=0)
+    X, y = make_classification(
+        64,
+        40,
+        n_informative=35,
+        n_redundant=0,
+        n_classes=4,
+        n_clusters_per_class=16,
+        class_sep=50.0,
+        flip_y=0.0,
+        shuffle=False,
+        seed=0,
+    )
     assert X.shape == (64, 40)
     # One sample per cluster, each near its own vertex: the sign patterns are all distinct.
     assert len({tuple(r) for r in np.sign(X[:, :35])}) == 64

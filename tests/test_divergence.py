@@ -36,7 +36,7 @@ def book_loop_until_nan(X, y, lr, batch_size=256, sigma=0.01, seed=0):
     order = epoch_permutation(len(y), seed=seed, epoch=0)
     with np.errstate(all="ignore"):
         for step, start in enumerate(range(0, len(y), batch_size), start=1):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             Xb, yb = X[idx], y[idx]
             e = np.exp(Xb @ W + b)
             p = e / e.sum(axis=1, keepdims=True)
@@ -82,8 +82,12 @@ def test_every_backend_detects_it_at_the_same_step(backend_name, subset):
     X, y = subset
     first, _, _ = book_loop_until_nan(X, y, lr=100.0)
     with pytest.raises(DivergenceError) as caught:
-        fit(SoftmaxRegression(), (X, y), None,
-            TrainConfig(epochs=1, lr=100.0, softmax="naive", backend=backend_name))
+        fit(
+            SoftmaxRegression(),
+            (X, y),
+            None,
+            TrainConfig(epochs=1, lr=100.0, softmax="naive", backend=backend_name),
+        )
     assert caught.value.step == first
     assert all(np.isfinite(backend.to_numpy(p)).all() for p in caught.value.state.params.values())
 
@@ -103,16 +107,33 @@ def test_the_kept_state_trains_on_as_the_message_suggests(subset, fashion):
         fit(SoftmaxRegression(), (X, y), None, TrainConfig(epochs=1, lr=100.0, softmax="naive"))
     kept = caught.value.state
     assert kept.batch > 0 and kept.epoch_sums is not None  # it stopped mid-epoch
-    result = fit(SoftmaxRegression(), (X, y), (fashion.X_test, fashion.y_test),
-                 TrainConfig(epochs=2, lr=0.1, softmax="stable"), state=kept,
-                 history=caught.value.history)
+    result = fit(
+        SoftmaxRegression(),
+        (X, y),
+        (fashion.X_test, fashion.y_test),
+        TrainConfig(epochs=2, lr=0.1, softmax="stable"),
+        state=kept,
+        history=caught.value.history,
+    )
     assert np.isfinite(result.history.final.train_loss)
 
 
 def test_cli_reports_one_line_and_keeps_the_last_good_model(tmp_path, data_root, capsys):
     out = tmp_path / "run"
-    code = main(["train", "--data-dir", str(data_root), "--lr", "100", "--softmax", "naive",
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--data-dir",
+            str(data_root),
+            "--lr",
+            "100",
+            "--softmax",
+            "naive",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -125,8 +146,12 @@ def test_cli_reports_one_line_and_keeps_the_last_good_model(tmp_path, data_root,
     assert metrics["status"] == "diverged" and metrics["diverged_at_step"] > 1
     assert not list(out.glob(".*.tmp"))
     # The kept model is a working classifier (its scores, not its naive loss, are fine).
-    assert main(["evaluate", str(out / "model.safetensors"), "--data-dir", str(data_root),
-                 "--no-plots"]) == 0
+    assert (
+        main(
+            ["evaluate", str(out / "model.safetensors"), "--data-dir", str(data_root), "--no-plots"]
+        )
+        == 0
+    )
 
 
 def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
@@ -137,8 +162,11 @@ def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
     from softreg.runs import train_run
 
     config = TrainConfig(dataset="synthetic", epochs=1, batch_size=1000, lr=1e38)
-    with pytest.raises(DivergenceError, match="the model's scores on the test data overflow "
-                                              r"\(test loss inf\)") as caught:
+    with pytest.raises(
+        DivergenceError,
+        match="the model's scores on the test data overflow "
+        r"\(test loss inf\)",
+    ) as caught:
         train_run(config, tmp_path / "run", progress=False, plots=False)
     assert caught.value.state is None
     metrics = parse_json((tmp_path / "run" / "metrics.json").read_bytes(), "metrics.json")
@@ -152,7 +180,9 @@ def test_a_kept_state_whose_weights_overflowed_earlier_is_not_saved(tmp_path):
     from softreg.runs import train_run
 
     config = TrainConfig(dataset="synthetic", epochs=2, batch_size=100, lr=1e308)
-    with pytest.raises(DivergenceError, match="no model was kept: the weights from before "
-                                              "that step had already overflowed"):
+    with pytest.raises(
+        DivergenceError,
+        match="no model was kept: the weights from before that step had already overflowed",
+    ):
         train_run(config, tmp_path / "run", progress=False, plots=False)
     assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -345,6 +345,5 @@ def wait_for(condition: Callable[[], bool], child: subprocess.Popen[bytes]) -> N
 def test_a_failed_download_leaves_no_empty_directories(tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "softreg" / NAME
     with pytest.raises(DataError, match="could not download"):
-        download_dataset(NAME, dest, mirrors=[(tmp_path / "no-mirror").as_uri()],
-                         progress=False)
+        download_dataset(NAME, dest, mirrors=[(tmp_path / "no-mirror").as_uri()], progress=False)
     assert not (tmp_path / "cache").exists()

@@ -45,8 +45,9 @@ def one_blas_thread():
 def digits():
     """8x8 digits (1797 x 64, 10 classes), standardised, split 75/25 with stratification."""
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                        stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
@@ -56,20 +57,25 @@ def digits():
 if parse_version(sklearn.__version__) >= parse_version("1.6"):
     from sklearn.utils.estimator_checks import parametrize_with_checks
 
-    @parametrize_with_checks([SoftmaxRegressionClassifier(), MLPClassifier()],
-                             expected_failed_checks=expected_failed_checks)
+    @parametrize_with_checks(
+        [SoftmaxRegressionClassifier(), MLPClassifier()],
+        expected_failed_checks=expected_failed_checks,
+    )
     def test_sklearn_common_checks(estimator, check):
         check(estimator)
 
 else:
 
     def test_sklearn_common_checks():
-        pytest.skip("the expected failures are passed as parametrize_with_checks("
-                    "expected_failed_checks=...), which needs scikit-learn >= 1.6")
+        pytest.skip(
+            "the expected failures are passed as parametrize_with_checks("
+            "expected_failed_checks=...), which needs scikit-learn >= 1.6"
+        )
 
 
-@pytest.mark.parametrize("estimator", [SoftmaxRegressionClassifier(), MLPClassifier()],
-                         ids=["softmax-regression", "mlp"])
+@pytest.mark.parametrize(
+    "estimator", [SoftmaxRegressionClassifier(), MLPClassifier()], ids=["softmax-regression", "mlp"]
+)
 def test_expected_failures_are_listed_with_reasons(estimator):
     failures = expected_failed_checks(estimator)
     assert set(failures) == {"check_sample_weight_equivalence_on_dense_data"}
@@ -77,6 +83,7 @@ def test_expected_failures_are_listed_with_reasons(estimator):
 
 
 # --- optional dependency ------------------------------------------------------------------
+
 
 def test_import_softreg_leaves_sklearn_alone_and_names_the_extra():
     code = textwrap.dedent("""
@@ -96,8 +103,7 @@ def test_import_softreg_leaves_sklearn_alone_and_names_the_extra():
         except softreg.MissingDependencyError as exc:
             print(exc)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "pip install 'softreg[sklearn]'" in proc.stdout
     assert "'scikit-learn' package" in proc.stdout
@@ -112,6 +118,7 @@ def test_lazy_exports_are_the_classes():
 
 
 # --- against independent references -------------------------------------------------------
+
 
 def test_digits_accuracy_close_to_logistic_regression(digits):
     X_train, X_test, y_train, y_test = digits
@@ -131,12 +138,12 @@ def test_probabilities_are_the_softmax_of_the_decision_function(digits):
     assert proba.shape == logits.shape == (X_test.shape[0], 10)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True),
-                               rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(
+        proba, expected / expected.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-300
+    )
     np.testing.assert_allclose(clf.predict_log_proba(X_test), np.log(proba), rtol=1e-12)
     # coef_ and intercept_ are W.T and b: the logits are an affine map
-    np.testing.assert_allclose(logits, X_test @ clf.coef_.T + clf.intercept_, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(logits, X_test @ clf.coef_.T + clf.intercept_, rtol=1e-5, atol=1e-5)
     assert clf.coef_.shape == (10, 64) and clf.intercept_.shape == (10,)
     np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[logits.argmax(axis=1)])
 
@@ -151,22 +158,31 @@ def test_two_classes_decision_function_is_the_margin(digits):
     np.testing.assert_array_equal(clf.predict(X_test), (margin > 0).astype(int))
 
 
-@pytest.mark.parametrize("make", [
-    lambda **kw: SoftmaxRegressionClassifier(batch_size=64, **kw),
-    lambda **kw: SoftmaxRegressionClassifier(batch_size=64, lr_schedule="cosine", momentum=0.9,
-                                             **kw),
-    lambda **kw: MLPClassifier(**SMALL_MLP, **kw),
-], ids=["softmax-regression", "cosine-momentum", "mlp"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: SoftmaxRegressionClassifier(batch_size=64, **kw),
+        lambda **kw: SoftmaxRegressionClassifier(
+            batch_size=64, lr_schedule="cosine", momentum=0.9, **kw
+        ),
+        lambda **kw: MLPClassifier(**SMALL_MLP, **kw),
+    ],
+    ids=["softmax-regression", "cosine-momentum", "mlp"],
+)
 def test_weights_are_those_of_softreg_fit_and_labels_round_trip(digits, make):
     X_train, X_test, y_train, _ = digits
-    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                      "nine"])
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
     clf = make(epochs=3, random_state=7).fit(X_train, names[y_train])
     np.testing.assert_array_equal(clf.classes_, np.sort(names))
     # the same run through the library: labels as indices into the sorted names
-    config = softreg.TrainConfig(model=clf.config_.model, epochs=3, seed=7,
-                                 **{k: v for k, v in clf.get_params().items()
-                                    if k not in ("epochs", "random_state")})
+    config = softreg.TrainConfig(
+        model=clf.config_.model,
+        epochs=3,
+        seed=7,
+        **{k: v for k, v in clf.get_params().items() if k not in ("epochs", "random_state")},
+    )
     labels = np.searchsorted(np.sort(names), names[y_train])
     model = softreg.make_model(config, X_train.astype(np.float32), 10)
     result = softreg.fit(model, (X_train.astype(np.float32), labels), config=config)
@@ -179,9 +195,11 @@ def test_weights_are_those_of_softreg_fit_and_labels_round_trip(digits, make):
     assert np.mean(predicted == np.sort(names)[expected]) > 0.99  # float64 vs float32 ties
 
 
-@pytest.mark.parametrize("make", [SoftmaxRegressionClassifier,
-                                  lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
-                         ids=["softmax-regression", "mlp"])
+@pytest.mark.parametrize(
+    "make",
+    [SoftmaxRegressionClassifier, lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
+    ids=["softmax-regression", "mlp"],
+)
 def test_partial_fit_k_times_is_fit_with_k_epochs(digits, make):
     X_train, _, y_train, _ = digits
     full = make(epochs=3, batch_size=100, random_state=1).fit(X_train, y_train)
@@ -213,13 +231,16 @@ def test_partial_fit_refuses_what_it_cannot_continue(digits):
         clf.partial_fit(X_train[:, :10], y_train)
     assert clf.n_iter_ == 1
     with pytest.raises(ValueError, match="lr_schedule='cosine' needs the run's length"):
-        SoftmaxRegressionClassifier(lr_schedule="cosine").partial_fit(X_train, y_train,
-                                                                      classes=np.arange(10))
+        SoftmaxRegressionClassifier(lr_schedule="cosine").partial_fit(
+            X_train, y_train, classes=np.arange(10)
+        )
 
 
-@pytest.mark.parametrize("make", [SoftmaxRegressionClassifier,
-                                  lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
-                         ids=["softmax-regression", "mlp"])
+@pytest.mark.parametrize(
+    "make",
+    [SoftmaxRegressionClassifier, lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
+    ids=["softmax-regression", "mlp"],
+)
 def test_equal_weights_are_no_weights(digits, make):
     X_train, _, y_train, _ = digits
     plain = make(epochs=2, random_state=0).fit(X_train, y_train)
@@ -229,9 +250,11 @@ def test_equal_weights_are_no_weights(digits, make):
             np.testing.assert_array_equal(weighted.params_[name], value, err_msg=name)
 
 
-@pytest.mark.parametrize("make", [SoftmaxRegressionClassifier,
-                                  lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
-                         ids=["softmax-regression", "mlp"])
+@pytest.mark.parametrize(
+    "make",
+    [SoftmaxRegressionClassifier, lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
+    ids=["softmax-regression", "mlp"],
+)
 def test_full_batch_weights_are_repeated_and_dropped_rows(digits, make):
     """With optimizer="gd" every step sees all rows, so a weight of k is k copies of the row
     and a weight of 0 is the row removed, up to float32 rounding (the MLP's input
@@ -243,16 +266,18 @@ def test_full_batch_weights_are_repeated_and_dropped_rows(digits, make):
     weighted.fit(X_train, y_train, sample_weight=weights)
     repeated = make(optimizer="gd", epochs=20, lr=0.5, random_state=0)
     repeated.fit(np.repeat(X_train, weights, axis=0), np.repeat(y_train, weights))
-    np.testing.assert_allclose(weighted.predict_proba(X_test), repeated.predict_proba(X_test),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        weighted.predict_proba(X_test), repeated.predict_proba(X_test), rtol=1e-4, atol=1e-5
+    )
     # weights 0/1: the same as dropping the zero-weight rows
     keep = weights > 0
     dropped = make(optimizer="gd", epochs=20, lr=0.5, random_state=0)
     dropped.fit(X_train[keep], y_train[keep])
     zeroed = make(optimizer="gd", epochs=20, lr=0.5, random_state=0)
     zeroed.fit(X_train, y_train, sample_weight=keep.astype(float))
-    np.testing.assert_allclose(zeroed.predict_proba(X_test), dropped.predict_proba(X_test),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        zeroed.predict_proba(X_test), dropped.predict_proba(X_test), rtol=1e-4, atol=1e-5
+    )
     # and the weights matter: unweighted training gives another model
     plain = make(optimizer="gd", epochs=20, lr=0.5, random_state=0).fit(X_train, y_train)
     assert np.abs(plain.predict_proba(X_test) - repeated.predict_proba(X_test)).max() > 1e-3
@@ -294,10 +319,12 @@ def test_bad_hyperparameters_are_refused_at_fit_not_init(digits):
 
 # --- inside scikit-learn ------------------------------------------------------------------
 
+
 def test_grid_search_over_a_pipeline_picks_a_learning_rate(digits):
     X_train, X_test, y_train, y_test = digits
-    pipeline = Pipeline([("scale", StandardScaler()),
-                         ("clf", SoftmaxRegressionClassifier(random_state=0))])
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("clf", SoftmaxRegressionClassifier(random_state=0))]
+    )
     grid = GridSearchCV(pipeline, {"clf__lr": [0.001, 0.1, 1.0]}, cv=3)
     grid.fit(X_train, y_train)
     assert grid.best_params_["clf__lr"] in (0.001, 0.1, 1.0)
@@ -309,9 +336,12 @@ def test_grid_search_over_a_pipeline_picks_a_learning_rate(digits):
 
 def test_grid_search_over_hidden_sizes(digits):
     X_train, X_test, y_train, y_test = digits
-    pipeline = Pipeline([("scale", StandardScaler()),
-                         ("clf", MLPClassifier(epochs=20, lr=0.1, batch_size=32,
-                                               random_state=0))])
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("clf", MLPClassifier(epochs=20, lr=0.1, batch_size=32, random_state=0)),
+        ]
+    )
     grid = GridSearchCV(pipeline, {"clf__hidden": [(8,), (64,)]}, cv=3)
     grid.fit(X_train[:600], y_train[:600])
     assert grid.best_params_["clf__hidden"] in ((8,), (64,))
@@ -335,10 +365,13 @@ def test_clone_and_pickle(digits):
 
 # --- other backends -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend_name", ["torch", "jax"])
-@pytest.mark.parametrize("make", [SoftmaxRegressionClassifier,
-                                  lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
-                         ids=["softmax-regression", "mlp"])
+@pytest.mark.parametrize(
+    "make",
+    [SoftmaxRegressionClassifier, lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
+    ids=["softmax-regression", "mlp"],
+)
 def test_backends_predict_as_numpy_does(digits, backend_name, make):
     pytest.importorskip({"torch": "torch", "jax": "jax"}[backend_name])
     pytest.importorskip("array_api_compat")
@@ -347,8 +380,9 @@ def test_backends_predict_as_numpy_does(digits, backend_name, make):
     clf = make(epochs=3, random_state=0, backend=backend_name).fit(X_train, y_train)
     assert all(type(p) is np.ndarray for p in clf.params_.values())  # brought to the host
     # float32 training on another BLAS: the same model up to rounding (measured 8e-8)
-    np.testing.assert_allclose(clf.predict_proba(X_test), reference.predict_proba(X_test),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        clf.predict_proba(X_test), reference.predict_proba(X_test), atol=1e-6
+    )
     clf.partial_fit(X_train, y_train)  # continues on the backend from the host state
     assert clf.n_iter_ == 4
 

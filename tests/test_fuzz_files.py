@@ -70,11 +70,18 @@ SLACK = 8_000_000  # traced memory a reader may use beyond COPIES times the size
 COPIES = 3  # a header's JSON text is held as read, as parsed, and re-serialised for its checksum
 NAMES = ("t-shirt", "trouser", "bag")
 N_ROWS = 12  # rows of the data checkpoints are made with, and trained on after loading
-FUZZ = settings(deadline=None, database=None, max_examples=300,
-                phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.large_base_example])
+FUZZ = settings(
+    deadline=None,
+    database=None,
+    max_examples=300,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 
 def event(value: str) -> None:
@@ -92,8 +99,9 @@ def little_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the property ---------------------------------------------------------------------------
 
 
-def checked_call(call: Callable[[], Any], path: Path, error: type[SoftregError], *,
-                 budget: int | None = None) -> Any:
+def checked_call(
+    call: Callable[[], Any], path: Path, error: type[SoftregError], *, budget: int | None = None
+) -> Any:
     """``call()``'s result, or None when it raised ``error``; any other exception propagates.
 
     Asserts the property: no warning, traced memory at most COPIES times the file's size (or
@@ -125,8 +133,9 @@ def checked_call(call: Callable[[], Any], path: Path, error: type[SoftregError],
     return None
 
 
-def check_loaded_model(model: Any, params: dict[str, np.ndarray],
-                       class_names: tuple[str, ...]) -> None:
+def check_loaded_model(
+    model: Any, params: dict[str, np.ndarray], class_names: tuple[str, ...]
+) -> None:
     """What a loaded model must be, whatever its file said."""
     shapes = model.param_shapes()
     assert set(params) == set(shapes)
@@ -147,8 +156,9 @@ def check_loaded_model(model: Any, params: dict[str, np.ndarray],
 class Base:
     """A valid file: its bytes, and its softreg header and tensors."""
 
-    def __init__(self, name: str, data: bytes, header: dict[str, Any],
-                 tensors: dict[str, np.ndarray]):
+    def __init__(
+        self, name: str, data: bytes, header: dict[str, Any], tensors: dict[str, np.ndarray]
+    ):
         self.name, self.data, self.header, self.tensors = name, data, header, tensors
 
     def __repr__(self) -> str:  # what Hypothesis prints of a failing example
@@ -166,19 +176,24 @@ def model_files() -> tuple[Base, ...]:
     per_feature = {"input_mean": np.linspace(-1, 1, 4), "input_scale": [0.5, 1.0, 2.0, 4.0]}
     models = {
         "softmax-regression": SoftmaxRegression(num_inputs=4, num_outputs=3),
-        "softmax-regression, per-feature": SoftmaxRegression(num_inputs=4, num_outputs=3,
-                                                             **per_feature),
-        "mlp, scalar": MLP(num_inputs=4, hidden=(5,), num_outputs=3, input_mean=0.25,
-                           input_scale=2.0),
-        "mlp 2 layers, per-feature": MLP(num_inputs=4, hidden=(5, 2), num_outputs=3,
-                                         **per_feature),
+        "softmax-regression, per-feature": SoftmaxRegression(
+            num_inputs=4, num_outputs=3, **per_feature
+        ),
+        "mlp, scalar": MLP(
+            num_inputs=4, hidden=(5,), num_outputs=3, input_mean=0.25, input_scale=2.0
+        ),
+        "mlp 2 layers, per-feature": MLP(num_inputs=4, hidden=(5, 2), num_outputs=3, **per_feature),
     }
     bases = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model) in enumerate(models.items()):
-            path = save_model(Path(tmp, f"{i}.safetensors"), model,
-                              model.init(np.random.default_rng(i)), class_names=NAMES,
-                              metadata={"dataset": "toy", "seed": i})
+            path = save_model(
+                Path(tmp, f"{i}.safetensors"),
+                model,
+                model.init(np.random.default_rng(i)),
+                class_names=NAMES,
+                metadata={"dataset": "toy", "seed": i},
+            )
             load_model(path)  # valid, and the imports are done before anything is traced
             bases.append(_read_back(name, path))
     return tuple(bases)
@@ -209,14 +224,28 @@ def checkpoint_files() -> tuple[Base, ...]:
     and without momentum buffers, of both models, at the start, middle and end of a run."""
     X, y = toy_data(4, len(NAMES))
     runs = {
-        "softmax-regression": (TrainConfig(dataset="toy", epochs=3, batch_size=4, log_every=1),
-                               (X, y)),
-        "mlp, momentum, cosine": (TrainConfig(dataset="toy", model="mlp", hidden=(5,),
-                                              epochs=3, batch_size=5, momentum=0.5,
-                                              lr_schedule="cosine", normalize="per-feature",
-                                              log_every=2), (X, y)),
-        "softmax-regression, gd": (TrainConfig(dataset="toy", optimizer="gd", epochs=2,
-                                               momentum=0.9, normalize="yes"), None),
+        "softmax-regression": (
+            TrainConfig(dataset="toy", epochs=3, batch_size=4, log_every=1),
+            (X, y),
+        ),
+        "mlp, momentum, cosine": (
+            TrainConfig(
+                dataset="toy",
+                model="mlp",
+                hidden=(5,),
+                epochs=3,
+                batch_size=5,
+                momentum=0.5,
+                lr_schedule="cosine",
+                normalize="per-feature",
+                log_every=2,
+            ),
+            (X, y),
+        ),
+        "softmax-regression, gd": (
+            TrainConfig(dataset="toy", optimizer="gd", epochs=2, momentum=0.9, normalize="yes"),
+            None,
+        ),
     }
     bases = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,17 +255,32 @@ def checkpoint_files() -> tuple[Base, ...]:
             softreg.fit(model, (X, y), test, config, callbacks=[snapshots], checkpoint_every=2)
             chosen = {}  # one state of each kind
             for state, history in snapshots.states:
-                where = ("mid-epoch" if state.batch else "end of run" if state.epoch ==
-                         config.epochs else "between epochs")
+                where = (
+                    "mid-epoch"
+                    if state.batch
+                    else "end of run"
+                    if state.epoch == config.epochs
+                    else "between epochs"
+                )
                 if where not in chosen or (where == "mid-epoch" and state.epoch):
                     chosen[where] = state, history
             for where, (state, history) in chosen.items():
-                order = (epoch_permutation(N_ROWS, seed=config.seed, epoch=state.epoch)
-                         if config.optimizer == "sgd" and state.epoch < config.epochs else None)
-                path = save_checkpoint(Path(tmp, f"{len(bases)}.safetensors"), model, state,
-                                       history, config=config, class_names=NAMES,
-                                       data_order=order, checkpoint_every=2,
-                                       metadata={"dataset": "toy"})
+                order = (
+                    epoch_permutation(N_ROWS, seed=config.seed, epoch=state.epoch)
+                    if config.optimizer == "sgd" and state.epoch < config.epochs
+                    else None
+                )
+                path = save_checkpoint(
+                    Path(tmp, f"{len(bases)}.safetensors"),
+                    model,
+                    state,
+                    history,
+                    config=config,
+                    class_names=NAMES,
+                    data_order=order,
+                    checkpoint_every=2,
+                    metadata={"dataset": "toy"},
+                )
                 load_checkpoint(path)
                 bases.append(_read_back(f"{name}, {where}", path))
     return tuple(bases)
@@ -244,19 +288,60 @@ def checkpoint_files() -> tuple[Base, ...]:
 
 # --- JSON values, and edits of a header -----------------------------------------------------
 
-HUGE_INTS = [2**31, 2**32 + 1, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**30, 10**400,
-             -(2**63), -(10**400)]
+HUGE_INTS = [
+    2**31,
+    2**32 + 1,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    10**400,
+    -(2**63),
+    -(10**400),
+]
 ODD_CHARS = "\x00\x01\x07\t\n\r\x1b\x7f\x85\xa0\u2028\u2029\ufeff\ud800\udfff\"\\/'é€😀 a"
-WORDS = ["", " ", "NaN", "Infinity", "-Infinity", "nan", "inf", "1e400", "-1", "0", "null",
-         "true", "mlp", "softmax-regression", "numpy", "torch", "cuda", "sgd", "gd", "cosine",
-         "per-feature", "naive", "model", "checkpoint", "a\nb", "\u2028", "\ud800"]
+WORDS = [
+    "",
+    " ",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "nan",
+    "inf",
+    "1e400",
+    "-1",
+    "0",
+    "null",
+    "true",
+    "mlp",
+    "softmax-regression",
+    "numpy",
+    "torch",
+    "cuda",
+    "sgd",
+    "gd",
+    "cosine",
+    "per-feature",
+    "naive",
+    "model",
+    "checkpoint",
+    "a\nb",
+    "\u2028",
+    "\ud800",
+]
 json_ints = st.integers(-3, 3) | st.integers() | st.sampled_from(HUGE_INTS)
-json_floats = (st.floats(allow_nan=False, allow_infinity=False)
-               | st.sampled_from([1e308, -1e308, 5e-324, -0.0, 0.5, 1.0000001, 1.5, 3.0]))
-long_text = st.builds(lambda s, n: (s * n)[:n], st.text(ODD_CHARS, min_size=1, max_size=3),
-                      st.sampled_from([65, 257, 5000, 100_000]))
-json_text = st.text(max_size=12) | st.text(ODD_CHARS, max_size=8) | st.sampled_from(WORDS) \
-    | long_text
+json_floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [1e308, -1e308, 5e-324, -0.0, 0.5, 1.0000001, 1.5, 3.0]
+)
+long_text = st.builds(
+    lambda s, n: (s * n)[:n],
+    st.text(ODD_CHARS, min_size=1, max_size=3),
+    st.sampled_from([65, 257, 5000, 100_000]),
+)
+json_text = (
+    st.text(max_size=12) | st.text(ODD_CHARS, max_size=8) | st.sampled_from(WORDS) | long_text
+)
 json_leaves = st.none() | st.booleans() | json_ints | json_floats | json_text
 
 
@@ -264,23 +349,58 @@ short_text = st.text(max_size=8) | st.text(ODD_CHARS, max_size=4) | st.sampled_f
 
 
 def json_trees(leaves: st.SearchStrategy, keys: st.SearchStrategy) -> st.SearchStrategy:
-    return st.recursive(leaves, lambda children: (st.lists(children, max_size=4)
-                                                  | st.dictionaries(keys, children, max_size=4)),
-                        max_leaves=10)
+    return st.recursive(
+        leaves,
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
+        ),
+        max_leaves=10,
+    )
 
 
 # Any JSON value; sometimes a long list of one small value (up to some 100 kB of JSON).
 json_values = json_trees(json_leaves, json_text) | st.builds(
     lambda value, n: [value] * n,
     json_trees(st.none() | st.booleans() | json_ints | json_floats | short_text, short_text),
-    st.sampled_from([100, 1000]))
+    st.sampled_from([100, 1000]),
+)
 
-FIELD_NAMES = sorted({
-    "kind", "format", "model", "type", "config", "class_names", "metadata", "sha256",
-    "num_inputs", "num_outputs", "sigma", "hidden", "input_mean", "input_scale",
-    "train_config", "position", "history", "checkpoint_every", "epoch", "step", "batch",
-    "logged", "seconds", "records", "steps", "train_loss", "train_acc", "test_acc",
-    "test_loss", "running_loss", "__metadata__", *(f.name for f in fields(TrainConfig))})
+FIELD_NAMES = sorted(
+    {
+        "kind",
+        "format",
+        "model",
+        "type",
+        "config",
+        "class_names",
+        "metadata",
+        "sha256",
+        "num_inputs",
+        "num_outputs",
+        "sigma",
+        "hidden",
+        "input_mean",
+        "input_scale",
+        "train_config",
+        "position",
+        "history",
+        "checkpoint_every",
+        "epoch",
+        "step",
+        "batch",
+        "logged",
+        "seconds",
+        "records",
+        "steps",
+        "train_loss",
+        "train_acc",
+        "test_acc",
+        "test_loss",
+        "running_loss",
+        "__metadata__",
+        *(f.name for f in fields(TrainConfig)),
+    }
+)
 json_keys = st.sampled_from(FIELD_NAMES) | json_text
 
 Key = str | int
@@ -289,15 +409,25 @@ Key = str | int
 def leaf_paths(obj: Any, prefix: tuple[Key, ...]) -> list[tuple[Key, ...]]:
     """The paths to the numbers, strings, booleans and nulls inside ``obj`` (in the first 12
     items of each list)."""
-    items = (list(obj.items()) if isinstance(obj, dict)
-             else list(enumerate(obj))[:12] if isinstance(obj, list) else [])
-    return [leaf for key, child in items
-            for leaf in (leaf_paths(child, (*prefix, key)) if isinstance(child, (dict, list))
-                         else [(*prefix, key)])]
+    items = (
+        list(obj.items())
+        if isinstance(obj, dict)
+        else list(enumerate(obj))[:12]
+        if isinstance(obj, list)
+        else []
+    )
+    return [
+        leaf
+        for key, child in items
+        for leaf in (
+            leaf_paths(child, (*prefix, key))
+            if isinstance(child, (dict, list))
+            else [(*prefix, key)]
+        )
+    ]
 
 
-def draw_path(draw: st.DrawFn, obj: dict[str, Any], focus: tuple[str, ...] = ()
-              ) -> tuple[Key, ...]:
+def draw_path(draw: st.DrawFn, obj: dict[str, Any], focus: tuple[str, ...] = ()) -> tuple[Key, ...]:
     """A path (keys and indices) from the root of ``obj`` down to some value inside it, under
     one of the top-level keys ``focus`` preferably: half the time any scalar under one such
     key, else a walk down that stops at each step as likely as it goes on. ``()`` when
@@ -308,8 +438,13 @@ def draw_path(draw: st.DrawFn, obj: dict[str, Any], focus: tuple[str, ...] = ()
         return draw(st.sampled_from(leaf_paths(obj[top], (top,)) or [(top,)]))
     path: tuple[Key, ...] = ()
     while True:
-        keys = (list(obj) if isinstance(obj, dict)
-                else list(range(min(len(obj), 12))) if isinstance(obj, list) else [])
+        keys = (
+            list(obj)
+            if isinstance(obj, dict)
+            else list(range(min(len(obj), 12)))
+            if isinstance(obj, list)
+            else []
+        )
         if not path:
             keys = [k for k in keys if k in focus] or keys
         if not keys or (path and draw(st.integers(0, 2)) == 0):
@@ -325,8 +460,9 @@ def at(obj: Any, path: tuple[Key, ...]) -> Any:
 
 
 # Numbers beyond float64, and within it but not within int64 or float32.
-HUGE_NUMBERS = st.sampled_from([10**400, -(10**400), 2**1024, 10**4000]) \
-    | st.sampled_from([*HUGE_INTS, 1e308, -1e308, 3.5e38])
+HUGE_NUMBERS = st.sampled_from([10**400, -(10**400), 2**1024, 10**4000]) | st.sampled_from(
+    [*HUGE_INTS, 1e308, -1e308, 3.5e38]
+)
 
 
 def nudged(value: Any) -> st.SearchStrategy:
@@ -335,24 +471,88 @@ def nudged(value: Any) -> st.SearchStrategy:
         return st.sampled_from([not value, int(value), str(value).lower(), None])
     if isinstance(value, int):
         as_float = [float(value)] if abs(value) < 2**1000 else []
-        return st.sampled_from([value - 1, value + 1, 0, -1, -value, 2 * value, value * 2**20,
-                                *as_float, str(value), True, None]) \
-            | st.integers(0, 2 * N_ROWS) | HUGE_NUMBERS
+        return (
+            st.sampled_from(
+                [
+                    value - 1,
+                    value + 1,
+                    0,
+                    -1,
+                    -value,
+                    2 * value,
+                    value * 2**20,
+                    *as_float,
+                    str(value),
+                    True,
+                    None,
+                ]
+            )
+            | st.integers(0, 2 * N_ROWS)
+            | HUGE_NUMBERS
+        )
     if isinstance(value, float):
-        near = [-value, value + 1, value * 2, value / 3, 0.0, -0.0, 1.0, 1.0000001, 2.0, 1e308,
-                5e-324, round(value), str(value), "NaN", "Infinity", None]
+        near = [
+            -value,
+            value + 1,
+            value * 2,
+            value / 3,
+            0.0,
+            -0.0,
+            1.0,
+            1.0000001,
+            2.0,
+            1e308,
+            5e-324,
+            round(value),
+            str(value),
+            "NaN",
+            "Infinity",
+            None,
+        ]
         finite = [v for v in near if not isinstance(v, float) or math.isfinite(v)]
         return st.sampled_from(finite) | HUGE_NUMBERS
     if isinstance(value, str):
-        return st.sampled_from([value.upper(), value + " ", "", value * 100, value + "\n",
-                                value + "\x00", value + "\ud800", value[:1], [value], None])
+        return st.sampled_from(
+            [
+                value.upper(),
+                value + " ",
+                "",
+                value * 100,
+                value + "\n",
+                value + "\x00",
+                value + "\ud800",
+                value[:1],
+                [value],
+                None,
+            ]
+        )
     if isinstance(value, list):
         longer = [value * 1000] if len(canonical_json(value)) <= 1000 else []
-        return st.sampled_from([[], value[:-1], value + value[-1:], value[::-1], value * 2,
-                                *longer, [value], value + [None], {}, None])
+        return st.sampled_from(
+            [
+                [],
+                value[:-1],
+                value + value[-1:],
+                value[::-1],
+                value * 2,
+                *longer,
+                [value],
+                value + [None],
+                {},
+                None,
+            ]
+        )
     if isinstance(value, dict):
-        return st.sampled_from([{}, list(value), {k: None for k in value},
-                                {k: [v] for k, v in value.items()}, [value], None])
+        return st.sampled_from(
+            [
+                {},
+                list(value),
+                {k: None for k in value},
+                {k: [v] for k, v in value.items()},
+                [value],
+                None,
+            ]
+        )
     return st.sampled_from([0, "", [], {}, False, "null"])
 
 
@@ -393,9 +593,28 @@ def edit_header(draw: st.DrawFn, header: dict[str, Any], focus: tuple[str, ...] 
 # --- edits of tensors -----------------------------------------------------------------------
 
 DTYPES = [np.float64, np.float16, np.int32, np.uint8, np.int64, np.bool_, np.float32]
-TENSOR_NAMES = ["W", "b", "W1", "b1", "W3", "b0", "input_mean", "input_scale", "params.W",
-                "params.W1", "opt.momentum.W", "opt.momentum.b1", "opt.other.W", "epoch_sums.loss",
-                "epoch_sums.correct", "epoch_sums.extra", "data_order", "", "__metadata__", "W\nb"]
+TENSOR_NAMES = [
+    "W",
+    "b",
+    "W1",
+    "b1",
+    "W3",
+    "b0",
+    "input_mean",
+    "input_scale",
+    "params.W",
+    "params.W1",
+    "opt.momentum.W",
+    "opt.momentum.b1",
+    "opt.other.W",
+    "epoch_sums.loss",
+    "epoch_sums.correct",
+    "epoch_sums.extra",
+    "data_order",
+    "",
+    "__metadata__",
+    "W\nb",
+]
 
 
 def reshaped(draw: st.DrawFn, t: np.ndarray) -> np.ndarray:
@@ -416,8 +635,11 @@ def edit_tensors(draw: st.DrawFn, tensors: dict[str, np.ndarray]) -> str:
     names = sorted(tensors)
     action = draw(st.sampled_from(["dtype", "shape", "value", "value", "remove", "add"]))
     if action == "add" or not names:
-        name = draw(st.sampled_from(TENSOR_NAMES) | st.text(max_size=6)
-                    | st.text(ODD_CHARS.replace("\ud800", "").replace("\udfff", ""), max_size=4))
+        name = draw(
+            st.sampled_from(TENSOR_NAMES)
+            | st.text(max_size=6)
+            | st.text(ODD_CHARS.replace("\ud800", "").replace("\udfff", ""), max_size=4)
+        )
         like = tensors[draw(st.sampled_from(names))] if names else np.zeros(3, np.float32)
         with np.errstate(all="ignore"):
             tensors[name] = np.ascontiguousarray(like.astype(draw(st.sampled_from(DTYPES))))
@@ -434,8 +656,11 @@ def edit_tensors(draw: st.DrawFn, tensors: dict[str, np.ndarray]) -> str:
             t = reshaped(draw, t)
         elif t.size:
             t = t.copy()
-            bad = [np.nan, np.inf, -np.inf, 0.0, -1.0, -0.0, 1e38, 1e-45] \
-                if t.dtype.kind == "f" else [-1, 0, N_ROWS, 2**31 - 1, -(2**31)]
+            bad = (
+                [np.nan, np.inf, -np.inf, 0.0, -1.0, -0.0, 1e38, 1e-45]
+                if t.dtype.kind == "f"
+                else [-1, 0, N_ROWS, 2**31 - 1, -(2**31)]
+            )
             value = np.asarray(draw(st.sampled_from(bad))).astype(t.dtype)  # wraps around
             t.reshape(-1)[draw(st.integers(0, t.size - 1))] = value
     tensors[name] = np.ascontiguousarray(t)
@@ -454,9 +679,12 @@ class Edited:
 
 
 @st.composite
-def edited_files(draw: st.DrawFn, bases: Callable[[], tuple[Base, ...]],
-                 focus: tuple[str, ...] = (),
-                 special: Callable[[st.DrawFn, dict[str, Any]], str] | None = None) -> Edited:
+def edited_files(
+    draw: st.DrawFn,
+    bases: Callable[[], tuple[Base, ...]],
+    focus: tuple[str, ...] = (),
+    special: Callable[[st.DrawFn, dict[str, Any]], str] | None = None,
+) -> Edited:
     """One of the ``bases()`` files' header and tensors after one to three edits (of the
     header, of the tensors, or ``special`` ones of the header)."""
     base = draw(st.sampled_from(bases()))
@@ -491,8 +719,7 @@ def test_model_file_with_edited_content(case: Edited) -> None:
     loaded = load_edited(case, "model.safetensors", load_model)
     if loaded is not None:
         check_loaded_model(loaded.model, loaded.params, loaded.class_names)
-        assert all(isinstance(k, str) and isinstance(v, str)
-                   for k, v in loaded.metadata.items())
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in loaded.metadata.items())
 
 
 # --- 2. checkpoints: the same, then training goes on from them ------------------------------
@@ -518,16 +745,27 @@ def train_from(ckpt: Any) -> None:
     """Go on training from a checkpoint that loaded, on tiny data of the model's shape: it
     trains or raises a SoftregError (the state may belong to another run), nothing else."""
     config, model = ckpt.config, ckpt.model
-    if (config.backend not in ("numpy", "array-api-strict") or config.device != "cpu"
-            or config.epochs - ckpt.state.epoch > 3 or model.num_inputs > 64
-            or model.num_outputs > 64 or sum(getattr(model, "hidden", ())) > 256):
+    if (
+        config.backend not in ("numpy", "array-api-strict")
+        or config.device != "cpu"
+        or config.epochs - ckpt.state.epoch > 3
+        or model.num_inputs > 64
+        or model.num_outputs > 64
+        or sum(getattr(model, "hidden", ())) > 256
+    ):
         event("not trained on (another backend, or too large)")
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            softreg.fit(model, toy_data(model.num_inputs, model.num_outputs), None, config,
-                        state=ckpt.state, history=ckpt.history)
+            softreg.fit(
+                model,
+                toy_data(model.num_inputs, model.num_outputs),
+                None,
+                config,
+                state=ckpt.state,
+                history=ckpt.history,
+            )
             event("trained on")
         except SoftregError as exc:
             event(f"training refused: {type(exc).__name__}")
@@ -541,8 +779,7 @@ def edit_run_length(draw: st.DrawFn, header: dict[str, Any]) -> str:
         return "no run length to edit"
     config["epochs"] = draw(st.sampled_from([1, 2, 3, 4, 1000, 2**31, 2**63, 10**30]))
     # Not beyond a million: a list of that many epochs is what the test can afford.
-    position["epoch"] = min(config["epochs"], draw(st.sampled_from([0, 1, 2, 3, 1000,
-                                                                    1_000_000])))
+    position["epoch"] = min(config["epochs"], draw(st.sampled_from([0, 1, 2, 3, 1000, 1_000_000])))
     return f"run length: epoch {position['epoch']} of {config['epochs']}"
 
 
@@ -565,8 +802,10 @@ class FileBytes:
         self.how, self.data = how, data
 
     def __repr__(self) -> str:  # short: the bytes may be many
-        return (f"FileBytes({self.how!r}, {self.data[:300]!r}"
-                f"{'...' if len(self.data) > 300 else ''}, {len(self.data):,} bytes)")
+        return (
+            f"FileBytes({self.how!r}, {self.data[:300]!r}"
+            f"{'...' if len(self.data) > 300 else ''}, {len(self.data):,} bytes)"
+        )
 
 
 def sometimes(draw: st.DrawFn, usual: st.SearchStrategy, rare: st.SearchStrategy) -> Any:
@@ -588,22 +827,47 @@ def damaged_bytes(draw: st.DrawFn) -> FileBytes:
         data[at_:at_] = draw(st.binary(min_size=1, max_size=16))
     cut = sometimes(draw, st.none(), st.integers(0, len(data)))
     data = data[:cut]
-    data += sometimes(draw, st.just(b""), st.binary(max_size=16) | st.sampled_from(
-        [b"\x00" * 8, b" " * 4096, bytes(1_000_000)]))
+    data += sometimes(
+        draw,
+        st.just(b""),
+        st.binary(max_size=16) | st.sampled_from([b"\x00" * 8, b" " * 4096, bytes(1_000_000)]),
+    )
     return FileBytes(f"damaged {base.name}", bytes(data))
 
 
-SAFETENSORS_DTYPES = ["F32", "F64", "F16", "BF16", "I8", "U8", "I16", "I32", "U32", "I64",
-                      "U64", "BOOL", "F8_E4M3", "F8_E5M2", "f32", "", "X" * 100]
+SAFETENSORS_DTYPES = [
+    "F32",
+    "F64",
+    "F16",
+    "BF16",
+    "I8",
+    "U8",
+    "I16",
+    "I32",
+    "U32",
+    "I64",
+    "U64",
+    "BOOL",
+    "F8_E4M3",
+    "F8_E5M2",
+    "f32",
+    "",
+    "X" * 100,
+]
 U64 = 2**64 - 1
 
 
-def crafted_file(header: dict[str, Any], entries: dict[str, dict[str, Any]],
-                 length: int | None = None, data: bytes = b"") -> bytes:
+def crafted_file(
+    header: dict[str, Any],
+    entries: dict[str, dict[str, Any]],
+    length: int | None = None,
+    data: bytes = b"",
+) -> bytes:
     """A safetensors file written byte by byte: ``length``, the JSON of the softreg ``header``
     and of the tensors' ``entries``, then ``data``."""
-    text = json.dumps({"__metadata__": {"softreg": canonical_json(header)}, **entries},
-                      separators=(",", ":")).encode()
+    text = json.dumps(
+        {"__metadata__": {"softreg": canonical_json(header)}, **entries}, separators=(",", ":")
+    ).encode()
     return struct.pack("<Q", len(text) if length is None else length) + text + data
 
 
@@ -621,8 +885,11 @@ def crafted_files(draw: st.DrawFn) -> Crafted:
     header, tensors = copy.deepcopy(base.header), base.tensors
     entries, blobs, offset = {}, [], 0
     for name, t in sorted(tensors.items()):
-        entries[name] = {"dtype": "F32", "shape": list(t.shape),
-                         "data_offsets": [offset, offset + t.nbytes]}
+        entries[name] = {
+            "dtype": "F32",
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + t.nbytes],
+        }
         blobs.append(t.tobytes())
         offset += t.nbytes
     data = b"".join(blobs)
@@ -631,8 +898,11 @@ def crafted_files(draw: st.DrawFn) -> Crafted:
     length = None
     if how == "length":
         true = len(crafted_file(header, entries)) - 8
-        length = draw(st.sampled_from([0, 1, 7, 8, U64, 2**63, 100_000_001, 2**32 + true])
-                      | st.integers(true - 16, true + 16) | st.integers(0, U64))
+        length = draw(
+            st.sampled_from([0, 1, 7, 8, U64, 2**63, 100_000_001, 2**32 + true])
+            | st.integers(true - 16, true + 16)
+            | st.integers(0, U64)
+        )
     elif how in ("offsets", "shape", "dtype"):
         entry = entries[draw(st.sampled_from(sorted(entries)))]
         if how == "offsets":
@@ -642,9 +912,11 @@ def crafted_files(draw: st.DrawFn) -> Crafted:
         else:
             entry["dtype"] = draw(st.sampled_from(SAFETENSORS_DTYPES))
     else:  # a W of num_inputs rows, which the model's header declares too
-        num_inputs = draw(st.integers(1, MEMORY // 12) | st.integers(MEMORY // 12, 2**31)
-                          if how == "sparse" else st.integers(1, 2**40) | st.sampled_from(
-                              [2**61, 2**62, 2**64 // 12 + 1, 10**400]))
+        num_inputs = draw(
+            st.integers(1, MEMORY // 12) | st.integers(MEMORY // 12, 2**31)
+            if how == "sparse"
+            else st.integers(1, 2**40) | st.sampled_from([2**61, 2**62, 2**64 // 12 + 1, 10**400])
+        )
         header["model"]["config"]["num_inputs"] = num_inputs
         nbytes = num_inputs * 12
         shift = nbytes - entries["W"]["data_offsets"][1]
@@ -654,7 +926,7 @@ def crafted_files(draw: st.DrawFn) -> Crafted:
         if how == "sparse" and nbytes <= 2**34:  # exactly the bytes it declares, mostly holes
             file = crafted_file(header, entries)
             return Crafted(file, sparse_size=len(file) + nbytes + 20, declared=nbytes + 20)
-        data = data[:draw(st.integers(0, len(data)))]  # far too short for what it declares
+        data = data[: draw(st.integers(0, len(data)))]  # far too short for what it declares
     return Crafted(crafted_file(header, entries, length, data))
 
 
@@ -691,10 +963,42 @@ def test_crafted_safetensors_headers(case: Crafted) -> None:
 
 NUMBER = re.compile(r"(?<=[:\[,])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[,\]}])")
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-CONSTANTS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e-400", "1" * 5000, "-0",
-             "01", "1.", ".5", "0x10", "+1", "true", "null"]
-ESCAPES = ["\\ud800", "\\udfff", "\\udc00\\ud800", "\\u0000", "\\u001b", "\\n", "\\u2028",
-           "\\x41", "\\u12", "\\", "\x00", "\x1f", "\n", "\t", "\x7f", "\u2028", "é"]
+CONSTANTS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "1" * 5000,
+    "-0",
+    "01",
+    "1.",
+    ".5",
+    "0x10",
+    "+1",
+    "true",
+    "null",
+]
+ESCAPES = [
+    "\\ud800",
+    "\\udfff",
+    "\\udc00\\ud800",
+    "\\u0000",
+    "\\u001b",
+    "\\n",
+    "\\u2028",
+    "\\x41",
+    "\\u12",
+    "\\",
+    "\x00",
+    "\x1f",
+    "\n",
+    "\t",
+    "\x7f",
+    "\u2028",
+    "é",
+]
 
 
 def nested(depth: int, kind: str) -> str:
@@ -713,8 +1017,10 @@ class HeaderText:
         self.base, self.how, self.text = base, how, text
 
     def __repr__(self) -> str:  # short: the text may be long
-        return (f"HeaderText({self.base!r}, {self.how!r}, {self.text[:300]!r}"
-                f"{'...' if len(self.text) > 300 else ''}, {len(self.text):,} characters)")
+        return (
+            f"HeaderText({self.base!r}, {self.how!r}, {self.text[:300]!r}"
+            f"{'...' if len(self.text) > 300 else ''}, {len(self.text):,} characters)"
+        )
 
 
 def _header_text(draw: st.DrawFn, how: str, header: dict[str, Any]) -> str:
@@ -728,24 +1034,25 @@ def _header_text(draw: st.DrawFn, how: str, header: dict[str, Any]) -> str:
         depth = draw(st.integers(1, 1100) | st.sampled_from([5000, 100_000]))
         value = nested(depth, draw(st.sampled_from(["[", "{", "[{"])))
         if draw(st.booleans()):
-            value = value[:draw(st.integers(0, len(value)))]  # unbalanced
+            value = value[: draw(st.integers(0, len(value)))]  # unbalanced
         return draw(st.sampled_from([value, text[:-1] + ',"zz":' + value + "}"]))
     if how == "constant":  # one number, or a new field, spelt as JSON does not allow
         constant = draw(st.sampled_from(CONSTANTS))
         numbers = list(NUMBER.finditer(text))
         if numbers and draw(st.booleans()):
             found = draw(st.sampled_from(numbers))
-            return text[:found.start()] + constant + text[found.end():]
+            return text[: found.start()] + constant + text[found.end() :]
         return text[:-1] + f',"{draw(st.sampled_from(FIELD_NAMES))}":{constant}}}'
     if how == "escape":  # inside one of the strings (names, types, the checksum...)
         found = draw(st.sampled_from(list(STRING.finditer(text))))
         at_ = draw(st.integers(found.start() + 1, found.end() - 1))
         return text[:at_] + draw(st.sampled_from(ESCAPES)) + text[at_:]
     if how == "truncated":
-        return text[:draw(st.integers(0, len(text) - 1))]
+        return text[: draw(st.integers(0, len(text) - 1))]
     if how == "reformatted":  # the same content, other bytes: the checksum still holds
-        return json.dumps(header, indent=draw(st.none() | st.integers(0, 3)),
-                          ensure_ascii=draw(st.booleans()))
+        return json.dumps(
+            header, indent=draw(st.none() | st.integers(0, 3)), ensure_ascii=draw(st.booleans())
+        )
     if how == "extra field":
         key, value = json.dumps(draw(json_keys)), json.dumps(draw(json_values))
         return f"{text[:-1]},{key}:{value}}}"
@@ -757,8 +1064,20 @@ def _header_text(draw: st.DrawFn, how: str, header: dict[str, Any]) -> str:
 @st.composite
 def header_texts(draw: st.DrawFn) -> HeaderText:
     base = draw(st.sampled_from(model_files() + checkpoint_files()))
-    how = draw(st.sampled_from(["other", "nested", "constant", "escape", "truncated",
-                                "reformatted", "extra field", "flood"]))
+    how = draw(
+        st.sampled_from(
+            [
+                "other",
+                "nested",
+                "constant",
+                "escape",
+                "truncated",
+                "reformatted",
+                "extra field",
+                "flood",
+            ]
+        )
+    )
     event(f"header text: {how}")
     return HeaderText(base, how, _header_text(draw, how, base.header))
 
@@ -781,14 +1100,24 @@ def test_header_json_text(case: HeaderText) -> None:
 
 # --- 5. config.json ---------------------------------------------------------------------------
 
-INVALID_UTF8 = [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80",
-                b"\x80", b"\xfe\xff"]
+INVALID_UTF8 = [
+    b"\xff",
+    b"\xc0\x80",
+    b"\xed\xa0\x80",
+    b"\xe2\x82",
+    b"\xf8\x88\x80\x80\x80",
+    b"\x80",
+    b"\xfe\xff",
+]
 
 
 @st.composite
 def config_files(draw: st.DrawFn) -> FileBytes:
-    how = draw(st.sampled_from(["bytes", "fields", "fields", "fields", "invalid utf-8",
-                                "nested", "large", "flood"]))
+    how = draw(
+        st.sampled_from(
+            ["bytes", "fields", "fields", "fields", "invalid utf-8", "nested", "large", "flood"]
+        )
+    )
     event(f"config.json: {how}")
     return FileBytes(how, _config_bytes(draw, how))
 
@@ -850,16 +1179,19 @@ def with_header_text(tmp: str, base: Base, text: str) -> Path:
     return file
 
 
-@pytest.mark.parametrize(("name", "path", "value"), [
-    ("softmax-regression", ("model", "config", "sigma"), 10**400),
-    ("softmax-regression", ("model", "config", "input_mean"), 10**400),
-    ("softmax-regression, mid-epoch", ("train_config", "lr"), 10**400),
-    ("softmax-regression, mid-epoch", ("train_config", "sigma"), 10**400),
-    ("softmax-regression, mid-epoch", ("position", "seconds"), 10**400),
-    ("softmax-regression, mid-epoch", ("history", "records", 0, "test_loss"), 2**1024),
-], ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else None)
-def test_found_integer_too_large_for_a_float(name: str, path: tuple[Key, ...],
-                                               value: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("softmax-regression", ("model", "config", "sigma"), 10**400),
+        ("softmax-regression", ("model", "config", "input_mean"), 10**400),
+        ("softmax-regression, mid-epoch", ("train_config", "lr"), 10**400),
+        ("softmax-regression, mid-epoch", ("train_config", "sigma"), 10**400),
+        ("softmax-regression, mid-epoch", ("position", "seconds"), 10**400),
+        ("softmax-regression, mid-epoch", ("history", "records", 0, "test_loss"), 2**1024),
+    ],
+    ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else None,
+)
+def test_found_integer_too_large_for_a_float(name: str, path: tuple[Key, ...], value: int) -> None:
     base = base_named(name)
     load = load_model if base.header["kind"] == "model" else load_checkpoint
     with tempfile.TemporaryDirectory() as tmp:
@@ -867,8 +1199,9 @@ def test_found_integer_too_large_for_a_float(name: str, path: tuple[Key, ...],
         checked_call(lambda: load(file), file, ModelFileError)
 
 
-@pytest.mark.parametrize("text", [f'{{"lr": {10**400}}}', f'{{"momentum": {10**400}}}'],
-                         ids=["lr", "momentum"])
+@pytest.mark.parametrize(
+    "text", [f'{{"lr": {10**400}}}', f'{{"momentum": {10**400}}}'], ids=["lr", "momentum"]
+)
 def test_found_run_config_integer_too_large_for_a_float(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "config.json").write_text(text)
@@ -925,8 +1258,7 @@ def test_found_json_of_many_small_containers(where: str) -> None:
             checked_call(lambda: read_run_config(tmp), Path(tmp, "config.json"), RunDirError)
         else:
             base = base_named("softmax-regression")
-            file = with_header_text(tmp, base, canonical_json(base.header)[:-1]
-                                    + f',"x":{flood}}}')
+            file = with_header_text(tmp, base, canonical_json(base.header)[:-1] + f',"x":{flood}}}')
             checked_call(lambda: load_model(file), file, ModelFileError)
 
 

@@ -144,8 +144,10 @@ def idx_files(draw: st.DrawFn) -> Case:
         cuts = sorted(draw(st.lists(st.integers(0, len(content)), max_size=4)))
         bounds = [0, *cuts, len(content)]
         pad = 0 if form == "members" else draw(st.integers(1, 600))
-        data = b"".join(gzip.compress(content[a:b], mtime=0) + bytes(pad)
-                        for a, b in zip(bounds, bounds[1:], strict=False))
+        data = b"".join(
+            gzip.compress(content[a:b], mtime=0) + bytes(pad)
+            for a, b in zip(bounds, bounds[1:], strict=False)
+        )
 
     flip = st.tuples(st.integers(0, len(data) - 1), st.integers(1, 255))
     flips = sometimes(draw, st.just([]), st.lists(flip, min_size=1, max_size=3))
@@ -158,9 +160,15 @@ def idx_files(draw: st.DrawFn) -> Case:
     return Case(bytes(mutable), content, form != "raw", pristine)
 
 
-@settings(max_examples=400, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(case=idx_files())
 def test_read_idx_returns_the_data_or_one_line_idx_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
@@ -193,9 +201,12 @@ def test_read_idx_returns_the_data_or_one_line_idx_error(
         assert "\n" not in message, message
         # A well-formed file that fits in memory, untouched since it was written, is read.
         reference = parse_header(case.content)
-        assert not (case.pristine and reference is not None
-                    and len(case.content) == reference.header_len + reference.nbytes
-                    and reference.nbytes <= MEMORY), message
+        assert not (
+            case.pristine
+            and reference is not None
+            and len(case.content) == reference.header_len + reference.nbytes
+            and reference.nbytes <= MEMORY
+        ), message
         return
 
     event(f"read ({'gzip' if is_gzip else 'raw'}{', pristine' if case.pristine else ''})")
@@ -209,4 +220,4 @@ def test_read_idx_returns_the_data_or_one_line_idx_error(
     assert array.dtype.isnative
     assert not array.flags.writeable
     stored = array if reference.dtype.isnative else array.byteswap()  # bits, not values
-    assert stored.tobytes() == content[reference.header_len:]
+    assert stored.tobytes() == content[reference.header_len :]

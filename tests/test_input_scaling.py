@@ -28,14 +28,16 @@ def skewed():
     scales = np.logspace(-2, 2, 6).astype(np.float32)
     X = (rng.normal(size=(400, 6)) * scales + 3 * scales).astype(np.float32)
     y = (X[:, 0] / scales[0] + X[:, 5] / scales[5] > 6).astype(np.int64) + (
-        X[:, 2] / scales[2] > 3.5)
+        X[:, 2] / scales[2] > 3.5
+    )
     return X[:300], y[:300], X[300:], y[300:]
 
 
 def standardise(X, mean, scale):
     """``(X - mean) / scale`` in float32, written out here as the reference."""
-    out = np.subtract(X, np.float32(mean) if np.ndim(mean) == 0 else mean.astype(np.float32),
-                      dtype=np.float32)
+    out = np.subtract(
+        X, np.float32(mean) if np.ndim(mean) == 0 else mean.astype(np.float32), dtype=np.float32
+    )
     out /= np.float32(scale) if np.ndim(scale) == 0 else scale.astype(np.float32)
     return out
 
@@ -46,8 +48,7 @@ def by_hand(X, kind):
     return mean, scale, standardise(X, mean, scale)
 
 
-@pytest.mark.parametrize(("normalize", "kind"), [("per-feature", "per-feature"),
-                                                 ("yes", "scalar")])
+@pytest.mark.parametrize(("normalize", "kind"), [("per-feature", "per-feature"), ("yes", "scalar")])
 def test_fit_trains_on_the_standardised_inputs(skewed, normalize, kind):
     X, y, X_test, y_test = skewed
     config = TrainConfig(normalize=normalize, epochs=3, batch_size=32, lr=0.1)
@@ -62,7 +63,8 @@ def test_fit_trains_on_the_standardised_inputs(skewed, normalize, kind):
         np.testing.assert_array_equal(result.params[name], reference.params[name])
     assert result.history.records == [
         r.__class__(**{**r.__dict__, "seconds": mine.seconds})
-        for r, mine in zip(reference.history.records, result.history.records, strict=True)]
+        for r, mine in zip(reference.history.records, result.history.records, strict=True)
+    ]
 
     unscaled = fit(make_model(TrainConfig(normalize="no"), X, 3), (X, y), None, config)
     assert not np.array_equal(unscaled.params["W"], result.params["W"])  # it makes a difference
@@ -80,8 +82,9 @@ def test_the_trained_model_applies_its_statistics_to_raw_inputs(skewed, tmp_path
     path = save_model(tmp_path / "m.safetensors", model, result.params, class_names=("a", "b", "c"))
     loaded = load_model(path)
     assert loaded.model == model
-    np.testing.assert_array_equal(loaded.model.forward(loaded.params, X_test),
-                                  model.forward(result.params, X_test))
+    np.testing.assert_array_equal(
+        loaded.model.forward(loaded.params, X_test), model.forward(result.params, X_test)
+    )
 
 
 def test_a_sweep_point_trains_with_the_standardisation(skewed):
@@ -92,8 +95,7 @@ def test_a_sweep_point_trains_with_the_standardisation(skewed):
 
     mean, scale, X_std = by_hand(X, "per-feature")
     plain = SplitData(X_std, y, standardise(X_val, mean, scale), y_val, num_classes=3)
-    reference = train_point(plain, TrainConfig(normalize="no", epochs=2, batch_size=32),
-                            "lr", 0.1)
+    reference = train_point(plain, TrainConfig(normalize="no", epochs=2, batch_size=32), "lr", 0.1)
     assert (point.val_loss, point.val_acc) == (reference.val_loss, reference.val_acc)
     unscaled = train_point(data, TrainConfig(normalize="no", epochs=2, batch_size=32), "lr", 0.1)
     assert unscaled.val_loss != point.val_loss
@@ -108,8 +110,9 @@ def test_estimators_honour_per_feature_standardisation(skewed):
     mean, scale, X_std = by_hand(X, "per-feature")
     plain = SoftmaxRegressionClassifier(normalize="no", epochs=3, random_state=0).fit(X_std, y)
     np.testing.assert_array_equal(clf.coef_, plain.coef_)
-    np.testing.assert_array_equal(clf.predict(X_test),
-                                  plain.predict(standardise(X_test, mean, scale)))
+    np.testing.assert_array_equal(
+        clf.predict(X_test), plain.predict(standardise(X_test, mean, scale))
+    )
 
 
 def test_weighted_statistics_count_a_weight_of_k_as_k_rows(skewed):

@@ -57,10 +57,19 @@ def test_cross_entropy_matches_torch(xp, case, label_smoothing, weighted):
     x, w = logits[case], weight if weighted else None
     xx, yy, ww = on(xp, x, y, w)
     for reduction in REDUCTIONS:
-        want = torch_ref(torch.nn.functional.cross_entropy, x, y, w,
-                         label_smoothing=label_smoothing, reduction=reduction)
-        got = host(ops.cross_entropy(xx, yy, weight=ww, label_smoothing=label_smoothing,
-                                     reduction=reduction, xp=xp))
+        want = torch_ref(
+            torch.nn.functional.cross_entropy,
+            x,
+            y,
+            w,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
+        got = host(
+            ops.cross_entropy(
+                xx, yy, weight=ww, label_smoothing=label_smoothing, reduction=reduction, xp=xp
+            )
+        )
         assert got.shape == want.shape and got.dtype == np.float32, reduction
         np.testing.assert_allclose(got, want, **F32, err_msg=reduction)
 
@@ -91,8 +100,7 @@ def test_loss_modules_agree(xp):
     tx, ty, tw = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(weight)
     for reduction in REDUCTIONS:
         module = torch.nn.CrossEntropyLoss(weight=tw, label_smoothing=0.1, reduction=reduction)
-        got = ops.cross_entropy(xx, yy, weight=ww, label_smoothing=0.1, reduction=reduction,
-                                xp=xp)
+        got = ops.cross_entropy(xx, yy, weight=ww, label_smoothing=0.1, reduction=reduction, xp=xp)
         np.testing.assert_allclose(host(got), module(tx, ty).numpy(), **F32, err_msg=reduction)
         module = torch.nn.NLLLoss(weight=tw, reduction=reduction)
         got = ops.nll_loss(ops.log_softmax(xx, xp=xp), yy, weight=ww, reduction=reduction, xp=xp)
@@ -184,18 +192,22 @@ def test_minus_infinity_logit_with_and_without_smoothing():
     y = np.array([2])
     w = np.array([1.0, 0.0, 1.0], dtype=np.float32)
     with np.errstate(all="ignore"):
-        got = [float(ops.cross_entropy(x, y)),
-               float(ops.cross_entropy(x, y, weight=w)),
-               float(ops.cross_entropy(x, y, label_smoothing=0.1)),
-               float(ops.cross_entropy(x, y, weight=w, label_smoothing=0.1))]
+        got = [
+            float(ops.cross_entropy(x, y)),
+            float(ops.cross_entropy(x, y, weight=w)),
+            float(ops.cross_entropy(x, y, label_smoothing=0.1)),
+            float(ops.cross_entropy(x, y, weight=w, label_smoothing=0.1)),
+        ]
     assert got[0] == got[1] == pytest.approx(math.log1p(math.exp(-1.0)), rel=1e-6)
     assert got[2] == math.inf and math.isnan(got[3])
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    want = [float(torch_ref(F.cross_entropy, x, y)),
-            float(torch_ref(F.cross_entropy, x, y, w)),
-            float(torch_ref(F.cross_entropy, x, y, label_smoothing=0.1)),
-            float(torch_ref(F.cross_entropy, x, y, w, label_smoothing=0.1))]
+    want = [
+        float(torch_ref(F.cross_entropy, x, y)),
+        float(torch_ref(F.cross_entropy, x, y, w)),
+        float(torch_ref(F.cross_entropy, x, y, label_smoothing=0.1)),
+        float(torch_ref(F.cross_entropy, x, y, w, label_smoothing=0.1)),
+    ]
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
@@ -274,8 +286,9 @@ def test_bad_reduction_is_refused(fn, bad):
         fn(x, np.array([0, 9]), reduction=bad)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"weight": np.ones(4, dtype=np.float32)},
-                                    {"label_smoothing": 0.2}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"weight": np.ones(4, dtype=np.float32)}, {"label_smoothing": 0.2}]
+)
 def test_labels_are_still_range_checked(kwargs):
     x = np.zeros((2, 4), dtype=np.float32)
     with pytest.raises(ValueError, match="label 4 outside"):

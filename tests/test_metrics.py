@@ -21,8 +21,7 @@ from softreg.plotting import (
 # Constructed cases with exact ties and edges check conventions, not backends: they run on
 # NumPy and the standard's strict namespace only (the comparisons with references run on
 # every backend). Each new shape costs JAX a compilation per operation, seconds in all.
-conventions = pytest.mark.parametrize("backend_name", ["numpy", "array-api-strict"],
-                                      indirect=True)
+conventions = pytest.mark.parametrize("backend_name", ["numpy", "array-api-strict"], indirect=True)
 
 
 def host(x):
@@ -55,6 +54,7 @@ def nll64(logits, y, temperature):
 
 # --- top-k ---------------------------------------------------------------------------------
 
+
 def test_top_k_matches_sklearn(xp):
     from sklearn.metrics import top_k_accuracy_score
 
@@ -80,6 +80,7 @@ def test_top_k_counts_ties_at_the_boundary_as_hits(xp):
 
 # --- confusion matrix ----------------------------------------------------------------------
 
+
 def test_confusion_matrix_matches_sklearn(xp):
     from sklearn.metrics import confusion_matrix
 
@@ -97,6 +98,7 @@ def test_confusion_matrix_rows_are_true_columns_predicted():
 
 
 # --- calibration ---------------------------------------------------------------------------
+
 
 def reference_bins(probs, y, n_bins):
     """Bins in float64 on probs' float32 confidences; edges rounded to float32 as the metric
@@ -158,6 +160,7 @@ def test_ece_is_near_zero_when_labels_are_drawn_from_the_probabilities():
 
 # --- temperature scaling -------------------------------------------------------------------
 
+
 def tempered_case(n, t_true, k=7, seed=4):
     """Labels drawn from softmax(true_logits); the model reports true_logits * t_true."""
     rng = np.random.default_rng(seed)
@@ -180,8 +183,12 @@ def test_fit_temperature_matches_a_float64_search(xp):
 
     logits, y = tempered_case(300, 1.7, seed=5)
     fitted = metrics.fit_temperature(*on(xp, logits, y), xp=xp)
-    best = minimize_scalar(lambda s: nll64(logits, y, math.exp(s)), bounds=(-5, 5),
-                           method="bounded", options={"xatol": 1e-9}).x
+    best = minimize_scalar(
+        lambda s: nll64(logits, y, math.exp(s)),
+        bounds=(-5, 5),
+        method="bounded",
+        options={"xatol": 1e-9},
+    ).x
     assert math.log(fitted) == pytest.approx(best, abs=1e-4)
     grid = np.linspace(-1, 2, 601)
     assert nll64(logits, y, fitted) <= min(nll64(logits, y, math.exp(s)) for s in grid) + 1e-9
@@ -217,6 +224,7 @@ def test_fit_temperature_stops_at_the_search_bounds():
 
 
 # --- abstaining ----------------------------------------------------------------------------
+
 
 def test_accuracy_coverage_matches_reference(xp):
     _, y, probs = random_case(seed=7)
@@ -254,6 +262,7 @@ def test_selective_decision_abstains_below_the_threshold(xp):
 
 # --- costs ---------------------------------------------------------------------------------
 
+
 def test_zero_one_cost_gives_the_argmax(xp):
     _, _, probs = random_case(seed=8)
     top2 = np.sort(probs, 1)[:, -2:]
@@ -277,11 +286,13 @@ def test_an_expensive_miss_shifts_decisions_to_the_costly_class(xp):
 
 # --- the report ----------------------------------------------------------------------------
 
+
 def test_evaluation_report_agrees_with_the_parts(xp):
     logits, y, probs = random_case(seed=9)
     ll, yy = on(xp, logits, y)
-    report = metrics.evaluation_report(ll, yy, temperature=2.0, n_bins=10,
-                                       class_names=list("abcdefg"), ks=(5, 1, 9, 2, 3), xp=xp)
+    report = metrics.evaluation_report(
+        ll, yy, temperature=2.0, n_bins=10, class_names=list("abcdefg"), ks=(5, 1, 9, 2, 3), xp=xp
+    )
     json.dumps(report, allow_nan=False)  # printable and writable as strict JSON
     assert report["n"] == 300 and report["num_classes"] == 7
     assert report["class_names"] == list("abcdefg")
@@ -298,8 +309,11 @@ def test_evaluation_report_agrees_with_the_parts(xp):
     assert calibration["nll"] == pytest.approx(nll64(logits, y, 2.0), rel=1e-5)
     assert report["nll"] == pytest.approx(nll64(logits, y, 1.0), rel=1e-5)
     assert len(report["accuracy_coverage"]) == 101
-    assert report["accuracy_coverage"][0] == {"threshold": 0.0, "coverage": 1.0,
-                                              "accuracy": report["accuracy"]}
+    assert report["accuracy_coverage"][0] == {
+        "threshold": 0.0,
+        "coverage": 1.0,
+        "accuracy": report["accuracy"],
+    }
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -308,34 +322,38 @@ P = np.array([[0.7, 0.3], [0.2, 0.8]], np.float32)
 Y = np.array([0, 1])
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: metrics.top_k_accuracy(P, Y, 3), r"k=3 exceeds the number of classes \(2\)"),
-    (lambda: metrics.top_k_accuracy(P, Y, 0), "k must be an integer >= 1, got 0"),
-    (lambda: metrics.top_k_accuracy(P, Y[:1], 1), r"one entry per row of scores \(2\)"),
-    (lambda: metrics.top_k_accuracy(P, np.array([0, 2]), 1), r"label 2 outside \[0, 2\)"),
-    (lambda: metrics.top_k_accuracy(P[0], Y, 1), "scores must be 2-D"),
-    (lambda: metrics.top_k_accuracy(P[:0], Y[:0], 1), "scores is empty"),
-    (lambda: metrics.confusion_matrix(Y, Y[:1], 2), "y_true has 2 labels but y_pred has 1"),
-    (lambda: metrics.confusion_matrix(Y, Y, 0), "num_classes must be an integer >= 1"),
-    (lambda: metrics.calibration_bins(P * 3, Y), r"probs must lie in \[0, 1\], got 2.4"),
-    (lambda: metrics.calibration_bins(P / 2, Y), "probs row 0 sums to 0.5, not 1"),
-    (lambda: metrics.expected_calibration_error(P, Y, n_bins=0), "n_bins must be"),
-    (lambda: metrics.expected_calibration_error(P * np.nan, Y), "probs must be finite"),
-    (lambda: metrics.fit_temperature(P + np.inf, Y), "logits must be finite"),
-    (lambda: metrics.accuracy_coverage(P, Y, thresholds=[90]), r"\[0, 1\], got 90"),
-    (lambda: metrics.accuracy_coverage(P, Y, thresholds=[]), "thresholds must not be empty"),
-    (lambda: metrics.selective_decision(P, -0.1), r"\[0, 1\], got -0.1"),
-    (lambda: metrics.expected_cost_decisions(P, np.ones((3, 3))), r"cost must be \(2, 2\)"),
-    (lambda: metrics.expected_cost_decisions(P, [[0, np.nan], [1, 0]]), "cost must be finite"),
-    (lambda: metrics.evaluation_report(P, Y, temperature=0), "temperature must be a finite"),
-    (lambda: metrics.evaluation_report(P, Y, class_names=["a"]), "1 class names for 2"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: metrics.top_k_accuracy(P, Y, 3), r"k=3 exceeds the number of classes \(2\)"),
+        (lambda: metrics.top_k_accuracy(P, Y, 0), "k must be an integer >= 1, got 0"),
+        (lambda: metrics.top_k_accuracy(P, Y[:1], 1), r"one entry per row of scores \(2\)"),
+        (lambda: metrics.top_k_accuracy(P, np.array([0, 2]), 1), r"label 2 outside \[0, 2\)"),
+        (lambda: metrics.top_k_accuracy(P[0], Y, 1), "scores must be 2-D"),
+        (lambda: metrics.top_k_accuracy(P[:0], Y[:0], 1), "scores is empty"),
+        (lambda: metrics.confusion_matrix(Y, Y[:1], 2), "y_true has 2 labels but y_pred has 1"),
+        (lambda: metrics.confusion_matrix(Y, Y, 0), "num_classes must be an integer >= 1"),
+        (lambda: metrics.calibration_bins(P * 3, Y), r"probs must lie in \[0, 1\], got 2.4"),
+        (lambda: metrics.calibration_bins(P / 2, Y), "probs row 0 sums to 0.5, not 1"),
+        (lambda: metrics.expected_calibration_error(P, Y, n_bins=0), "n_bins must be"),
+        (lambda: metrics.expected_calibration_error(P * np.nan, Y), "probs must be finite"),
+        (lambda: metrics.fit_temperature(P + np.inf, Y), "logits must be finite"),
+        (lambda: metrics.accuracy_coverage(P, Y, thresholds=[90]), r"\[0, 1\], got 90"),
+        (lambda: metrics.accuracy_coverage(P, Y, thresholds=[]), "thresholds must not be empty"),
+        (lambda: metrics.selective_decision(P, -0.1), r"\[0, 1\], got -0.1"),
+        (lambda: metrics.expected_cost_decisions(P, np.ones((3, 3))), r"cost must be \(2, 2\)"),
+        (lambda: metrics.expected_cost_decisions(P, [[0, np.nan], [1, 0]]), "cost must be finite"),
+        (lambda: metrics.evaluation_report(P, Y, temperature=0), "temperature must be a finite"),
+        (lambda: metrics.evaluation_report(P, Y, class_names=["a"]), "1 class names for 2"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):
         call()
 
 
 # --- figures -------------------------------------------------------------------------------
+
 
 def test_confusion_matrix_figure(tmp_path):
     names = ["T-shirt", "trouser", "pullover"]
@@ -363,11 +381,15 @@ def test_reliability_figure(tmp_path):
     assert f"ECE {before.ece():.3f}" in one.axes[0].get_title()
     two = plot_reliability(before.to_dict(), json.loads(json.dumps(after.to_dict())))
     assert len(two.axes) == 2
-    assert [ax.get_title().split(" (")[0] for ax in two.axes] == ["uncalibrated",
-                                                                  "temperature-scaled"]
+    assert [ax.get_title().split(" (")[0] for ax in two.axes] == [
+        "uncalibrated",
+        "temperature-scaled",
+    ]
     assert f"ECE {after.ece():.3f}" in two.axes[1].get_title()
-    assert [p.name for p in save_figure(two, tmp_path / "reliability", formats=("png", "svg"))
-            ] == ["reliability.png", "reliability.svg"]
+    assert [p.name for p in save_figure(two, tmp_path / "reliability", formats=("png", "svg"))] == [
+        "reliability.png",
+        "reliability.svg",
+    ]
 
 
 def test_accuracy_coverage_figure(tmp_path):
@@ -380,20 +402,24 @@ def test_accuracy_coverage_figure(tmp_path):
     np.testing.assert_allclose(left.get_lines()[0].get_xdata(), [c for _, c, _ in answered])
     assert [line.get_label() for line in right.get_lines()] == ["coverage", "accuracy"]
     as_dicts = [{"threshold": t, "coverage": c, "accuracy": a} for t, c, a in curve]
-    np.testing.assert_allclose(plot_accuracy_coverage(as_dicts).axes[1].get_lines()[0].get_ydata(),
-                               [c for _, c, _ in curve])
+    np.testing.assert_allclose(
+        plot_accuracy_coverage(as_dicts).axes[1].get_lines()[0].get_ydata(),
+        [c for _, c, _ in curve],
+    )
     assert save_figure(fig, tmp_path / "coverage")[0].exists()
 
 
 # --- real data -----------------------------------------------------------------------------
+
 
 def test_on_fashion_mnist(fashion):
     import softreg
 
     held = 50_000  # the last 10000 training rows fit the temperature; the test set never does
     model = softreg.SoftmaxRegression()
-    result = softreg.fit(model, (fashion.X_train[:held], fashion.y_train[:held]), None,
-                         softreg.TrainConfig(epochs=2))
+    result = softreg.fit(
+        model, (fashion.X_train[:held], fashion.y_train[:held]), None, softreg.TrainConfig(epochs=2)
+    )
     logits = model.forward(result.params, fashion.X_test)
     y = fashion.y_test
     probs = ops.softmax(logits)
@@ -409,9 +435,12 @@ def test_on_fashion_mnist(fashion):
     temperature = metrics.fit_temperature(held_logits, held_y)
     assert nll64(held_logits, held_y, temperature) <= nll64(held_logits, held_y, 1.0)
 
-    report = metrics.evaluation_report(logits, y, temperature=temperature,
-                                       class_names=fashion.class_names)
+    report = metrics.evaluation_report(
+        logits, y, temperature=temperature, class_names=fashion.class_names
+    )
     assert report["accuracy"] == accuracy and report["top_k"]["2"] == top[1]
-    print(f"\naccuracy {accuracy:.4f} top-2 {top[1]:.4f} top-3 {top[2]:.4f} "
-          f"T {temperature:.4f} ECE {report['ece']:.4f} -> {report['calibration']['ece']:.4f} "
-          f"NLL {report['nll']:.4f} -> {report['calibration']['nll']:.4f}")
+    print(
+        f"\naccuracy {accuracy:.4f} top-2 {top[1]:.4f} top-3 {top[2]:.4f} "
+        f"T {temperature:.4f} ECE {report['ece']:.4f} -> {report['calibration']['ece']:.4f} "
+        f"NLL {report['nll']:.4f} -> {report['calibration']['nll']:.4f}"
+    )

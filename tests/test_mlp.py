@@ -76,8 +76,9 @@ def test_lecture_network_gradients_equal_torch_autograd():
     np.testing.assert_allclose(logits, h.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert losses.mean() == pytest.approx(loss.item(), rel=1e-6)
     for name, leaf in leaves.items():
-        np.testing.assert_allclose(grads[name], leaf.grad.numpy(), rtol=1e-4, atol=1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            grads[name], leaf.grad.numpy(), rtol=1e-4, atol=1e-7, err_msg=name
+        )
 
 
 def test_mlp_step_is_the_same_on_every_backend(xp):
@@ -90,13 +91,15 @@ def test_mlp_step_is_the_same_on_every_backend(xp):
     got = model.loss_and_grad(params, backend.asarray(X, xp), backend.asarray(y, xp))
     np.testing.assert_allclose(backend.to_numpy(got[0]), reference[0], rtol=2e-5, atol=1e-6)
     for name in params:
-        np.testing.assert_allclose(backend.to_numpy(got[1][name]), reference[1][name],
-                                   rtol=2e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            backend.to_numpy(got[1][name]), reference[1][name], rtol=2e-5, atol=1e-6, err_msg=name
+        )
 
 
-@pytest.mark.parametrize(("momentum", "weight_decay", "nesterov"),
-                         [(0.5, 0.0, False), (0.9, 1e-2, False), (0.9, 1e-3, True),
-                          (0.0, 0.1, False)])
+@pytest.mark.parametrize(
+    ("momentum", "weight_decay", "nesterov"),
+    [(0.5, 0.0, False), (0.9, 1e-2, False), (0.9, 1e-3, True), (0.0, 0.1, False)],
+)
 def test_sgd_follows_torch_optim_sgd(momentum, weight_decay, nesterov):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
@@ -106,8 +109,9 @@ def test_sgd_follows_torch_optim_sgd(momentum, weight_decay, nesterov):
     state = opt.init(params)
     ours = params
     leaves = [torch.tensor(params[k]) for k in ("W", "b")]
-    reference = torch.optim.SGD(leaves, lr=0.1, momentum=momentum, weight_decay=weight_decay,
-                                nesterov=nesterov)
+    reference = torch.optim.SGD(
+        leaves, lr=0.1, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov
+    )
     for grads in grads_per_step:
         ours, state = opt.update(ours, grads, state)
         for leaf, name in zip(leaves, ("W", "b"), strict=True):
@@ -142,8 +146,7 @@ def test_fit_never_changes_the_arrays_it_was_given_or_handed_out(blobs):
     from softreg.train import Callback
 
     X, y, _, _ = blobs
-    config = TrainConfig(model="mlp", hidden=(6,), epochs=3, batch_size=50, lr=0.1,
-                         momentum=0.9)
+    config = TrainConfig(model="mlp", hidden=(6,), epochs=3, batch_size=50, lr=0.1, momentum=0.9)
     model = make_model(config, X, 3)
     first = fit(model, (X, y), None, TrainConfig(**{**config.to_dict(), "epochs": 1}))
     given = {k: v.copy() for k, v in first.params.items()}
@@ -162,25 +165,31 @@ def test_fit_never_changes_the_arrays_it_was_given_or_handed_out(blobs):
     assert not np.array_equal(seen[0][0].params["W1"], seen[1][0].params["W1"])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"momentum": -0.1}, "momentum must be a finite number >= 0"),
-    ({"momentum": 1.0}, "momentum must be below 1"),
-    ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0"),
-    ({"nesterov": True}, "nesterov momentum needs momentum > 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"momentum": -0.1}, "momentum must be a finite number >= 0"),
+        ({"momentum": 1.0}, "momentum must be below 1"),
+        ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0"),
+        ({"nesterov": True}, "nesterov momentum needs momentum > 0"),
+    ],
+)
 def test_sgd_refuses_nonsense(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SGD(0.1, **kwargs)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("model", "cnn", "model must be one of softmax-regression, mlp"),
-    ("hidden", (512, 0), "hidden layer size must be an integer >= 1"),
-    ("optimizer", "adam", "optimizer must be one of sgd, gd"),
-    ("normalize", "maybe", "normalize must be one of auto, yes, no"),
-    ("log_every", -1, "log_every must be an integer >= 0"),
-    ("momentum", 2.0, "momentum must be below 1"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("model", "cnn", "model must be one of softmax-regression, mlp"),
+        ("hidden", (512, 0), "hidden layer size must be an integer >= 1"),
+        ("optimizer", "adam", "optimizer must be one of sgd, gd"),
+        ("normalize", "maybe", "normalize must be one of auto, yes, no"),
+        ("log_every", -1, "log_every must be an integer >= 0"),
+        ("momentum", 2.0, "momentum must be below 1"),
+    ],
+)
 def test_train_config_refuses_nonsense(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{field: value})
@@ -194,7 +203,8 @@ def test_input_stats_are_the_lectures_on_mnist(data_root):
     assert (round(mean, 4), round(std, 4)) == (0.1307, 0.3081)  # transforms.Normalize's
     X64 = mnist.X_train[:5000].astype(np.float64)
     assert input_stats(mnist.X_train[:5000], chunk_rows=777) == pytest.approx(
-        (X64.mean(), X64.std()), rel=1e-10)
+        (X64.mean(), X64.std()), rel=1e-10
+    )
 
 
 def test_make_model_standardises_the_mlp_only_by_default(blobs):
@@ -217,19 +227,33 @@ def test_make_model_standardises_the_mlp_only_by_default(blobs):
 def test_running_loss_windows_tile_the_epoch(blobs):
     X, y, _, _ = blobs
     X, y = X[:480], y[:480]  # 15 batches of 32: three reports of 5 batches each
-    config = TrainConfig(model="mlp", hidden=(6,), epochs=2, batch_size=32, lr=0.05,
-                         momentum=0.5, log_every=5)
+    config = TrainConfig(
+        model="mlp", hidden=(6,), epochs=2, batch_size=32, lr=0.05, momentum=0.5, log_every=5
+    )
     result = fit(make_model(config, X, 3), (X, y), None, config)
     steps = result.history.steps
     assert [(s.epoch, s.batch, s.step) for s in steps] == [
-        (1, 5, 5), (1, 10, 10), (1, 15, 15), (2, 5, 20), (2, 10, 25), (2, 15, 30)]
+        (1, 5, 5),
+        (1, 10, 10),
+        (1, 15, 15),
+        (2, 5, 20),
+        (2, 10, 25),
+        (2, 15, 30),
+    ]
     for epoch in (1, 2):
         windows = [s.running_loss for s in steps if s.epoch == epoch]
         epoch_loss = result.history.records[epoch - 1].train_loss
         assert np.mean(windows) == pytest.approx(epoch_loss, rel=1e-5)
     assert steps[-1].running_loss < steps[0].running_loss
-    assert fit(make_model(config, X, 3), (X, y), None,
-               TrainConfig(**{**config.to_dict(), "log_every": 0})).history.steps == []
+    assert (
+        fit(
+            make_model(config, X, 3),
+            (X, y),
+            None,
+            TrainConfig(**{**config.to_dict(), "log_every": 0}),
+        ).history.steps
+        == []
+    )
 
 
 def test_full_batch_gradient_descent_on_the_seeds_synthetic_data():
@@ -244,10 +268,18 @@ def test_full_batch_gradient_descent_on_the_seeds_synthetic_data():
     assert result.state.step == 300  # one step per iteration: the whole training set
     assert result.history.final.test_acc > 0.8  # chance is 1/3
     # Full batches in a fixed order: no shuffling, so any seed gives the same result.
-    other = fit(model, (data.X_train, data.y_train), None,
-                TrainConfig(**{**config.to_dict(), "seed": 0, "epochs": 3}))
-    again = fit(model, (data.X_train, data.y_train), None,
-                TrainConfig(**{**config.to_dict(), "seed": 0, "epochs": 3}))
+    other = fit(
+        model,
+        (data.X_train, data.y_train),
+        None,
+        TrainConfig(**{**config.to_dict(), "seed": 0, "epochs": 3}),
+    )
+    again = fit(
+        model,
+        (data.X_train, data.y_train),
+        None,
+        TrainConfig(**{**config.to_dict(), "seed": 0, "epochs": 3}),
+    )
     np.testing.assert_array_equal(other.params["W"], again.params["W"])
     # Plain NumPy full-batch descent with the one-hot built correctly, as a reference.
     W = np.random.default_rng(0).normal(0, 0.01, size=(2, 3)).astype(np.float32)
@@ -268,8 +300,9 @@ def test_lecture_mlp_recipe_on_mnist(data_root):
     from softreg.data import load_dataset
 
     mnist = load_dataset("mnist", data_dir=data_root, download=False, progress=False)
-    config = TrainConfig(dataset="mnist", model="mlp", batch_size=64, lr=0.01, momentum=0.5,
-                         epochs=10)
+    config = TrainConfig(
+        dataset="mnist", model="mlp", batch_size=64, lr=0.01, momentum=0.5, epochs=10
+    )
     model = make_model(config, mnist.X_train, mnist.num_classes)
     result = fit(model, (mnist.X_train, mnist.y_train), (mnist.X_test, mnist.y_test), config)
     assert result.history.final.test_acc >= 0.975
@@ -282,9 +315,29 @@ def test_cli_trains_an_mlp_and_reports_the_running_loss(tmp_path, data_root):
     from test_cli_e2e import run_cli
 
     out = tmp_path / "mlp"
-    proc = run_cli("train", "--model", "mlp", "--dataset", "mnist", "--hidden", "32,16",
-                   "--batch-size", "64", "--lr", "0.05", "--momentum", "0.5", "--epochs", "1",
-                   "--log-every", "300", "--no-plots", "--out", str(out), data_root=data_root)
+    proc = run_cli(
+        "train",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--hidden",
+        "32,16",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.5",
+        "--epochs",
+        "1",
+        "--log-every",
+        "300",
+        "--no-plots",
+        "--out",
+        str(out),
+        data_root=data_root,
+    )
     assert "[epoch=1, batch=300] loss: " in proc.stdout
     assert "[epoch=1, batch=900] loss: " in proc.stdout
     assert "book's bars" not in proc.stdout
@@ -295,11 +348,13 @@ def test_cli_trains_an_mlp_and_reports_the_running_loss(tmp_path, data_root):
     assert metrics["model_config"]["input_mean"] == pytest.approx(0.1307, abs=1e-4)
     assert metrics["test_acc"] > 0.9 and len(metrics["running_loss"]) == 3
     # The model file carries the standardisation: evaluate gets the same accuracy.
-    evaluation = json.loads(run_cli("evaluate", str(out / "model.safetensors"), "--json",
-                                    data_root=data_root).stdout)
+    evaluation = json.loads(
+        run_cli("evaluate", str(out / "model.safetensors"), "--json", data_root=data_root).stdout
+    )
     assert evaluation["test_acc"] == pytest.approx(metrics["test_acc"], abs=1e-4)
-    predicted = run_cli("predict", str(out / "model.safetensors"), "--index", "0",
-                        data_root=data_root)
+    predicted = run_cli(
+        "predict", str(out / "model.safetensors"), "--index", "0", data_root=data_root
+    )
     assert "true: 7" in predicted.stdout
 
 
@@ -307,21 +362,36 @@ def test_cli_synthetic_gradient_descent_has_no_image_grids(tmp_path, data_root):
     from test_cli_e2e import run_cli
 
     out = tmp_path / "gd"
-    proc = run_cli("train", "--dataset", "synthetic", "--optimizer", "gd", "--epochs", "200",
-                   "--lr", "0.5", "--out", str(out), data_root=data_root)
+    proc = run_cli(
+        "train",
+        "--dataset",
+        "synthetic",
+        "--optimizer",
+        "gd",
+        "--epochs",
+        "200",
+        "--lr",
+        "0.5",
+        "--out",
+        str(out),
+        data_root=data_root,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 200 and metrics["test_acc"] > 0.8
     assert (out / "curves.png").exists() and not (out / "predictions.png").exists()
     assert "predictions.png" not in proc.stdout
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--hidden", "512,x"], "expected comma-separated integers"),
-    (["--hidden", "512,0"], "layer sizes must be >= 1"),
-    (["--momentum", "1.5"], "momentum must be below 1"),
-    (["--model", "cnn"], "invalid choice: 'cnn'"),
-    (["--optimizer", "adam"], "invalid choice: 'adam'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hidden", "512,x"], "expected comma-separated integers"),
+        (["--hidden", "512,0"], "layer sizes must be >= 1"),
+        (["--momentum", "1.5"], "momentum must be below 1"),
+        (["--model", "cnn"], "invalid choice: 'cnn'"),
+        (["--optimizer", "adam"], "invalid choice: 'adam'"),
+    ],
+)
 def test_cli_refuses_bad_model_flags(argv, message, capsys):
     from softreg.cli import main
 

@@ -86,9 +86,18 @@ def test_sgd_refuses_nonsense_learning_rates(lr):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 0), ("batch_size", -5), ("batch_size", 2.5), ("seed", -1),
-     ("lr", 0.0), ("lr", float("nan")), ("sigma", -1.0), ("eval_batch_size", 0),
-     ("epochs", True)],
+    [
+        ("epochs", 0),
+        ("batch_size", 0),
+        ("batch_size", -5),
+        ("batch_size", 2.5),
+        ("seed", -1),
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("sigma", -1.0),
+        ("eval_batch_size", 0),
+        ("epochs", True),
+    ],
 )
 def test_train_config_refuses_nonsense(field, value):
     with pytest.raises(ConfigError, match=field.replace("lr", "learning rate")):
@@ -127,8 +136,10 @@ def test_train_metrics_are_accumulated_during_the_epoch_as_the_book_does(blobs):
 def test_same_seed_same_run_and_different_seed_different_run(blobs):
     X, y, Xt, yt = blobs
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
-    runs = [fit(model, (X, y), (Xt, yt), TrainConfig(epochs=3, batch_size=16, seed=s))
-            for s in (7, 7, 8)]
+    runs = [
+        fit(model, (X, y), (Xt, yt), TrainConfig(epochs=3, batch_size=16, seed=s))
+        for s in (7, 7, 8)
+    ]
     for k in ("W", "b"):
         np.testing.assert_array_equal(runs[0].params[k], runs[1].params[k])
     assert not np.array_equal(runs[0].params["W"], runs[2].params["W"])
@@ -141,8 +152,9 @@ def test_continuing_from_a_state_equals_one_uninterrupted_run(blobs):
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     full = fit(model, (X, y), (Xt, yt), TrainConfig(epochs=4, batch_size=24, seed=3))
     half = fit(model, (X, y), (Xt, yt), TrainConfig(epochs=2, batch_size=24, seed=3))
-    rest = fit(model, (X, y), (Xt, yt), TrainConfig(epochs=4, batch_size=24, seed=3),
-               state=half.state)
+    rest = fit(
+        model, (X, y), (Xt, yt), TrainConfig(epochs=4, batch_size=24, seed=3), state=half.state
+    )
     np.testing.assert_array_equal(full.params["W"], rest.params["W"])
     assert [r.epoch for r in rest.history.records] == [3, 4]
     assert rest.history.final.test_acc == full.history.final.test_acc
@@ -190,16 +202,22 @@ def test_evaluate_does_not_depend_on_chunk_size(blobs):
     chunked = evaluate(model, params, X, y, batch_size=7)
     assert whole.accuracy == chunked.accuracy and whole.n == 500
     assert whole.loss == pytest.approx(chunked.loss, rel=1e-5)
-    assert whole.loss == pytest.approx(float(ops.cross_entropy(model.forward(params, X), y)),
-                                       rel=1e-5)
+    assert whole.loss == pytest.approx(
+        float(ops.cross_entropy(model.forward(params, X), y)), rel=1e-5
+    )
 
 
 def test_numpy_scalars_in_a_config_are_the_numbers_they_hold():
     """A config built from NumPy values (a grid, say) is JSON like any other."""
     import json
 
-    config = TrainConfig(epochs=np.int64(3), batch_size=np.uint16(64), lr=np.float32(0.5),
-                         seed=np.uint64(7), hidden=[np.int64(8)])
+    config = TrainConfig(
+        epochs=np.int64(3),
+        batch_size=np.uint16(64),
+        lr=np.float32(0.5),
+        seed=np.uint64(7),
+        hidden=[np.int64(8)],
+    )
     plain = TrainConfig(epochs=3, batch_size=64, lr=float(np.float32(0.5)), seed=7, hidden=(8,))
     assert config == plain
     assert json.loads(json.dumps(config.to_dict())) == json.loads(json.dumps(plain.to_dict()))

@@ -13,8 +13,9 @@ def test_notebook_runs_top_to_bottom(data_root, monkeypatch):
     monkeypatch.setenv("SOFTREG_DATA", str(data_root))  # the kernel inherits the environment
     path = REPO / "examples" / "softmax_regression.ipynb"
     notebook = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(REPO)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]

@@ -68,8 +68,15 @@ def test_softmax_rows_are_probabilities():
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("row", [[100.0, 0.0, -1.0], [-1000.0, -1001.0, -1003.0],
-                                 [1e4, 1e4 - 2, 0.0], [-150.0, -120.0, -101.0]])
+@pytest.mark.parametrize(
+    "row",
+    [
+        [100.0, 0.0, -1.0],
+        [-1000.0, -1001.0, -1003.0],
+        [1e4, 1e4 - 2, 0.0],
+        [-150.0, -120.0, -101.0],
+    ],
+)
 def test_stable_softmax_where_naive_fails(row):
     x = np.array([row], dtype=np.float32)
     reference = decimal_softmax(row)
@@ -116,15 +123,16 @@ def test_reductions_and_nll_loss_semantics():
     y = rng.integers(0, 4, size=7)
     per_example = ops.cross_entropy(logits, y, reduction="none")
     assert per_example.shape == (7,)
-    np.testing.assert_allclose(ops.cross_entropy(logits, y, reduction="sum"), per_example.sum(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        ops.cross_entropy(logits, y, reduction="sum"), per_example.sum(), rtol=1e-6
+    )
     np.testing.assert_allclose(ops.cross_entropy(logits, y), per_example.mean(), rtol=1e-6)
     # nll_loss takes log-probabilities: cross_entropy = nll_loss(log_softmax(.)).
-    np.testing.assert_allclose(ops.nll_loss(ops.log_softmax(logits), y),
-                               ops.cross_entropy(logits, y))
+    np.testing.assert_allclose(
+        ops.nll_loss(ops.log_softmax(logits), y), ops.cross_entropy(logits, y)
+    )
     # ... and nll_loss of raw values just negates the picked entries (PyTorch semantics).
-    np.testing.assert_allclose(ops.nll_loss(logits, y, reduction="none"),
-                               -logits[np.arange(7), y])
+    np.testing.assert_allclose(ops.nll_loss(logits, y, reduction="none"), -logits[np.arange(7), y])
     with pytest.raises(ValueError, match="reduction"):
         ops.cross_entropy(logits, y, reduction="avg")
 
@@ -157,8 +165,9 @@ def test_cross_entropy_with_grad_matches_loss_and_finite_differences():
     losses, dlogits = ops.cross_entropy_with_grad(logits, y)
     np.testing.assert_allclose(losses, ops.cross_entropy(logits, y, reduction="none"), rtol=1e-12)
     # Analytic form (softmax - onehot) / n ...
-    np.testing.assert_allclose(dlogits, (ops.softmax(logits) - ops.one_hot(y, 5, dtype=float)) / 6,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        dlogits, (ops.softmax(logits) - ops.one_hot(y, 5, dtype=float)) / 6, rtol=1e-12
+    )
     # ... and central finite differences of the mean loss, in float64.
     eps = 1e-6
     numeric = np.zeros_like(logits)

@@ -11,8 +11,12 @@ from softreg.train import Callback, EpochRecord, History, TrainConfig, fit
 
 
 def history_of(n):
-    return History([EpochRecord(e, 1.0 / e, 0.5 + e / 100, 0.5 + e / 120, 0.6, 0.1 * e)
-                    for e in range(1, n + 1)])
+    return History(
+        [
+            EpochRecord(e, 1.0 / e, 0.5 + e / 100, 0.5 + e / 120, 0.6, 0.1 * e)
+            for e in range(1, n + 1)
+        ]
+    )
 
 
 def test_curves_have_the_books_three_lines_and_limits(tmp_path):
@@ -26,8 +30,9 @@ def test_curves_have_the_books_three_lines_and_limits(tmp_path):
     assert ax.get_xlabel() == "epoch"
     written = save_figure(fig, tmp_path / "curves", formats=("png", "svg"))
     assert [p.name for p in written] == ["curves.png", "curves.svg"]
-    inside = History([EpochRecord(e, 0.8 - e / 20, 0.5 + e / 100, 0.5, 0.6, 0.1 * e)
-                      for e in range(1, 5)])
+    inside = History(
+        [EpochRecord(e, 0.8 - e / 20, 0.5 + e / 100, 0.5, 0.6, 0.1 * e) for e in range(1, 5)]
+    )
     assert plot_curves(inside).axes[0].get_ylim() == (0.3, 0.9)  # the book's limits
 
 
@@ -40,9 +45,13 @@ def test_live_curves_rewrite_the_png_every_epoch(tmp_path, blobs):
             snapshots.append((tmp_path / "curves.png").read_bytes())
 
     # A small learning rate keeps the loss in view and changing from epoch to epoch.
-    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
+    fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
         TrainConfig(epochs=3, lr=0.002),
-        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=0), Snapshot()])
+        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=0), Snapshot()],
+    )
     assert len(snapshots) == 3 and len(set(snapshots)) == 3
     assert (tmp_path / "curves.svg").exists()  # written once, at the end
 
@@ -54,12 +63,18 @@ def test_live_curves_redraw_at_most_every_min_interval(tmp_path, blobs, monkeypa
     X, y, Xt, yt = blobs
     drawn = []
     real = softreg.plotting.plot_curves
-    monkeypatch.setattr(softreg.plotting, "plot_curves",
-                        lambda history, **kw: drawn.append(len(history.records)) or real(
-                            history, **kw))
-    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
+    monkeypatch.setattr(
+        softreg.plotting,
+        "plot_curves",
+        lambda history, **kw: drawn.append(len(history.records)) or real(history, **kw),
+    )
+    fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
         TrainConfig(epochs=20, optimizer="gd"),
-        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=3600)])
+        callbacks=[LiveCurves(tmp_path / "curves", notebook=False, min_interval=3600)],
+    )
     assert drawn == [1, 20, 20]  # epoch 1, epoch 20, and the final PNG + SVG
 
 
@@ -84,8 +99,13 @@ def test_live_curves_redraw_in_place_in_a_notebook(monkeypatch, blobs):
     monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
     monkeypatch.setitem(sys.modules, "IPython.display", fake)
     X, y, Xt, yt = blobs
-    fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), (Xt, yt),
-        TrainConfig(epochs=3, lr=0.002), callbacks=[LiveCurves(notebook=True, min_interval=0)])
+    fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        (Xt, yt),
+        TrainConfig(epochs=3, lr=0.002),
+        callbacks=[LiveCurves(notebook=True, min_interval=0)],
+    )
     assert [c[0] for c in calls] == ["display", "update", "update"] and calls[0][1] is True
     assert calls[1][1] != calls[2][1]  # each epoch redraws the picture
 

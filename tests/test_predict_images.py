@@ -65,8 +65,9 @@ def test_16_bit_png_is_scaled_by_its_bit_depth_not_clipped(tmp_path):
     assert arr[5, :3].tolist() == [0, 128, 255]
 
 
-@pytest.mark.parametrize(("suffix", "mode"), [(".png", "I;16"), (".tif", "I;16"),
-                                              (".tif", "I;16B"), (".pgm", "I")])
+@pytest.mark.parametrize(
+    ("suffix", "mode"), [(".png", "I;16"), (".tif", "I;16"), (".tif", "I;16B"), (".pgm", "I")]
+)
 def test_16_bit_values_are_scaled_exactly(tmp_path, suffix, mode):
     values = np.linspace(0, 65535, SIZE[0] * SIZE[1]).astype(np.uint16).reshape(SIZE)
     values[0, :4] = [1, 128, 129, 65534]  # around the rounding steps of v / 257
@@ -74,8 +75,9 @@ def test_16_bit_values_are_scaled_exactly(tmp_path, suffix, mode):
     if suffix == ".pgm":  # Pillow opens 16-bit PGM as mode "I"
         path.write_bytes(b"P5 28 28 65535\n" + values.astype(">u2").tobytes())
     else:
-        Image.frombytes(mode, SIZE, values.astype(">u2" if mode == "I;16B" else "<u2")
-                        .tobytes()).save(path)
+        Image.frombytes(
+            mode, SIZE, values.astype(">u2" if mode == "I;16B" else "<u2").tobytes()
+        ).save(path)
     assert Image.open(path).mode == mode
     expected = np.rint(values.astype(np.float64) * 255 / 65535).astype(np.uint8)
     np.testing.assert_array_equal(read_image_file(path, invert="no"), expected)
@@ -169,15 +171,22 @@ def blank_png(path: Path, width: int, height: int) -> None:
     row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed pixels
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat)
-                     + _chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize(("width", "height"), [
-    (20000, 20000),  # beyond 2 * Pillow's limit: open() raises DecompressionBombError
-    (10000, 10000),  # between Pillow's limit and twice it: DecompressionBombWarning
-    (5000, 4000),  # within Pillow's limit, beyond MAX_IMAGE_PIXELS
-])
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        (20000, 20000),  # beyond 2 * Pillow's limit: open() raises DecompressionBombError
+        (10000, 10000),  # between Pillow's limit and twice it: DecompressionBombWarning
+        (5000, 4000),  # within Pillow's limit, beyond MAX_IMAGE_PIXELS
+    ],
+)
 def test_huge_pictures_are_refused_before_decoding(tmp_path, monkeypatch, width, height):
     path = tmp_path / "huge.png"
     blank_png(path, width, height)
@@ -194,12 +203,16 @@ def test_huge_pictures_are_refused_before_decoding(tmp_path, monkeypatch, width,
     finally:
         tracemalloc.stop()
     if width * height > Image.MAX_IMAGE_PIXELS:  # refused by Pillow, which counts them
-        assert message.startswith(f"{path}: image larger than the limit of 4096x4096 = "
-                                  f"{MAX_IMAGE_PIXELS} pixels (Image size "
-                                  f"({width * height} pixels) exceeds limit")
+        assert message.startswith(
+            f"{path}: image larger than the limit of 4096x4096 = "
+            f"{MAX_IMAGE_PIXELS} pixels (Image size "
+            f"({width * height} pixels) exceeds limit"
+        )
     else:
-        assert message == (f"{path}: image of {width}x{height} pixels, more than the limit of "
-                           f"4096x4096 = {MAX_IMAGE_PIXELS} pixels")
+        assert message == (
+            f"{path}: image of {width}x{height} pixels, more than the limit of "
+            f"4096x4096 = {MAX_IMAGE_PIXELS} pixels"
+        )
     assert peak < 1_000_000
     assert limit == Image.MAX_IMAGE_PIXELS  # Pillow's own limit is left as it was
 
@@ -240,14 +253,24 @@ def test_npy_image_of_another_kind_is_refused(tmp_path, kind):
 def _npy_with_header(header: bytes, data: bytes) -> bytes:
     """A version 1.0 .npy file of ``header`` (the dict's text) and ``data``."""
     padding = 64 - (10 + len(header) + 1) % 64
-    return (b"\x93NUMPY\x01\x00" + (len(header) + padding + 1).to_bytes(2, "little") + header
-            + b" " * padding + b"\n" + data)
+    return (
+        b"\x93NUMPY\x01\x00"
+        + (len(header) + padding + 1).to_bytes(2, "little")
+        + header
+        + b" " * padding
+        + b"\n"
+        + data
+    )
 
 
-@pytest.mark.parametrize("header", [
-    b"{'descr': '|u1', 'fortran_order': False, 'shape': (28, 28), ",  # unclosed brace
-    b"{'descr': '\\e|u1', 'fortran_order': False, 'shape': (28, 28), }",  # bad escape
-], ids=["unclosed", "escape"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"{'descr': '|u1', 'fortran_order': False, 'shape': (28, 28), ",  # unclosed brace
+        b"{'descr': '\\e|u1', 'fortran_order': False, 'shape': (28, 28), }",  # bad escape
+    ],
+    ids=["unclosed", "escape"],
+)
 def test_npy_header_that_does_not_parse_is_refused(tmp_path, header):
     # numpy retries such headers with its Python 2 filter (tokenize), whose TokenError and
     # warnings are neither ValueError nor SyntaxError
@@ -260,9 +283,12 @@ def test_npy_header_that_does_not_parse_is_refused(tmp_path, header):
 
 def test_npy_python2_header_is_read_without_a_warning(tmp_path):
     path = tmp_path / "py2.npy"
-    path.write_bytes(_npy_with_header(
-        b"{'descr': '|u1', 'fortran_order': False, 'shape': (28L, 28L), }",
-        plus_sign(255, 0).tobytes()))
+    path.write_bytes(
+        _npy_with_header(
+            b"{'descr': '|u1', 'fortran_order': False, 'shape': (28L, 28L), }",
+            plus_sign(255, 0).tobytes(),
+        )
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         np.testing.assert_array_equal(read_image_file(path), plus_sign(255, 0))
@@ -379,30 +405,35 @@ COST_SEEDS = {
 }
 
 # An edit: what, where (small positions are the headers, the likeliest to matter), which bytes.
-EDITS = st.tuples(st.sampled_from(["flip", "truncate", "insert", "delete"]),
-                  st.one_of(st.integers(0, 64), st.integers(0, 1 << 16)),
-                  st.binary(min_size=1, max_size=8))
+EDITS = st.tuples(
+    st.sampled_from(["flip", "truncate", "insert", "delete"]),
+    st.one_of(st.integers(0, 64), st.integers(0, 1 << 16)),
+    st.binary(min_size=1, max_size=8),
+)
 
 
 def mutate(data: bytes, edits: list[tuple[str, int, bytes]]) -> bytes:
     for kind, where, extra in edits:
         i = where % (len(data) + 1)
         if kind == "flip" and i < len(data):
-            data = data[:i] + bytes([data[i] ^ (extra[0] or 0xFF)]) + data[i + 1:]
+            data = data[:i] + bytes([data[i] ^ (extra[0] or 0xFF)]) + data[i + 1 :]
         elif kind == "truncate":
             data = data[:i]
         elif kind == "insert":
             data = data[:i] + extra + data[i:]
         elif kind == "delete":
-            data = data[:i] + data[i + len(extra):]
+            data = data[:i] + data[i + len(extra) :]
     return data
 
 
 def hostile_files(seeds: dict[str, list[bytes]]) -> st.SearchStrategy[tuple[str, bytes]]:
-    mutated = st.sampled_from([(suffix, seed) for suffix, group in seeds.items()
-                               for seed in group]).flatmap(
+    mutated = st.sampled_from(
+        [(suffix, seed) for suffix, group in seeds.items() for seed in group]
+    ).flatmap(
         lambda pick: st.lists(EDITS, min_size=1, max_size=4).map(
-            lambda edits: (pick[0], mutate(pick[1], edits))))
+            lambda edits: (pick[0], mutate(pick[1], edits))
+        )
+    )
     random = st.tuples(st.sampled_from(sorted(seeds)), st.binary(max_size=512))
     return st.one_of(mutated, random)
 
@@ -421,8 +452,9 @@ def _never_anything_but_softreg_error(call, path: Path, data: bytes) -> np.ndarr
     return result
 
 
-@settings(max_examples=1000, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(hostile_files(SEEDS))
 def test_fuzz_read_image_file(case):
     suffix, data = case
@@ -437,8 +469,9 @@ def test_fuzz_read_image_file(case):
 def test_fuzz_read_cost_matrix(case):
     suffix, data = case
     with tempfile.TemporaryDirectory() as tmp:
-        matrix = _never_anything_but_softreg_error(lambda p: read_cost_matrix(p, K),
-                                                   Path(tmp) / f"c{suffix}", data)
+        matrix = _never_anything_but_softreg_error(
+            lambda p: read_cost_matrix(p, K), Path(tmp) / f"c{suffix}", data
+        )
     if matrix is not None:
         assert matrix.dtype == np.float64 and matrix.shape == (K, K)
         assert np.all(np.isfinite(matrix))

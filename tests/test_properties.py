@@ -18,8 +18,12 @@ from softreg import backend, ops
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None)
 # xp is a function-scoped fixture holding a module: nothing to reset between examples.
-XP_SETTINGS = settings(max_examples=8, deadline=None, database=None,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture])
+XP_SETTINGS = settings(
+    max_examples=8,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 # Widest magnitude per dtype. Softmax subtracts the row maximum, and x - max overflows to -inf
 # once a row spans more than the dtype's range (max - min > finfo.max): then a finite input
@@ -34,16 +38,24 @@ def matrices(dtype, bound=None, shape=None):
     """``(n, k)`` arrays of finite ``dtype`` floats in ``[-bound, bound]``: of ``shape``, or of
     any shape with 1 <= n <= 6, 1 <= k <= 12."""
     bound = BOUND[dtype] if bound is None else bound
-    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False,
-                         width=32 if dtype == np.float32 else 64)
+    elements = st.floats(
+        -bound,
+        bound,
+        allow_nan=False,
+        allow_infinity=False,
+        width=32 if dtype == np.float32 else 64,
+    )
     shapes = st.tuples(st.integers(1, 6), st.integers(1, 12)) if shape is None else shape
     return arrays(dtype, shapes, elements=elements)
 
 
 def with_labels(mats):
     """``(logits, labels)`` with labels in range for the logits' columns."""
-    return mats.flatmap(lambda x: st.tuples(
-        st.just(x), arrays(np.int64, (x.shape[0],), elements=st.integers(0, x.shape[1] - 1))))
+    return mats.flatmap(
+        lambda x: st.tuples(
+            st.just(x), arrays(np.int64, (x.shape[0],), elements=st.integers(0, x.shape[1] - 1))
+        )
+    )
 
 
 any_dtype = st.sampled_from([np.float32, np.float64])
@@ -65,6 +77,7 @@ def ref_log_softmax64(x):
 
 # ---- softmax -----------------------------------------------------------------------------
 
+
 @SETTINGS
 @given(wide)
 def test_softmax_rows_are_finite_probabilities_summing_to_one(x):
@@ -80,8 +93,11 @@ def test_softmax_rows_are_finite_probabilities_summing_to_one(x):
 
 
 @SETTINGS
-@given(any_dtype.flatmap(lambda d: st.tuples(matrices(d, bound=1e4),
-                                             st.floats(-1e4, 1e4, width=32).map(d))))
+@given(
+    any_dtype.flatmap(
+        lambda d: st.tuples(matrices(d, bound=1e4), st.floats(-1e4, 1e4, width=32).map(d))
+    )
+)
 def test_softmax_is_shift_invariant(args):
     x, c = args
     shifted = x + c
@@ -98,11 +114,13 @@ def test_float32_softmax_agrees_with_a_float64_reference(x):
     # Error sources: x - max rounded in float32 (relative eps/2 * |x - max|, at most ~104 for
     # a probability that is not below the smallest normal), exp and the sum: a few hundred eps.
     # Below the smallest normal float32 keeps no relative precision: atol there.
-    np.testing.assert_allclose(ops.softmax(x), ref_softmax64(x), rtol=200 * EPS[np.float32],
-                               atol=TINY32)
+    np.testing.assert_allclose(
+        ops.softmax(x), ref_softmax64(x), rtol=200 * EPS[np.float32], atol=TINY32
+    )
 
 
 # ---- log_softmax and logsumexp -------------------------------------------------------------
+
 
 @SETTINGS
 @given(wide)
@@ -147,6 +165,7 @@ def test_float32_log_softmax_and_logsumexp_agree_with_a_float64_reference(x):
 
 # ---- cross_entropy -------------------------------------------------------------------------
 
+
 @SETTINGS
 @given(any_dtype.flatmap(lambda d: with_labels(matrices(d))))
 def test_cross_entropy_is_nonnegative_and_minus_log_softmax_at_the_label(args):
@@ -171,6 +190,7 @@ def test_float32_cross_entropy_agrees_with_a_float64_reference(args):
 
 # ---- cross_entropy_soft: properties ----------------------------------------------------------
 
+
 def dirichlet_targets(shape, seed):
     """Random probability rows, some entries exactly 0 (as soft labels often have)."""
     rng = np.random.default_rng(seed)
@@ -185,8 +205,9 @@ def dirichlet_targets(shape, seed):
 def test_soft_cross_entropy_of_one_hot_targets_is_index_picking(args):
     x, y = args
     t = ops.one_hot(y, x.shape[1], dtype=x.dtype)
-    np.testing.assert_array_equal(ops.cross_entropy_soft(x, t, reduction="none"),
-                                  ops.cross_entropy(x, y, reduction="none"))
+    np.testing.assert_array_equal(
+        ops.cross_entropy_soft(x, t, reduction="none"), ops.cross_entropy(x, y, reduction="none")
+    )
 
 
 @SETTINGS
@@ -200,8 +221,9 @@ def test_soft_cross_entropy_is_at_least_the_targets_entropy(x, seed):
     loss = ops.cross_entropy_soft(x, t, reduction="none")
     assert np.all(loss >= entropy - 1e-9 * (1 + entropy))
     # Logits log(t) (with -inf where t = 0) reproduce t: the loss is the entropy itself.
-    np.testing.assert_allclose(ops.cross_entropy_soft(log_t, t, reduction="none"), entropy,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ops.cross_entropy_soft(log_t, t, reduction="none"), entropy, rtol=1e-12, atol=1e-12
+    )
 
 
 # ---- the same properties on every namespace ------------------------------------------------
@@ -254,7 +276,9 @@ def test_soft_one_hot_matches_cross_entropy_on_every_backend(xp, case):
     for reduction in REDUCTIONS:
         np.testing.assert_allclose(
             backend.to_numpy(ops.cross_entropy_soft(xx, t, reduction=reduction)),
-            backend.to_numpy(ops.cross_entropy(xx, yy, reduction=reduction)), **F32)
+            backend.to_numpy(ops.cross_entropy(xx, yy, reduction=reduction)),
+            **F32,
+        )
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5, 1.0])
@@ -267,7 +291,9 @@ def test_smoothed_targets_match_label_smoothing_on_every_backend(xp, case, smoot
         want = ops.cross_entropy(xx, yy, label_smoothing=smoothing, reduction=reduction)
         np.testing.assert_allclose(
             backend.to_numpy(ops.cross_entropy_soft(xx, t, reduction=reduction)),
-            backend.to_numpy(want), **F32)
+            backend.to_numpy(want),
+            **F32,
+        )
 
 
 @pytest.mark.parametrize("case", list(cases()[0]))
@@ -277,10 +303,10 @@ def test_soft_cross_entropy_matches_torch_probability_targets(case):
     x = logits[case]
     t = dirichlet_targets(x.shape, seed=5).astype(np.float32)
     for reduction in REDUCTIONS:
-        want = torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(t),
-                                                 reduction=reduction).numpy()
-        np.testing.assert_allclose(ops.cross_entropy_soft(x, t, reduction=reduction), want,
-                                   **F32)
+        want = torch.nn.functional.cross_entropy(
+            torch.from_numpy(x), torch.from_numpy(t), reduction=reduction
+        ).numpy()
+        np.testing.assert_allclose(ops.cross_entropy_soft(x, t, reduction=reduction), want, **F32)
 
 
 def test_zero_target_against_minus_inf_logit_contributes_nothing():

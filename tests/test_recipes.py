@@ -49,8 +49,9 @@ def test_per_feature_standardisation_is_float32_and_the_float64_formula_rounded(
 def test_per_feature_run_saves_a_model_for_raw_inputs(tmp_path):
     """The saved model holds the per-feature statistics and applies them itself: on the raw
     test inputs it scores exactly what the run reported."""
-    config = TrainConfig(dataset="synthetic", normalize="per-feature", epochs=5, lr=0.1,
-                         momentum=0.9, batch_size=32)
+    config = TrainConfig(
+        dataset="synthetic", normalize="per-feature", epochs=5, lr=0.1, momentum=0.9, batch_size=32
+    )
     result = train_run(config, tmp_path / "run", progress=False, plots=False)
     loaded = load_model(tmp_path / "run" / "model.safetensors")
     data = result.dataset
@@ -71,11 +72,28 @@ def test_recipes_are_valid_configs_and_flags_override_them(tmp_path):
     with pytest.raises(ConfigError, match="unknown recipe"):
         recipe_config("fastest")
     out = tmp_path / "run"
-    assert main(["train", "--recipe", "best-linear", "--dataset", "synthetic", "--epochs", "2",
-                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "best-linear",
+                "--dataset",
+                "synthetic",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["dataset"] == "synthetic"  # given flags win
     recipe = RECIPES["best-linear"]
     assert {key: config[key] for key in recipe if key != "epochs"} == {
-        key: value for key, value in recipe.items() if key != "epochs"}  # the rest is the recipe's
+        key: value for key, value in recipe.items() if key != "epochs"
+    }  # the rest is the recipe's
     assert config["lr_schedule"] == "cosine"

@@ -37,8 +37,9 @@ class Snapshots(Callback):
 
 
 def records(history):
-    return [{k: v for k, v in dataclasses.asdict(r).items() if k not in TIMING}
-            for r in history.records]
+    return [
+        {k: v for k, v in dataclasses.asdict(r).items() if k not in TIMING} for r in history.records
+    ]
 
 
 def host(params):
@@ -53,23 +54,35 @@ def assert_same_params(a, b):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.mark.parametrize(("model_kind", "lr_schedule"), [("softmax-regression", "constant"),
-                                                         ("softmax-regression", "cosine"),
-                                                         ("mlp", "constant")])
-def test_fit_continued_from_any_checkpoint_is_bit_identical(backend_name, blobs, model_kind,
-                                                            lr_schedule):
+@pytest.mark.parametrize(
+    ("model_kind", "lr_schedule"),
+    [("softmax-regression", "constant"), ("softmax-regression", "cosine"), ("mlp", "constant")],
+)
+def test_fit_continued_from_any_checkpoint_is_bit_identical(
+    backend_name, blobs, model_kind, lr_schedule
+):
     if backend_name == "array-api-strict":
         pytest.skip("not a training backend")
     X, y, X_test, y_test = blobs
-    config = TrainConfig(epochs=3, batch_size=64, lr=0.1, momentum=0.5, log_every=3,
-                         backend=backend_name, model=model_kind, hidden=(8,),
-                         lr_schedule=lr_schedule)
-    model = (SoftmaxRegression(num_inputs=5, num_outputs=3) if model_kind != "mlp"
-             else MLP(num_inputs=5, hidden=(8,), num_outputs=3))
+    config = TrainConfig(
+        epochs=3,
+        batch_size=64,
+        lr=0.1,
+        momentum=0.5,
+        log_every=3,
+        backend=backend_name,
+        model=model_kind,
+        hidden=(8,),
+        lr_schedule=lr_schedule,
+    )
+    model = (
+        SoftmaxRegression(num_inputs=5, num_outputs=3)
+        if model_kind != "mlp"
+        else MLP(num_inputs=5, hidden=(8,), num_outputs=3)
+    )
     snapshots = Snapshots()
     # 8 batches per epoch: checkpoints every 5 steps land mid-epoch and on an epoch's last step.
-    full = fit(model, (X, y), (X_test, y_test), config, callbacks=[snapshots],
-               checkpoint_every=5)
+    full = fit(model, (X, y), (X_test, y_test), config, callbacks=[snapshots], checkpoint_every=5)
     plain = fit(model, (X, y), (X_test, y_test), config)
     assert_same_params(full.params, plain.params)  # checkpointing changes nothing
     assert [s.batch for s, _ in snapshots.taken][:4] == [5, 2, 7, 4]
@@ -90,9 +103,16 @@ def test_checkpoint_file_round_trip(tmp_path, blobs):
     snapshots = Snapshots()
     full = fit(model, (X, y), None, config, callbacks=[snapshots], checkpoint_every=3)
     state, history = snapshots.taken[1]
-    path = save_checkpoint(tmp_path / "c.safetensors", model, state, history,
-                           config=config, class_names=("a", "b", "c"),
-                           data_order=np.arange(5), checkpoint_every=3)
+    path = save_checkpoint(
+        tmp_path / "c.safetensors",
+        model,
+        state,
+        history,
+        config=config,
+        class_names=("a", "b", "c"),
+        data_order=np.arange(5),
+        checkpoint_every=3,
+    )
     loaded = load_checkpoint(path)
     assert loaded.model == model and loaded.config == config
     assert (loaded.state.epoch, loaded.state.step, loaded.state.batch) == (0, 6, 6)
@@ -117,8 +137,14 @@ def test_state_from_another_configuration_is_refused(blobs):
     X, y, _, _ = blobs
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     snapshots = Snapshots()
-    fit(model, (X, y), None, TrainConfig(epochs=1, batch_size=16), callbacks=[snapshots],
-        checkpoint_every=20)
+    fit(
+        model,
+        (X, y),
+        None,
+        TrainConfig(epochs=1, batch_size=16),
+        callbacks=[snapshots],
+        checkpoint_every=20,
+    )
     state, history = snapshots.taken[0]  # batch 20 of 32
     with pytest.raises(ConfigError, match="batch 20 of an epoch of 8 batches"):
         fit(model, (X, y), None, TrainConfig(epochs=1, batch_size=64), state=state)
@@ -126,11 +152,16 @@ def test_state_from_another_configuration_is_refused(blobs):
 
 # ---------------------------------------------------------------- the run directory and CLI
 
+
 def comparable_metrics(run_dir: Path) -> dict:
     m = json.loads((run_dir / "metrics.json").read_text())
     for key in list(m):
-        if key.startswith("seconds") or key in ("peak_rss_mb", "resumed_from_step",
-                                                "checkpoint_every", "versions"):
+        if key.startswith("seconds") or key in (
+            "peak_rss_mb",
+            "resumed_from_step",
+            "checkpoint_every",
+            "versions",
+        ):
             del m[key]
     m["history"] = [{k: v for k, v in r.items() if k not in TIMING} for r in m["history"]]
     return m
@@ -171,8 +202,15 @@ def test_resume_run_in_process(tmp_path, data_root):
 
     out = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt):
-        train_run(config, out, data_dir=data_root, progress=False, plots=False,
-                  callbacks=(Stop(),), checkpoint_every=64)
+        train_run(
+            config,
+            out,
+            data_dir=data_root,
+            progress=False,
+            plots=False,
+            callbacks=(Stop(),),
+            checkpoint_every=64,
+        )
     assert load_checkpoint(out / CHECKPOINT_FILE).state.step == 640
     assert not (out / "metrics.json").exists()
     result = resume_run(out, data_dir=data_root, progress=False, plots=False)
@@ -196,14 +234,26 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch
     # A checkpoint mid-epoch whose stored data order is not what this NumPy computes.
     import softreg.runs
 
-    monkeypatch.setattr(softreg.runs, "epoch_permutation",
-                        lambda n, *, seed, epoch: np.arange(n)[::-1])
+    monkeypatch.setattr(
+        softreg.runs, "epoch_permutation", lambda n, *, seed, epoch: np.arange(n)[::-1]
+    )
     saved = load_checkpoint(out / CHECKPOINT_FILE)
-    state = dataclasses.replace(saved.state, epoch=0, batch=3, step=3,
-                                epoch_sums={"loss": np.float32(1), "correct": np.int32(1)})
-    save_checkpoint(out / CHECKPOINT_FILE, saved.model, state, History(),
-                    config=saved.config, class_names=saved.class_names,
-                    data_order=np.arange(60000))
+    state = dataclasses.replace(
+        saved.state,
+        epoch=0,
+        batch=3,
+        step=3,
+        epoch_sums={"loss": np.float32(1), "correct": np.int32(1)},
+    )
+    save_checkpoint(
+        out / CHECKPOINT_FILE,
+        saved.model,
+        state,
+        History(),
+        config=saved.config,
+        class_names=saved.class_names,
+        data_order=np.arange(60000),
+    )
     with pytest.raises(RunDirError, match="data order differs"):
         resume_run(out, data_dir=data_root, plots=False)
 
@@ -222,8 +272,13 @@ def test_resume_without_a_checkpoint_starts_again(tmp_path, data_root):
 
 def softreg_process(*args: str, data_root: Path) -> subprocess.Popen:
     env = {**os.environ, "SOFTREG_DATA": str(data_root)}
-    return subprocess.Popen([sys.executable, "-m", "softreg", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "softreg", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen) -> None:
@@ -236,15 +291,26 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, data_r
     interrupted. The seed of the moments is in the failure message."""
     seed = int(os.environ.get("SOFTREG_KILL_SEED", random.randrange(10**6)))
     rng = random.Random(seed)
-    recipe = ["--epochs", "2", "--batch-size", "64", "--momentum", "0.5", "--log-every", "100",
-              "--no-plots", "--quiet"]
+    recipe = [
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--momentum",
+        "0.5",
+        "--log-every",
+        "100",
+        "--no-plots",
+        "--quiet",
+    ]
     started = time.perf_counter()
     finish(softreg_process("train", *recipe, "--out", str(tmp_path / "ref"), data_root=data_root))
     lifetime = time.perf_counter() - started  # a whole run, start-up and writing included
 
     out = tmp_path / "killed"
-    proc = softreg_process("train", *recipe, "--out", str(out), "--checkpoint-every", "10",
-                           data_root=data_root)
+    proc = softreg_process(
+        "train", *recipe, "--out", str(out), "--checkpoint-every", "10", data_root=data_root
+    )
     while not (out / CHECKPOINT_FILE).exists():  # from here on, --resume has a run to continue
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
@@ -256,11 +322,14 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, data_r
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         reached.append(load_checkpoint(out / CHECKPOINT_FILE).state.step)
-        proc = softreg_process("train", "--resume", str(out), "--quiet", "--no-plots",
-                               data_root=data_root)
+        proc = softreg_process(
+            "train", "--resume", str(out), "--quiet", "--no-plots", data_root=data_root
+        )
     finish(proc)
-    context = (f"kill seed {seed}: killed after {[round(m, 2) for m in moments]} s, "
-               f"at checkpointed steps {reached}")
+    context = (
+        f"kill seed {seed}: killed after {[round(m, 2) for m in moments]} s, "
+        f"at checkpointed steps {reached}"
+    )
     print(context)  # shown with pytest -s
     try:
         assert_same_run(tmp_path / "ref", out)

@@ -33,14 +33,32 @@ def python() -> str:
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([python(), "-m", "softreg", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+    return subprocess.Popen(
+        [python(), "-m", "softreg", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
 
 
 def train_args(out: Path, seed: int, epochs: int = 1000) -> list[str]:
-    return ["train", "--dataset", "synthetic", "--epochs", str(epochs), "--seed", str(seed),
-            "--lr", str(0.05 * (seed + 1)), "--no-plots", "--quiet", "--overwrite",
-            "--out", str(out)]
+    return [
+        "train",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        str(epochs),
+        "--seed",
+        str(seed),
+        "--lr",
+        str(0.05 * (seed + 1)),
+        "--no-plots",
+        "--quiet",
+        "--overwrite",
+        "--out",
+        str(out),
+    ]
 
 
 def assert_one_run(out: Path) -> int:
@@ -52,8 +70,7 @@ def assert_one_run(out: Path) -> int:
     assert metrics["lr"] == config["lr"] and metrics["epochs"] == config["epochs"]
     with open(out / "epochs.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [float(r["train_loss"]) for r in rows] == [r["train_loss"]
-                                                      for r in metrics["history"]]
+    assert [float(r["train_loss"]) for r in rows] == [r["train_loss"] for r in metrics["history"]]
     assert not (out / LOCK_FILE).exists()
     assert not list(out.glob(".*.tmp"))
     return config["seed"]
@@ -79,19 +96,21 @@ def test_two_overwriting_runs_at_once_leave_one_runs_files(tmp_path):
     assert refused, "the runs never overlapped: the lock was not exercised"
 
 
-def test_resume_while_the_run_goes_on_is_refused_and_a_killed_writer_leaves_no_lock(
-        tmp_path):
+def test_resume_while_the_run_goes_on_is_refused_and_a_killed_writer_leaves_no_lock(tmp_path):
     out = tmp_path / "run"
-    proc = start(*train_args(out, 0, epochs=100_000), "--checkpoint-every", "500",
-                 cwd=tmp_path)
+    proc = start(*train_args(out, 0, epochs=100_000), "--checkpoint-every", "500", cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not (out / "checkpoint.safetensors").exists():
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.02)
-        second = subprocess.run([python(), "-m", "softreg", "train", "--resume", str(out),
-                                 "--quiet", "--no-plots"], capture_output=True, text=True,
-                                timeout=120, cwd=tmp_path)
+        second = subprocess.run(
+            [python(), "-m", "softreg", "train", "--resume", str(out), "--quiet", "--no-plots"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert proc.poll() is None, "the run ended before the second process tried"
         assert second.returncode == 2, second.stderr
         assert second.stderr.count("\n") == 1 and re_search(HOLDER, second.stderr)
@@ -127,8 +146,10 @@ def test_an_earlier_run_stays_when_the_directory_is_taken(tmp_path):
     holder.lock()
     with pytest.raises(RunDirError, match="already holds a run"):
         RunDirectory(tmp_path / "taken", ("x.txt",)).open()
-    with pytest.raises(RunDirError, match="another softreg process"), \
-            RunDirectory(tmp_path / "taken", ("x.txt",), overwrite=True) as other:
+    with (
+        pytest.raises(RunDirError, match="another softreg process"),
+        RunDirectory(tmp_path / "taken", ("x.txt",), overwrite=True) as other,
+    ):
         other.open()
     assert (tmp_path / "taken" / "x.txt").read_text() == "an earlier run\n"
     holder.close()
@@ -150,8 +171,7 @@ def re_search(pattern: str, text: str) -> bool:
 def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
     """One line, exit status 128 + 15, the lock released and no temporary file left."""
     out = tmp_path / "run"
-    proc = start(*train_args(out, 0, epochs=100_000), "--checkpoint-every", "500",
-                 cwd=tmp_path)
+    proc = start(*train_args(out, 0, epochs=100_000), "--checkpoint-every", "500", cwd=tmp_path)
     deadline = time.monotonic() + 60
     while not (out / "checkpoint.safetensors").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

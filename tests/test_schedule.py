@@ -25,7 +25,8 @@ def test_cosine_is_torchs_cosine_annealing_stepped_per_batch():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=0.0)
     for step in range(total):
         assert scheduled_lr(0.3, "cosine", step, total) == pytest.approx(
-            opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+            opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15
+        )
         opt.step()
         sched.step()
 
@@ -57,15 +58,23 @@ def test_fit_under_cosine_follows_torch_sgd_with_cosine_annealing(blobs):
     import torch.nn.functional as F
 
     X, y, X_test, y_test = blobs
-    config = TrainConfig(epochs=3, batch_size=64, lr=0.2, lr_schedule="cosine", momentum=0.9,
-                         weight_decay=1e-3, log_every=0)
+    config = TrainConfig(
+        epochs=3,
+        batch_size=64,
+        lr=0.2,
+        lr_schedule="cosine",
+        momentum=0.9,
+        weight_decay=1e-3,
+        log_every=0,
+    )
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     ours = fit(model, (X, y), (X_test, y_test), config)
 
     init = model.init(np.random.default_rng(config.seed))
     W, b = (torch.tensor(init[k], requires_grad=True) for k in ("W", "b"))
-    opt = torch.optim.SGD([W, b], lr=config.lr, momentum=config.momentum,
-                          weight_decay=config.weight_decay)
+    opt = torch.optim.SGD(
+        [W, b], lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     steps_per_epoch = math.ceil(len(y) / config.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * steps_per_epoch)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
@@ -79,8 +88,12 @@ def test_fit_under_cosine_follows_torch_sgd_with_cosine_annealing(blobs):
             sched.step()
     np.testing.assert_allclose(ours.params["W"], W.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ours.params["b"], b.detach().numpy(), rtol=1e-4, atol=1e-5)
-    constant = fit(model, (X, y), (X_test, y_test),
-                   TrainConfig(**{**config.to_dict(), "lr_schedule": "constant"}))
+    constant = fit(
+        model,
+        (X, y),
+        (X_test, y_test),
+        TrainConfig(**{**config.to_dict(), "lr_schedule": "constant"}),
+    )
     assert not np.allclose(constant.params["W"], ours.params["W"], rtol=1e-3)
 
 
@@ -89,11 +102,21 @@ def test_cosine_runs_alike_on_every_backend(backend_name, blobs):
         pytest.skip("not a training backend")
     X, y, X_test, y_test = blobs
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
-    config = TrainConfig(epochs=2, batch_size=64, lr=0.5, lr_schedule="cosine", momentum=0.5,
-                         log_every=0)
+    config = TrainConfig(
+        epochs=2, batch_size=64, lr=0.5, lr_schedule="cosine", momentum=0.5, log_every=0
+    )
     reference = fit(model, (X, y), (X_test, y_test), config)
-    got = fit(model, (X, y), (X_test, y_test),
-              TrainConfig(**{**config.to_dict(), "backend": backend_name}))
+    got = fit(
+        model,
+        (X, y),
+        (X_test, y_test),
+        TrainConfig(**{**config.to_dict(), "backend": backend_name}),
+    )
     for name in ("W", "b"):
-        np.testing.assert_allclose(backend.to_numpy(got.params[name]), reference.params[name],
-                                   rtol=1e-4, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            backend.to_numpy(got.params[name]),
+            reference.params[name],
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=name,
+        )

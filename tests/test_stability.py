@@ -120,15 +120,30 @@ def test_a_wrong_stable_result_would_be_flagged(monkeypatch):
 
 def test_fmt_is_compact():
     assert [stability.fmt(v) for v in (math.nan, math.inf, -math.inf, 0.0, 1 / 3, 1e-44)] == [
-        "nan", "inf", "-inf", "0", "0.333333", "1e-44"]
+        "nan",
+        "inf",
+        "-inf",
+        "0",
+        "0.333333",
+        "1e-44",
+    ]
 
 
 def test_format_report_is_aligned():
     text = format_report(stability_report(("float32",)))
     lines = text.splitlines()
     header = lines[1]
-    assert header.split() == ["case", "logits", "label", "method", "p0", "p1", "p2", "loss",
-                              "verdict"]
+    assert header.split() == [
+        "case",
+        "logits",
+        "label",
+        "method",
+        "p0",
+        "p1",
+        "p2",
+        "loss",
+        "verdict",
+    ]
     # Every column starts where its header does.
     col = header.index("method")
     methods = [line[col:].split()[0] for line in lines[2:]]

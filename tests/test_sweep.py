@@ -50,8 +50,10 @@ def test_validation_split_is_disjoint_complete_sized_and_seeded():
     assert not np.array_equal(X_val[:, 0], np.arange(160, 200, 2))  # not simply the tail
 
 
-@pytest.mark.parametrize(("n", "fraction"), [(10, 0), (10, 1), (10, 1.5), (10, -0.1),
-                                             (10, 0.01), (10, 0.99), (10, "0.1")])
+@pytest.mark.parametrize(
+    ("n", "fraction"),
+    [(10, 0), (10, 1), (10, 1.5), (10, -0.1), (10, 0.01), (10, 0.99), (10, "0.1")],
+)
 def test_validation_split_refuses_fractions_that_leave_a_part_empty(n, fraction):
     with pytest.raises(ConfigError, match="fraction"):
         validation_split(np.zeros((n, 2)), np.zeros(n, dtype=int), fraction=fraction)
@@ -80,15 +82,25 @@ def test_points_do_not_depend_on_the_number_of_workers(blobs, monkeypatch):
     alone = run_sweep(BASE, "lr", values, X, y, workers=1)
     # Points finishing out of order still come back in the order of the values.
     monkeypatch.setattr(sweep, "as_completed", lambda futures: reversed(list(futures)))
-    pooled = run_sweep(BASE, "lr", values, X, y, workers=2,
-                       progress=lambda done, total, point: calls.append((done, total)))
+    pooled = run_sweep(
+        BASE,
+        "lr",
+        values,
+        X,
+        y,
+        workers=2,
+        progress=lambda done, total, point: calls.append((done, total)),
+    )
     assert numbers(pooled) == numbers(alone)
     assert sorted(calls) == [(1, 3), (2, 3), (3, 3)]
 
 
 def blas_threads(threadpoolctl):
-    return {pool["num_threads"] for pool in threadpoolctl.threadpool_info()
-            if pool["user_api"] == "blas"}
+    return {
+        pool["num_threads"]
+        for pool in threadpoolctl.threadpool_info()
+        if pool["user_api"] == "blas"
+    }
 
 
 def test_points_train_on_one_blas_thread_in_this_process(blobs, monkeypatch):
@@ -151,14 +163,17 @@ def test_equal_updates_takes_an_explicit_budget(blobs):
     assert [p.config.epochs for p in points] == [1, 1]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"field": "momentum"}, "can sweep lr, batch_size only"),
-    ({"values": []}, "no values"),
-    ({"values": [0.1, -1.0]}, "learning rate"),
-    ({"equal": "steps"}, "equal must be one of epochs, updates"),
-    ({"equal": "updates"}, "batch_size sweeps only"),
-    ({"workers": 0}, "workers"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"field": "momentum"}, "can sweep lr, batch_size only"),
+        ({"values": []}, "no values"),
+        ({"values": [0.1, -1.0]}, "learning rate"),
+        ({"equal": "steps"}, "equal must be one of epochs, updates"),
+        ({"equal": "updates"}, "batch_size sweeps only"),
+        ({"workers": 0}, "workers"),
+    ],
+)
 def test_run_sweep_refuses_what_cannot_run(blobs, kwargs, match):
     X, y, _, _ = blobs
     args = {"field": "lr", "values": [0.01, 0.1], **kwargs}
@@ -226,8 +241,7 @@ def test_write_sweep_writes_csv_json_png_atomically(points, tmp_path):
     rows_in = [*points[:2], diverged]
     files = write_sweep(rows_in, tmp_path / "out", "lr", "epochs")
     stem = tmp_path / "out" / "sweep-lr-epochs"
-    assert files == [stem.with_suffix(".csv"), stem.with_suffix(".json"),
-                     stem.with_suffix(".png")]
+    assert files == [stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.name for f in files)
     with open(files[0], newline="") as f:
         rows = list(csv.DictReader(f))
@@ -255,19 +269,22 @@ def test_parse_values_sorts_and_drops_duplicates():
     assert parse_values("batch-size", "256,1,60000") == [1, 256, 60000]
 
 
-@pytest.mark.parametrize(("field", "text", "match"), [
-    ("lr", "0.1", "at least 2 distinct"),
-    ("lr", "0.1,0.10", "at least 2 distinct"),
-    ("lr", "0.1,,1", "empty value"),
-    ("lr", "0.1,fast", "'fast' is not a number"),
-    ("lr", "0,0.1", "> 0"),
-    ("lr", "nan,0.1", "finite"),
-    ("lr", "0.1,inf", "finite"),
-    ("batch_size", "1,2.5", "'2.5' is not a whole number"),
-    ("batch_size", "0,16", ">= 1"),
-    ("batch_size", "-4,16", ">= 1"),
-    ("epochs", "1,2", "can sweep lr, batch_size only"),
-])
+@pytest.mark.parametrize(
+    ("field", "text", "match"),
+    [
+        ("lr", "0.1", "at least 2 distinct"),
+        ("lr", "0.1,0.10", "at least 2 distinct"),
+        ("lr", "0.1,,1", "empty value"),
+        ("lr", "0.1,fast", "'fast' is not a number"),
+        ("lr", "0,0.1", "> 0"),
+        ("lr", "nan,0.1", "finite"),
+        ("lr", "0.1,inf", "finite"),
+        ("batch_size", "1,2.5", "'2.5' is not a whole number"),
+        ("batch_size", "0,16", ">= 1"),
+        ("batch_size", "-4,16", ">= 1"),
+        ("epochs", "1,2", "can sweep lr, batch_size only"),
+    ],
+)
 def test_parse_values_says_what_is_wrong(field, text, match):
     with pytest.raises(ConfigError, match=match):
         parse_values(field, text)
@@ -276,10 +293,19 @@ def test_parse_values_says_what_is_wrong(field, text, match):
 def test_sweep_main_runs_both_budgets_and_prints_tables(tmp_path):
     base = dataclasses.replace(BASE, epochs=1)  # the synthetic set: 800 rows, 720 fit
     out = io.StringIO()
-    files = sweep_main(base, "batch_size", [16, 1000], out_dir=tmp_path, equal="both",
-                       workers=1, stream=out, progress=False)
+    files = sweep_main(
+        base,
+        "batch_size",
+        [16, 1000],
+        out_dir=tmp_path,
+        equal="both",
+        workers=1,
+        stream=out,
+        progress=False,
+    )
     assert sorted(f.name for f in files) == sorted(
-        f"sweep-batch_size-{e}.{s}" for e in ("epochs", "updates") for s in ("csv", "json", "png"))
+        f"sweep-batch_size-{e}.{s}" for e in ("epochs", "updates") for s in ("csv", "json", "png")
+    )
     assert all(f.is_file() for f in files)
     text = out.getvalue()
     assert "equal epochs" in text and "equal updates" in text

@@ -104,8 +104,9 @@ def test_matches_torch_autograd():
     h, W, b, y, weight = problem(n=40, d=9, num_classes=101)
     for w in (None, weight):
         th, tW, tb = (torch.tensor(a, requires_grad=True) for a in (h, W, b))
-        per_example = torch.nn.functional.cross_entropy(th @ tW + tb, torch.tensor(y),
-                                                        reduction="none")
+        per_example = torch.nn.functional.cross_entropy(
+            th @ tW + tb, torch.tensor(y), reduction="none"
+        )
         scaled = per_example if w is None else per_example * torch.tensor(w)
         scaled.mean().backward()
         want = (scaled.detach(), th.grad, tW.grad, tb.grad)
@@ -120,12 +121,14 @@ def test_matches_jax_grad():
 
     def mean_loss(h, W, b):
         log_probs = jax.nn.log_softmax(h @ W + b, axis=1)
-        return jnp.mean(-jnp.take_along_axis(log_probs, jnp.asarray(y)[:, None], axis=1)[:, 0]
-                        * weight)
+        return jnp.mean(
+            -jnp.take_along_axis(log_probs, jnp.asarray(y)[:, None], axis=1)[:, 0] * weight
+        )
 
     want_grads = jax.grad(mean_loss, argnums=(0, 1, 2))(h, W, b)
-    _, *grads = vocab.linear_cross_entropy_with_grad(*on(jnp, h, W, b, y, weight)[:4],
-                                                     chunk_size=16, weight=jnp.asarray(weight))
+    _, *grads = vocab.linear_cross_entropy_with_grad(
+        *on(jnp, h, W, b, y, weight)[:4], chunk_size=16, weight=jnp.asarray(weight)
+    )
     for g, w in zip(grads, want_grads, strict=True):
         np.testing.assert_allclose(host(g), np.asarray(w), **F32)
 
@@ -187,8 +190,9 @@ def test_memory_stays_bounded_numpy():
         finally:
             tracemalloc.stop()
 
-    chunked_peak, got = peak(lambda: vocab.linear_cross_entropy_with_grad(
-        h, W, b, y, chunk_size=chunk))
+    chunked_peak, got = peak(
+        lambda: vocab.linear_cross_entropy_with_grad(h, W, b, y, chunk_size=chunk)
+    )
     block = n * chunk * 4
     assert chunked_peak < logits_bytes / 8, chunked_peak / 2**20
     assert chunked_peak < 4 * block + W.nbytes + 2**20, chunked_peak / 2**20  # O(N * chunk)
@@ -218,8 +222,9 @@ def sampled_reference(h, W, b, y, sampled, log_q, weight):
     th, tW, tb = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (h, W, b))
     ty, ts = torch.tensor(y), torch.tensor(sampled)
     z_true = (th @ tW + tb)[torch.arange(len(y)), ty]
-    z = (th @ tW + tb)[:, ts] - (torch.tensor(log_q, dtype=torch.float64)[ts]
-                                  + math.log(len(sampled)))
+    z = (th @ tW + tb)[:, ts] - (
+        torch.tensor(log_q, dtype=torch.float64)[ts] + math.log(len(sampled))
+    )
     z = z.masked_fill(ty[:, None] == ts[None, :], -math.inf)
     losses = torch.logsumexp(torch.cat([z_true[:, None], z], dim=1), dim=1) - z_true
     losses = losses * torch.tensor(weight, dtype=torch.float64)
@@ -233,8 +238,9 @@ def test_sampled_softmax_matches_autograd(xp):
     sampled = np.array([5, 17, 5, y[0], 33, y[2], 59])
     log_q = np.log(sampling.log_uniform_probs(V)).astype(np.float32)
     want = sampled_reference(h, W, b, y, sampled, log_q, weight)
-    got = vocab.sampled_softmax_with_grad(*on(xp, h, W, b, y, sampled, log_q),
-                                          weight=backend.asarray(weight, xp))
+    got = vocab.sampled_softmax_with_grad(
+        *on(xp, h, W, b, y, sampled, log_q), weight=backend.asarray(weight, xp)
+    )
     assert_close(got, [w.astype(np.float32) for w in want], rtol=2e-5, atol=2e-6)
     dW = host(got[2])
     untouched = np.setdiff1d(np.arange(V), np.concatenate([y, sampled]))
@@ -249,10 +255,20 @@ def exact_and_sampled(num_sampled, draws, *, remove_hits=True, scale=1.0, unifor
     probs = np.full(40, 1 / 40) if uniform else sampling.log_uniform_probs(40)
     log_q = np.log(probs).astype(np.float32)
     rng = np.random.default_rng(0)
-    estimates = np.stack([
-        vocab.sampled_softmax_with_grad(h, W, b, y, sampling.draw_classes(probs, num_sampled, rng),
-                                        log_q, remove_accidental_hits=remove_hits)[0]
-        for _ in range(draws)]).astype(np.float64)
+    estimates = np.stack(
+        [
+            vocab.sampled_softmax_with_grad(
+                h,
+                W,
+                b,
+                y,
+                sampling.draw_classes(probs, num_sampled, rng),
+                log_q,
+                remove_accidental_hits=remove_hits,
+            )[0]
+            for _ in range(draws)
+        ]
+    ).astype(np.float64)
     return vocab.linear_cross_entropy(h, W, b, y, reduction="none"), estimates
 
 
@@ -274,8 +290,9 @@ def test_accidental_hits_bias_the_estimate_by_one():
     """Left in, a draw of the label adds exp(0) / (S q) to the sum, 1 on average. Small
     scores and a uniform proposal keep the spread small enough to see it."""
     exact, removed = exact_and_sampled(num_sampled=8, draws=4000, scale=0.1, uniform=True)
-    _, kept = exact_and_sampled(num_sampled=8, draws=4000, scale=0.1, uniform=True,
-                                remove_hits=False)
+    _, kept = exact_and_sampled(
+        num_sampled=8, draws=4000, scale=0.1, uniform=True, remove_hits=False
+    )
     mean, se = mean_and_error(removed)
     assert (np.abs(mean - np.exp(exact)) < 5 * se).all()
     mean, se = mean_and_error(kept)
@@ -301,8 +318,10 @@ def test_proposals_and_draws():
     u = sampling.unigram_probs(np.array([0, 0, 0, 2]), 4, uniform=0.2)
     np.testing.assert_allclose(u, [0.8 * 3 / 4 + 0.05, 0.05, 0.8 / 4 + 0.05, 0.05])
     assert u.sum() == pytest.approx(1.0)
-    assert sampling.draw_classes(np.array([0.0, 1.0, 0.0]), 50,
-                                 np.random.default_rng(1)).tolist() == [1] * 50
+    assert (
+        sampling.draw_classes(np.array([0.0, 1.0, 0.0]), 50, np.random.default_rng(1)).tolist()
+        == [1] * 50
+    )
     with pytest.raises(ValueError, match="outside"):
         sampling.unigram_probs(np.array([5]), 4)
 
@@ -314,19 +333,24 @@ def test_proposals_and_draws():
 @pytest.mark.parametrize("kind", ["softmax-regression", "mlp"])
 def test_models_chunked_loss_and_grad_match_plain(xp, blobs, kind):
     X, y, _, _ = blobs
-    model = (SoftmaxRegression(num_inputs=5, num_outputs=3, sigma=0.5) if kind != "mlp"
-             else MLP(num_inputs=5, hidden=(8, 4), num_outputs=3))
+    model = (
+        SoftmaxRegression(num_inputs=5, num_outputs=3, sigma=0.5)
+        if kind != "mlp"
+        else MLP(num_inputs=5, hidden=(8, 4), num_outputs=3)
+    )
     params = model.init(np.random.default_rng(0), xp=xp)
     XX, yy, ww = on(xp, X[:50], y[:50], np.linspace(0, 2, 50).astype(np.float32))
     for weight in (None, ww):
         losses, grads, logits = model.loss_and_grad(params, XX, yy, weight=weight)
         got_losses, got_grads, predicted = model.loss_and_grad_chunked(
-            params, XX, yy, chunk_size=2, weight=weight)
+            params, XX, yy, chunk_size=2, weight=weight
+        )
         np.testing.assert_allclose(host(got_losses), host(losses), **F32)
         assert list(got_grads) == list(grads)  # same names, same order
         for name in grads:
-            np.testing.assert_allclose(host(got_grads[name]), host(grads[name]), **F32,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                host(got_grads[name]), host(grads[name]), **F32, err_msg=name
+            )
         np.testing.assert_array_equal(host(predicted), np.argmax(host(logits), axis=1))
 
 
@@ -338,21 +362,28 @@ def test_config_refuses_what_does_not_combine(blobs):
             TrainConfig(**{field: 4}, softmax="naive")
     X, y, _, _ = blobs
     with pytest.raises(ConfigError, match="sampled=3 classes per step, but the model has only 3"):
-        fit(SoftmaxRegression(num_inputs=5, num_outputs=3), (X, y), None,
-            TrainConfig(sampled=3, epochs=1))
+        fit(
+            SoftmaxRegression(num_inputs=5, num_outputs=3),
+            (X, y),
+            None,
+            TrainConfig(sampled=3, epochs=1),
+        )
 
 
 def test_fit_chunked_trains_the_same_model_on_every_backend(backend_name, blobs):
     X, y, X_test, y_test = blobs
     model = MLP(num_inputs=5, hidden=(8,), num_outputs=3)
-    config = TrainConfig(epochs=2, batch_size=64, lr=0.1, momentum=0.5, backend=backend_name,
-                         log_every=0)
+    config = TrainConfig(
+        epochs=2, batch_size=64, lr=0.1, momentum=0.5, backend=backend_name, log_every=0
+    )
     plain_run = fit(model, (X, y), (X_test, y_test), config)
-    chunked = fit(model, (X, y), (X_test, y_test), TrainConfig(**{**config.to_dict(),
-                                                                  "chunk_size": 2}))
+    chunked = fit(
+        model, (X, y), (X_test, y_test), TrainConfig(**{**config.to_dict(), "chunk_size": 2})
+    )
     for name, value in plain_run.params.items():
-        np.testing.assert_allclose(host(chunked.params[name]), host(value), rtol=1e-4,
-                                   atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            host(chunked.params[name]), host(value), rtol=1e-4, atol=1e-5, err_msg=name
+        )
     for a, b in zip(plain_run.history.records, chunked.history.records, strict=True):
         assert a.train_acc == b.train_acc and a.test_acc == b.test_acc
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
@@ -369,10 +400,12 @@ def test_book_recipe_chunked_gives_the_same_weights(fashion):
     chunked = fit(model, train, test, TrainConfig(epochs=2, log_every=0, chunk_size=4))
     for name in ("W", "b"):
         want = plain_run.params[name]
-        np.testing.assert_allclose(chunked.params[name], want, rtol=0,
-                                   atol=1e-4 * np.abs(want).max(), err_msg=name)
-    assert chunked.history.final.test_acc == pytest.approx(plain_run.history.final.test_acc,
-                                                           abs=1e-3)
+        np.testing.assert_allclose(
+            chunked.params[name], want, rtol=0, atol=1e-4 * np.abs(want).max(), err_msg=name
+        )
+    assert chunked.history.final.test_acc == pytest.approx(
+        plain_run.history.final.test_acc, abs=1e-3
+    )
 
 
 @pytest.fixture(scope="module")
@@ -415,8 +448,10 @@ def test_sampled_training_lowers_the_exact_loss(tokens):
     assert losses[-1] < exact.history.final.test_loss + 0.3, exact.history.column("test_loss")
     train = sampled.history.column("train_loss")  # exact, not the sampled estimate
     assert train[0] == pytest.approx(
-        fit(model, data[0], None, TrainConfig(**{**base, "epochs": 1}, sampled=64)
-            ).history.final.train_loss)
+        fit(
+            model, data[0], None, TrainConfig(**{**base, "epochs": 1}, sampled=64)
+        ).history.final.train_loss
+    )
 
 
 def test_fit_sampled_on_every_backend_and_resumes_identically(backend_name, tokens):
@@ -425,8 +460,9 @@ def test_fit_sampled_on_every_backend_and_resumes_identically(backend_name, toke
     gives the uninterrupted run's model."""
     model = SoftmaxRegression(num_inputs=16, num_outputs=tokens.vocab_size, sigma=0.0)
     X, y = tokens.X_train[:512], tokens.y_train[:512]
-    config = TrainConfig(epochs=2, batch_size=128, lr=2.0, sampled=32, log_every=0,
-                         backend=backend_name)
+    config = TrainConfig(
+        epochs=2, batch_size=128, lr=2.0, sampled=32, log_every=0, backend=backend_name
+    )
     full = fit(model, (X, y), None, config)
     first = fit(model, (X, y), None, TrainConfig(**{**config.to_dict(), "epochs": 1}))
     continued = fit(model, (X, y), None, config, state=first.state, history=first.history)

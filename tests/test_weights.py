@@ -24,8 +24,9 @@ def test_weighted_loss_and_gradient_match_torch_autograd(softmax):
     t = torch.tensor(logits, requires_grad=True)
     per_example = torch.nn.functional.cross_entropy(t, torch.tensor(y), reduction="none")
     (torch.tensor(w) * per_example).mean().backward()
-    np.testing.assert_allclose(losses, (torch.tensor(w) * per_example).detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        losses, (torch.tensor(w) * per_example).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(dlogits, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
@@ -39,8 +40,9 @@ def test_naive_loss_overflows_where_the_stable_one_does_not():
 
 def run(X, y, weights=None, **config):
     model = SoftmaxRegression(num_inputs=X.shape[1], num_outputs=3)
-    return fit(model, (X, y), None, TrainConfig(log_every=0, **config),
-               sample_weight=weights).params
+    return fit(
+        model, (X, y), None, TrainConfig(log_every=0, **config), sample_weight=weights
+    ).params
 
 
 def test_equal_weights_change_nothing_and_scale_does_not_matter(blobs):
@@ -50,26 +52,31 @@ def test_equal_weights_change_nothing_and_scale_does_not_matter(blobs):
     for name in plain:
         np.testing.assert_array_equal(ones[name], plain[name])
     w = np.random.default_rng(1).uniform(0.5, 2, size=len(y))
-    np.testing.assert_allclose(run(X, y, 7 * w, epochs=2)["W"], run(X, y, w, epochs=2)["W"],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        run(X, y, 7 * w, epochs=2)["W"], run(X, y, w, epochs=2)["W"], rtol=1e-5, atol=1e-7
+    )
 
 
 def test_integer_weights_equal_duplicated_rows_in_full_batch_descent(blobs):
     X, y, _, _ = blobs
     counts = np.random.default_rng(2).integers(0, 4, size=len(y))
     weighted = run(X, y, counts, epochs=20, optimizer="gd", lr=0.5)
-    repeated = run(np.repeat(X, counts, axis=0), np.repeat(y, counts), epochs=20,
-                   optimizer="gd", lr=0.5)
+    repeated = run(
+        np.repeat(X, counts, axis=0), np.repeat(y, counts), epochs=20, optimizer="gd", lr=0.5
+    )
     for name in weighted:
         np.testing.assert_allclose(weighted[name], repeated[name], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize(("weights", "message"), [
-    (np.ones(3), r"shape \(500,\)"),
-    (np.full(500, np.nan), "finite"),
-    (-np.ones(500), ">= 0"),
-    (np.zeros(500), "sum to 0"),
-])
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (np.ones(3), r"shape \(500,\)"),
+        (np.full(500, np.nan), "finite"),
+        (-np.ones(500), ">= 0"),
+        (np.zeros(500), "sum to 0"),
+    ],
+)
 def test_bad_weights_are_refused(blobs, weights, message):
     X, y, _, _ = blobs
     with pytest.raises(DataValueError, match=message):

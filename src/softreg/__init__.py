@@ -11,8 +11,8 @@ The public surface is listed in ``__all__``; importing softreg needs NumPy only.
 
 __version__ = "0.1.0"
 
-from softreg.data import Dataset, load_dataset, text_labels  # noqa: E402
-from softreg.errors import (  # noqa: E402
+from softreg.data import Dataset, load_dataset, text_labels
+from softreg.errors import (
     ConfigError,
     DataValueError,
     DivergenceError,
@@ -21,8 +21,8 @@ from softreg.errors import (  # noqa: E402
     RunDirError,
     SoftregError,
 )
-from softreg.models import MLP, SoftmaxRegression  # noqa: E402
-from softreg.ops import (  # noqa: E402
+from softreg.models import MLP, SoftmaxRegression
+from softreg.ops import (
     accuracy,
     count_correct,
     cross_entropy,
@@ -35,8 +35,8 @@ from softreg.ops import (  # noqa: E402
     softmax,
     softmax_naive,
 )
-from softreg.optim import SGD  # noqa: E402
-from softreg.train import (  # noqa: E402
+from softreg.optim import SGD
+from softreg.train import (
     Callback,
     EpochRecord,
     Evaluation,

@@ -28,17 +28,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no start-up banner on stde
 
 # What TensorFlow's C++ runtime prints on stderr at import on every machine, whatever
 # TF_CPP_MIN_LOG_LEVEL says: notices, not problems.
-_START_UP_NOTICES = ("All log messages before absl::InitializeLog()",
-                     "oneDNN custom operations are on", "cpu_feature_guard",
-                     "This TensorFlow binary is optimized", "Could not find cuda drivers",
-                     "Unable to register cu")
+_START_UP_NOTICES = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+    "This TensorFlow binary is optimized",
+    "Could not find cuda drivers",
+    "Unable to register cu",
+)
 
 
 @contextlib.contextmanager
 def _start_up_notices_dropped() -> Iterator[None]:
     """Catch what the block writes to file descriptor 2 and pass it on without TensorFlow's
     start-up notices: softreg's stderr is for one line. Anything else (a real problem) still
-    reaches stderr."""
+    reaches stderr.
+    """
     try:
         sys.stderr.flush()
         saved, capture = os.dup(2), tempfile.TemporaryFile()  # noqa: SIM115 - closed below

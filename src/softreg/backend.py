@@ -61,7 +61,8 @@ class Backend:
     @property
     def mutable(self) -> bool:
         """Whether arrays can be updated in place and steps run eagerly (NumPy, PyTorch),
-        rather than replaced by compiled steps (JAX, TensorFlow)."""
+        rather than replaced by compiled steps (JAX, TensorFlow).
+        """
         return self.name not in ("jax", "tensorflow")
 
     def asarray(self, x: Any) -> Any:
@@ -71,7 +72,8 @@ class Backend:
     def compile(self, fn: Callable[..., Any]) -> Compiled:
         """``fn`` (a pure function of arrays and dicts of arrays) ready to call repeatedly:
         ``jax.jit`` for JAX, ``tf.function`` (a graph) for TensorFlow, as it is for the
-        libraries that run eagerly."""
+        libraries that run eagerly.
+        """
         if self.name == "jax":
             import jax
 
@@ -87,7 +89,8 @@ class Compiled:
     """A pure function, compiled by ``compiler`` once per distinct argument shapes, or called
     as it is when ``compiler`` is None. The first call with new shapes (tracing and
     compiling; the computation itself runs asynchronously or takes a step's time) is counted
-    in ``seconds``, so that callers can report compile time apart from compute time."""
+    in ``seconds``, so that callers can report compile time apart from compute time.
+    """
 
     def __init__(self, fn: Callable[..., Any], compiler: Callable[..., Any] | None):
         self.fn = fn
@@ -121,12 +124,15 @@ def _signature(obj: Any) -> Any:
 
 def resolve(name: str = "numpy", device: str = "cpu") -> Backend:
     """The :class:`Backend` for ``--backend name --device device``, or a ConfigError saying
-    what is missing (the library, or a GPU it can see)."""
+    what is missing (the library, or a GPU it can see).
+    """
     check_names(name, device)
     if name == "numpy":
         if device != "cpu":
-            raise ConfigError(f"the numpy backend runs on the CPU only; use --backend torch or "
-                              f"jax for --device {device}")
+            raise ConfigError(
+                f"the numpy backend runs on the CPU only; use --backend torch or "
+                f"jax for --device {device}"
+            )
         return Backend(name, np, None)
     if name in ("tensorflow", "array-api-strict") and device != "cpu":  # before importing
         raise ConfigError(f"the {name} backend runs on the CPU only")
@@ -157,9 +163,12 @@ def namespace_for(name: str) -> ModuleType:
 
 def versions(name: str) -> dict[str, str]:
     """Versions of the libraries behind backend ``name`` (for metrics.json)."""
-    packages = {"torch": ("torch", "array_api_compat"), "jax": ("jax", "jaxlib"),
-                "tensorflow": ("tensorflow",), "array-api-strict": ("array_api_strict",),
-                }.get(name, ())
+    packages = {
+        "torch": ("torch", "array_api_compat"),
+        "jax": ("jax", "jaxlib"),
+        "tensorflow": ("tensorflow",),
+        "array-api-strict": ("array_api_strict",),
+    }.get(name, ())
     return {p: importlib.import_module(p).__version__ for p in packages}
 
 
@@ -178,8 +187,10 @@ def _torch_device(device: str) -> Any:
     if device == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU on this machine "
-                          f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})")
+        raise ConfigError(
+            f"--device {device}: PyTorch sees no CUDA GPU on this machine "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})"
+        )
     return torch.device("cuda", torch.cuda.current_device())
 
 
@@ -190,8 +201,10 @@ def _jax_device(device: str) -> Any:
     try:
         return jax.devices(platform)[0]
     except RuntimeError:
-        raise ConfigError(f"--device {device}: JAX sees no {platform.upper()} on this machine "
-                          f"(jax {jax.__version__}; devices: {jax.devices()})") from None
+        raise ConfigError(
+            f"--device {device}: JAX sees no {platform.upper()} on this machine "
+            f"(jax {jax.__version__}; devices: {jax.devices()})"
+        ) from None
 
 
 def get_namespace(*arrays: Any, xp: ModuleType | None = None) -> ModuleType:
@@ -226,7 +239,8 @@ def asarray(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
 
 def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
     """``fn`` applied to every array of a dict (of dicts) of arrays, such as parameters or
-    optimiser state; the structure is kept."""
+    optimiser state; the structure is kept.
+    """
     if isinstance(tree, dict):
         return {name: tree_map(fn, value) for name, value in tree.items()}
     return fn(tree)
@@ -236,7 +250,8 @@ def rows_last(x: Any) -> Any:
     """``x`` (2-D) laid out for reductions along its last axis: a NumPy array in column-major
     order, where ``max``/``sum``/``argmax`` over the 10 scores of 256 rows run three times as
     fast (each reduction becomes a vectorised pass over contiguous columns); an array of any
-    other library as it is (they choose their own layouts). Values are unchanged."""
+    other library as it is (they choose their own layouts). Values are unchanged.
+    """
     if isinstance(x, np.ndarray) and x.ndim == 2:
         return np.asfortranarray(x)
     return x
@@ -244,7 +259,8 @@ def rows_last(x: Any) -> Any:
 
 def device(x: Any) -> Any:
     """The device ``x`` lives on, in its library's terms (None while JAX traces ``x``), for
-    creating new arrays beside it."""
+    creating new arrays beside it.
+    """
     if isinstance(x, (np.ndarray, np.generic)) or _is_tensorflow(x):
         return None
     return _array_api_compat((x,)).device(x)
@@ -267,18 +283,21 @@ def indexes_pairs_in_place(xp: ModuleType) -> bool:
 
 def supports_item_assignment(xp: ModuleType) -> bool:
     """Whether arrays of ``xp`` take ``x[key] = value`` (the standard has it; JAX and
-    TensorFlow arrays are immutable)."""
+    TensorFlow arrays are immutable).
+    """
     return xp.__name__ not in _IMMUTABLE
 
 
-def segment_sum(values: Any, index: Any, num_segments: int, /, *,
-                xp: ModuleType | None = None) -> Any:
+def segment_sum(
+    values: Any, index: Any, num_segments: int, /, *, xp: ModuleType | None = None
+) -> Any:
     """``(num_segments, ...)`` sums of the rows of ``values`` (``(k, ...)``) that share an
     entry of ``index`` (``(k,)`` integers in ``[0, num_segments)``): row ``i`` of the result
     is the sum of ``values[k]`` over every ``k`` with ``index[k] == i``. It is the adjoint of
     ``xp.take(x, index, axis=0)``, the gradient of a gather, which the array API standard
     lacks; each library has its own (``jax.ops.segment_sum``, TensorFlow's
-    ``unsorted_segment_sum``)."""
+    ``unsorted_segment_sum``).
+    """
     xp = get_namespace(values, index, xp=xp)
     name = xp.__name__
     shape = (num_segments, *values.shape[1:])
@@ -302,7 +321,8 @@ def segment_sum(values: Any, index: Any, num_segments: int, /, *,
 
 def all_finite(x: Any) -> bool:
     """Whether every entry of array ``x`` (of any namespace) is finite (one read to the
-    host)."""
+    host).
+    """
     xp = get_namespace(x)
     return bool(xp.all(xp.isfinite(x)))
 

@@ -43,8 +43,14 @@ from softreg.limits import check_fits_in_memory
 from softreg.models import MODELS
 from softreg.train import EpochRecord, History, StepRecord, TrainConfig, TrainState
 
-__all__ = ["Checkpoint", "LoadedModel", "load_checkpoint", "load_model", "save_checkpoint",
-           "save_model"]
+__all__ = [
+    "Checkpoint",
+    "LoadedModel",
+    "load_checkpoint",
+    "load_model",
+    "save_checkpoint",
+    "save_model",
+]
 
 FORMAT = 2
 HEADER_KEY = "softreg"  # the one safetensors metadata entry
@@ -54,8 +60,12 @@ INPUT_TENSORS = ("input_mean", "input_scale")
 
 # safetensors' dtype names of the tensors softreg writes
 F32, F64, I32, I64 = "F32", "F64", "I32", "I64"
-_DTYPES = {np.dtype(np.float32): F32, np.dtype(np.float64): F64, np.dtype(np.int32): I32,
-           np.dtype(np.int64): I64}
+_DTYPES = {
+    np.dtype(np.float32): F32,
+    np.dtype(np.float64): F64,
+    np.dtype(np.int32): I32,
+    np.dtype(np.int64): I64,
+}
 _ITEMSIZE = {F32: 4, F64: 8, I32: 4, I64: 8}
 
 
@@ -80,15 +90,22 @@ class LoadedModel:
             raise DataValueError(
                 f"the model's {len(self.class_names)} classes ({_list(self.class_names)}) are "
                 f"not {dataset}'s {len(class_names)} ({_list(class_names)}): evaluate it on "
-                f"the dataset it was trained on ({self.metadata.get('dataset', 'unknown')})")
+                f"the dataset it was trained on ({self.metadata.get('dataset', 'unknown')})"
+            )
 
 
 def _list(names: tuple[str, ...], shown: int = 4) -> str:
     return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
-def save_model(path: str | Path, model: Any, params: dict[str, Any], *,
-               class_names: tuple[str, ...], metadata: dict[str, Any] | None = None) -> Path:
+def save_model(
+    path: str | Path,
+    model: Any,
+    params: dict[str, Any],
+    *,
+    class_names: tuple[str, ...],
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """Write ``params`` of ``model`` to ``path`` atomically (temporary file, then rename).
 
     Parameters
@@ -113,8 +130,7 @@ def save_model(path: str | Path, model: Any, params: dict[str, Any], *,
     tensors = {**_host(params), **_input_tensors(model)}
     # Never write what load_model would refuse.
     _check_model_header(header, Path(path))
-    _check_tensors(Path(path), tensors, {**_shapes(model.param_shapes()),
-                                         **_input_shapes(model)})
+    _check_tensors(Path(path), tensors, {**_shapes(model.param_shapes()), **_input_shapes(model)})
     _check_finite(Path(path), {name: tensors[name] for name in model.param_shapes()})
     return _write(path, tensors, header)
 
@@ -132,8 +148,9 @@ def load_model(path: str | Path) -> LoadedModel:
     with _SafetensorsFile(path, "model file") as f:
         header = f.header("model")
         model, class_names, metadata = _check_model_header(header, path)
-        _check_nothing_else(path, header, {"kind": "model",
-                                           **_model_header(model, class_names, metadata)})
+        _check_nothing_else(
+            path, header, {"kind": "model", **_model_header(model, class_names, metadata)}
+        )
         expected = {**_shapes(model.param_shapes()), **_input_shapes(model)}
         tensors = f.tensors(expected)
     _check_digest(path, header, tensors)
@@ -171,7 +188,8 @@ def save_checkpoint(
 ) -> Path:
     """Write a training checkpoint atomically: parameters, optimiser state, the epoch's sums
     so far and its data order as tensors; position, history and configuration in the
-    header."""
+    header.
+    """
     tensors = {f"params.{k}": v for k, v in _flatten(_host(state.params)).items()}
     tensors.update({f"opt.{k}": v for k, v in _flatten(_host(state.opt_state)).items()})
     for name, value in (state.epoch_sums or {}).items():
@@ -179,11 +197,16 @@ def save_checkpoint(
     if data_order is not None:
         tensors["data_order"] = np.ascontiguousarray(data_order, dtype=np.int64)
     tensors.update(_input_tensors(model))
-    position = {"epoch": state.epoch, "step": state.step, "batch": state.batch,
-                "logged": [float(state.logged[0]), int(state.logged[1])],
-                "seconds": float(state.seconds)}
-    header = _checkpoint_header(model, config, position, history, class_names, metadata,
-                                checkpoint_every)
+    position = {
+        "epoch": state.epoch,
+        "step": state.step,
+        "batch": state.batch,
+        "logged": [float(state.logged[0]), int(state.logged[1])],
+        "seconds": float(state.seconds),
+    }
+    header = _checkpoint_header(
+        model, config, position, history, class_names, metadata, checkpoint_every
+    )
     path = Path(path)
     checked = _check_checkpoint_header(header, path)
     _check_tensors(path, tensors, _checkpoint_shapes(checked, tensors))
@@ -192,13 +215,13 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`, checking it whole (see
-    :func:`load_model`)."""
+    :func:`load_model`).
+    """
     path = Path(path)
     with _SafetensorsFile(path, "checkpoint") as f:
         header = f.header("checkpoint")
         checked = _check_checkpoint_header(header, path)
-        _check_nothing_else(path, header, _checkpoint_header(*checked,
-                                                             header["checkpoint_every"]))
+        _check_nothing_else(path, header, _checkpoint_header(*checked, header["checkpoint_every"]))
         tensors = f.tensors(_checkpoint_shapes(checked, f.declared))
     _check_digest(path, header, tensors)
     model, config, position, history, class_names, metadata = checked
@@ -207,50 +230,80 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     sums = {k: v.reshape(()) for k, v in _unflatten(tensors, "epoch_sums.").items()}
     if any(not np.isfinite(v) or v < 0 for v in sums.values()):
         raise ModelFileError(f"{path}: the epoch's sums so far are not finite numbers >= 0")
-    state = TrainState(params=params, opt_state=_unflatten(tensors, "opt."),
-                       epoch=position["epoch"], step=position["step"], batch=position["batch"],
-                       epoch_sums=sums or None, logged=tuple(position["logged"]),
-                       seconds=position["seconds"])
-    return Checkpoint(model=_with_inputs(path, model, tensors), state=state, history=history,
-                      config=config, class_names=class_names,
-                      data_order=tensors.get("data_order"),
-                      checkpoint_every=header["checkpoint_every"], metadata=metadata)
+    state = TrainState(
+        params=params,
+        opt_state=_unflatten(tensors, "opt."),
+        epoch=position["epoch"],
+        step=position["step"],
+        batch=position["batch"],
+        epoch_sums=sums or None,
+        logged=tuple(position["logged"]),
+        seconds=position["seconds"],
+    )
+    return Checkpoint(
+        model=_with_inputs(path, model, tensors),
+        state=state,
+        history=history,
+        config=config,
+        class_names=class_names,
+        data_order=tensors.get("data_order"),
+        checkpoint_every=header["checkpoint_every"],
+        metadata=metadata,
+    )
 
 
 # --- the header -----------------------------------------------------------------------------
 
 
-def _model_header(model: Any, class_names: tuple[str, ...],
-                  metadata: dict[str, Any] | None) -> dict[str, Any]:
+def _model_header(
+    model: Any, class_names: tuple[str, ...], metadata: dict[str, Any] | None
+) -> dict[str, Any]:
     """What model files and checkpoints both record about the model."""
     kind = next((k for k, cls in MODELS.items() if type(model) is cls), None)
     if kind is None:
         raise TypeError(f"cannot save a model of type {type(model).__name__}")
-    return {"format": FORMAT, "model": {"type": kind, "config": model.config()},
-            "class_names": list(class_names),
-            "metadata": {str(k): str(v) for k, v in (metadata or {}).items()}}
+    return {
+        "format": FORMAT,
+        "model": {"type": kind, "config": model.config()},
+        "class_names": list(class_names),
+        "metadata": {str(k): str(v) for k, v in (metadata or {}).items()},
+    }
 
 
-def _checkpoint_header(model: Any, config: TrainConfig, position: dict[str, Any],
-                       history: History, class_names: tuple[str, ...],
-                       metadata: dict[str, Any] | None, checkpoint_every: int) -> dict[str, Any]:
+def _checkpoint_header(
+    model: Any,
+    config: TrainConfig,
+    position: dict[str, Any],
+    history: History,
+    class_names: tuple[str, ...],
+    metadata: dict[str, Any] | None,
+    checkpoint_every: int,
+) -> dict[str, Any]:
     """A checkpoint's header (without its checksum)."""
-    return {"kind": "checkpoint", **_model_header(model, class_names, metadata),
-            "train_config": config.to_dict(), "position": position,
-            "history": {"records": [asdict(r) for r in history.records],
-                        "steps": [asdict(r) for r in history.steps]},
-            "checkpoint_every": checkpoint_every}
+    return {
+        "kind": "checkpoint",
+        **_model_header(model, class_names, metadata),
+        "train_config": config.to_dict(),
+        "position": position,
+        "history": {
+            "records": [asdict(r) for r in history.records],
+            "steps": [asdict(r) for r in history.steps],
+        },
+        "checkpoint_every": checkpoint_every,
+    }
 
 
 def _check_nothing_else(path: Path, header: dict[str, Any], rebuilt: dict[str, Any]) -> None:
     """The header must be exactly the one softreg writes for what was read from it: a field
-    no check looks at (an extra key, say) would otherwise be carried along unseen."""
+    no check looks at (an extra key, say) would otherwise be carried along unseen.
+    """
     got = json.loads(canonical_json({k: v for k, v in header.items() if k != "sha256"}))
     want = json.loads(canonical_json(rebuilt))
     where = _first_difference(got, want)
     if where is not None:
-        raise ModelFileError(f"{path}: the header's {where or 'top level'} holds what softreg "
-                             f"does not write there")
+        raise ModelFileError(
+            f"{path}: the header's {where or 'top level'} holds what softreg does not write there"
+        )
 
 
 _MISSING = object()  # a key one side has and the other has not
@@ -259,11 +312,12 @@ _MISSING = object()  # a key one side has and the other has not
 def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
     """The path (``a.b[2]``) of the first place where two JSON values differ, or None."""
     if isinstance(got, dict) and isinstance(want, dict):
-        children = [(f"{where}.{key}" if where else key, got.get(key, _MISSING),
-                     want.get(key, _MISSING)) for key in sorted(set(got) | set(want))]
+        children = [
+            (f"{where}.{key}" if where else key, got.get(key, _MISSING), want.get(key, _MISSING))
+            for key in sorted(set(got) | set(want))
+        ]
     elif isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        children = [(f"{where}[{i}]", a, b) for i, (a, b) in
-                    enumerate(zip(got, want, strict=True))]
+        children = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(got, want, strict=True))]
     else:
         return None if got == want and type(got) is type(want) else where
     for child, a, b in children:
@@ -273,57 +327,68 @@ def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
     return None
 
 
-
 def _check_model_header(header: Any, path: Path) -> tuple[Any, tuple[str, ...], dict[str, str]]:
     """The model (without its input standardisation, which is in the tensors), class names
     and metadata of a header, every field checked; ModelFileError naming the first that is
-    wrong."""
+    wrong.
+    """
     entry = _field(header, "model", dict, path)
     kind = _field(entry, "type", str, path, "model.type")
     if kind not in MODELS:
-        raise ModelFileError(f"{path}: unknown model type {kind!r} (known: "
-                             f"{', '.join(MODELS)})")
+        raise ModelFileError(f"{path}: unknown model type {kind!r} (known: {', '.join(MODELS)})")
     config = _field(entry, "config", dict, path, "model.config")
     try:
         model = MODELS[kind](**config)
     except (TypeError, ConfigError) as exc:
-        raise ModelFileError(f"{path}: the header's model configuration is not valid "
-                             f"({describe(exc)})") from None
+        raise ModelFileError(
+            f"{path}: the header's model configuration is not valid ({describe(exc)})"
+        ) from None
     names = _field(header, "class_names", list, path)
     if len(names) != model.num_outputs:
         raise ModelFileError(f"{path}: {len(names)} class names for {model.num_outputs} outputs")
     for name in names:
         if not (isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isprintable()):
-            raise ModelFileError(f"{path}: class name {name!r:.80} is not a printable string of "
-                                 f"1 to {MAX_NAME} characters")
+            raise ModelFileError(
+                f"{path}: class name {name!r:.80} is not a printable string of "
+                f"1 to {MAX_NAME} characters"
+            )
     if len(set(names)) != len(names):
         raise ModelFileError(f"{path}: the class names are not all different")
     metadata = _field(header, "metadata", dict, path)
     for key, value in metadata.items():
-        if not (isinstance(value, str) and len(key) <= MAX_NAME and len(value) <= MAX_METADATA
-                and key.isprintable() and value.isprintable()):
-            raise ModelFileError(f"{path}: metadata entry {key!r:.80} is not a short printable "
-                                 f"string")
+        if not (
+            isinstance(value, str)
+            and len(key) <= MAX_NAME
+            and len(value) <= MAX_METADATA
+            and key.isprintable()
+            and value.isprintable()
+        ):
+            raise ModelFileError(
+                f"{path}: metadata entry {key!r:.80} is not a short printable string"
+            )
     return model, tuple(names), dict(metadata)
 
 
 def _check_checkpoint_header(header: Any, path: Path) -> tuple[Any, ...]:
     """``(model, config, position, history, class_names, metadata)`` of a checkpoint's
-    header, every field checked."""
+    header, every field checked.
+    """
     model, class_names, metadata = _check_model_header(header, path)
     try:
         config = TrainConfig(**_field(header, "train_config", dict, path))
     except (TypeError, ConfigError) as exc:
-        raise ModelFileError(f"{path}: the header's training configuration is not valid "
-                             f"({describe(exc)})") from None
+        raise ModelFileError(
+            f"{path}: the header's training configuration is not valid ({describe(exc)})"
+        ) from None
     position = _field(header, "position", dict, path)
     if set(position) != {"epoch", "step", "batch", "logged", "seconds"}:
         raise ModelFileError(f"{path}: the header's position has fields {sorted(position)}")
     for name in ("epoch", "step", "batch"):
         _count(position[name], path, f"position.{name}")
     if position["epoch"] > config.epochs:
-        raise ModelFileError(f"{path}: position.epoch {position['epoch']} is beyond the run's "
-                             f"{config.epochs} epochs")
+        raise ModelFileError(
+            f"{path}: position.epoch {position['epoch']} is beyond the run's {config.epochs} epochs"
+        )
     logged = position["logged"]
     if not (isinstance(logged, list) and len(logged) == 2):
         raise ModelFileError(f"{path}: position.logged must be [loss, examples]")
@@ -333,13 +398,19 @@ def _check_checkpoint_header(header: Any, path: Path) -> tuple[Any, ...]:
     past = _field(header, "history", dict, path)
     if set(past) != {"records", "steps"}:
         raise ModelFileError(f"{path}: the header's history has fields {sorted(past)}")
-    records = [_record(EpochRecord, r, path, f"history.records[{i}]")
-               for i, r in enumerate(_field(past, "records", list, path, "history.records"))]
-    steps = [_record(StepRecord, r, path, f"history.steps[{i}]")
-             for i, r in enumerate(_field(past, "steps", list, path, "history.steps"))]
+    records = [
+        _record(EpochRecord, r, path, f"history.records[{i}]")
+        for i, r in enumerate(_field(past, "records", list, path, "history.records"))
+    ]
+    steps = [
+        _record(StepRecord, r, path, f"history.steps[{i}]")
+        for i, r in enumerate(_field(past, "steps", list, path, "history.steps"))
+    ]
     if len(records) != position["epoch"] or any(r.epoch != i for i, r in enumerate(records, 1)):
-        raise ModelFileError(f"{path}: the history's epochs {[r.epoch for r in records][:8]} "
-                             f"do not count up to position.epoch {position['epoch']}")
+        raise ModelFileError(
+            f"{path}: the history's epochs {[r.epoch for r in records][:8]} "
+            f"do not count up to position.epoch {position['epoch']}"
+        )
     _count(_field(header, "checkpoint_every", int, path), path, "checkpoint_every")
     return model, config, position, History(records, steps), class_names, metadata
 
@@ -351,8 +422,9 @@ def _field(obj: Any, name: str, kind: type, path: Path, where: str | None = None
         raise ModelFileError(f"{path}: the header has no {where}")
     value = obj[name]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ModelFileError(f"{path}: the header's {where} must be {_KIND_NAMES[kind]}, got "
-                             f"{value!r:.80}")
+        raise ModelFileError(
+            f"{path}: the header's {where} must be {_KIND_NAMES[kind]}, got {value!r:.80}"
+        )
     return value
 
 
@@ -361,22 +433,29 @@ _KIND_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an obj
 
 def _count(value: Any, path: Path, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ModelFileError(f"{path}: the header's {where} must be an integer >= 0, got "
-                             f"{value!r:.80}")
+        raise ModelFileError(
+            f"{path}: the header's {where} must be an integer >= 0, got {value!r:.80}"
+        )
     return value
 
 
 def _number(value: Any, path: Path, where: str) -> float:
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value < 0):
-        raise ModelFileError(f"{path}: the header's {where} must be a finite number >= 0, got "
-                             f"{value!r:.80}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ModelFileError(
+            f"{path}: the header's {where} must be a finite number >= 0, got {value!r:.80}"
+        )
     return float(value)
 
 
 def _record(cls: type, value: Any, path: Path, where: str) -> Any:
     """An EpochRecord or StepRecord from its dict, every field checked: counts are integers,
-    losses and times finite numbers >= 0, accuracies in [0, 1], test values maybe null."""
+    losses and times finite numbers >= 0, accuracies in [0, 1], test values maybe null.
+    """
     names = [f.name for f in fields(cls)]
     if not isinstance(value, dict) or sorted(value) != sorted(names):
         raise ModelFileError(f"{path}: {where} must have the fields {', '.join(names)}")
@@ -406,14 +485,17 @@ def _input_shapes(model: Any) -> dict[str, Any]:
 
 
 def _input_tensors(model: Any) -> dict[str, np.ndarray]:
-    return {"input_mean": np.asarray(model.input_mean, dtype=np.float32),
-            "input_scale": np.asarray(model.input_scale, dtype=np.float32)}
+    return {
+        "input_mean": np.asarray(model.input_mean, dtype=np.float32),
+        "input_scale": np.asarray(model.input_scale, dtype=np.float32),
+    }
 
 
 def _checkpoint_shapes(checked: tuple[Any, ...], present: dict[str, Any]) -> dict[str, Any]:
     """The tensors a checkpoint with this header holds: parameters, momentum buffers with
     momentum, the epoch's sums in the middle of an epoch, and a data order (of any length:
-    it is compared with the data's later) when an SGD run has epochs to go."""
+    it is compared with the data's later) when an SGD run has epochs to go.
+    """
     model, config, position = checked[:3]
     expected = {**_shapes(model.param_shapes(), "params."), **_input_shapes(model)}
     if config.momentum:
@@ -435,24 +517,30 @@ def _shape(declared: Any) -> tuple[int, ...]:
 
 def _check_tensors(path: Path, tensors: dict[str, Any], expected: dict[str, Any]) -> int:
     """The tensors (or their declarations, ``(dtype, shape)``) are exactly the expected ones,
-    each of the expected dtype and one of its allowed shapes; returns their size in bytes."""
-    declared = {name: t if isinstance(t, tuple) else (_DTYPES.get(t.dtype, str(t.dtype)),
-                                                      tuple(t.shape))
-                for name, t in tensors.items()}
+    each of the expected dtype and one of its allowed shapes; returns their size in bytes.
+    """
+    declared = {
+        name: t if isinstance(t, tuple) else (_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
+        for name, t in tensors.items()
+    }
     missing = sorted(set(expected) - set(declared))
     extra = sorted(set(declared) - set(expected))
     if missing or extra:
-        raise ModelFileError(f"{path}: the tensors do not match the header's model "
-                             f"(missing: {', '.join(missing) or 'none'}; unexpected: "
-                             f"{', '.join(extra[:8]) or 'none'})")
+        raise ModelFileError(
+            f"{path}: the tensors do not match the header's model "
+            f"(missing: {', '.join(missing) or 'none'}; unexpected: "
+            f"{', '.join(extra[:8]) or 'none'})"
+        )
     nbytes = 0
     for name, (dtype, shape) in declared.items():
         dtypes, shapes = expected[name]
         dtypes = (dtypes,) if isinstance(dtypes, str) else dtypes
         if dtype not in dtypes or tuple(shape) not in [tuple(s) for s in shapes]:
-            raise ModelFileError(f"{path}: tensor {name} is {dtype} {tuple(shape)}, expected "
-                                 f"{' or '.join(dtypes)} "
-                                 f"{' or '.join(str(tuple(s)) for s in shapes)}")
+            raise ModelFileError(
+                f"{path}: tensor {name} is {dtype} {tuple(shape)}, expected "
+                f"{' or '.join(dtypes)} "
+                f"{' or '.join(str(tuple(s)) for s in shapes)}"
+            )
         nbytes += math.prod(shape) * _ITEMSIZE[dtype]
     return nbytes
 
@@ -466,11 +554,11 @@ def _check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
 def _with_inputs(path: Path, model: Any, tensors: dict[str, np.ndarray]) -> Any:
     """``model`` with the input standardisation the file holds (finite, scales > 0)."""
     try:
-        return replace(model, input_mean=tensors["input_mean"],
-                       input_scale=tensors["input_scale"])
+        return replace(model, input_mean=tensors["input_mean"], input_scale=tensors["input_scale"])
     except ConfigError as exc:
-        raise ModelFileError(f"{path}: the input standardisation is not valid "
-                             f"({describe(exc)})") from None
+        raise ModelFileError(
+            f"{path}: the input standardisation is not valid ({describe(exc)})"
+        ) from None
 
 
 def _host(tree: dict[str, Any]) -> dict[str, Any]:
@@ -492,7 +580,7 @@ def _unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, value in tensors.items():
         if key.startswith(prefix):
-            *parents, leaf = key[len(prefix):].split(".")
+            *parents, leaf = key[len(prefix) :].split(".")
             node = tree
             for part in parents:
                 node = node.setdefault(part, {})
@@ -505,8 +593,7 @@ def _unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
 
 def _digest(header: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
     """SHA-256 of the header (without its ``sha256``) and of every tensor, in name order."""
-    h = hashlib.sha256(canonical_json({k: v for k, v in header.items() if k != "sha256"})
-                       .encode())
+    h = hashlib.sha256(canonical_json({k: v for k, v in header.items() if k != "sha256"}).encode())
     for name in sorted(tensors):
         t = np.ascontiguousarray(tensors[name])
         h.update(f"\n{name}:{t.dtype.str}:{t.shape}\n".encode())
@@ -516,8 +603,10 @@ def _digest(header: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
 
 def _check_digest(path: Path, header: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
     if _digest(header, tensors) != header.get("sha256"):
-        raise ModelFileError(f"{path}: the header or the tensors do not match the file's "
-                             f"checksum (changed since it was written?)")
+        raise ModelFileError(
+            f"{path}: the header or the tensors do not match the file's "
+            f"checksum (changed since it was written?)"
+        )
 
 
 def _write(path: str | Path, tensors: dict[str, np.ndarray], header: dict[str, Any]) -> Path:
@@ -545,13 +634,18 @@ class _SafetensorsFile:
             self._handle = self._file.__enter__()
             self.metadata = dict(self._handle.metadata() or {})
             names = self._handle.keys()
-            self.declared = {name: (self._handle.get_slice(name).get_dtype(),
-                                    tuple(self._handle.get_slice(name).get_shape()))
-                             for name in names}
+            self.declared = {
+                name: (
+                    self._handle.get_slice(name).get_dtype(),
+                    tuple(self._handle.get_slice(name).get_shape()),
+                )
+                for name in names
+            }
         except Exception as exc:  # safetensors has an error type for every kind of damage
             self.__exit__()
-            raise ModelFileError(f"{self.path}: not a readable safetensors {self.what} "
-                                 f"({describe(exc)})") from None
+            raise ModelFileError(
+                f"{self.path}: not a readable safetensors {self.what} ({describe(exc)})"
+            ) from None
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -562,35 +656,42 @@ class _SafetensorsFile:
         """The softreg header, parsed: a dict of the right kind and format."""
         if HEADER_KEY not in self.metadata:
             if {"softreg_format", "softreg_checkpoint"} & set(self.metadata):
-                raise ModelFileError(f"{self.path}: written by an earlier softreg (format 1, "
-                                     f"whose header no checksum covers); train it again")
+                raise ModelFileError(
+                    f"{self.path}: written by an earlier softreg (format 1, "
+                    f"whose header no checksum covers); train it again"
+                )
             raise ModelFileError(f"{self.path}: not a softreg {self.what} (no softreg header)")
         others = sorted(set(self.metadata) - {HEADER_KEY})
         if others:  # no checksum covers them: refused rather than ignored
-            raise ModelFileError(f"{self.path}: metadata entries beside softreg's header "
-                                 f"({', '.join(repr(k)[:40] for k in others[:4])})")
-        header = parse_json(self.metadata[HEADER_KEY], f"{self.path}: the header",
-                            ModelFileError)
+            raise ModelFileError(
+                f"{self.path}: metadata entries beside softreg's header "
+                f"({', '.join(repr(k)[:40] for k in others[:4])})"
+            )
+        header = parse_json(self.metadata[HEADER_KEY], f"{self.path}: the header", ModelFileError)
         if not isinstance(header, dict):
             raise ModelFileError(f"{self.path}: the header is not a JSON object")
         if header.get("kind") != kind:
-            raise ModelFileError(f"{self.path}: not a softreg {self.what} (it is a "
-                                 f"{header.get('kind')!r:.40} file)")
+            raise ModelFileError(
+                f"{self.path}: not a softreg {self.what} (it is a {header.get('kind')!r:.40} file)"
+            )
         if header.get("format") != FORMAT:
-            raise ModelFileError(f"{self.path}: format {header.get('format')!r:.40}, but this "
-                                 f"softreg reads format {FORMAT}")
+            raise ModelFileError(
+                f"{self.path}: format {header.get('format')!r:.40}, but this "
+                f"softreg reads format {FORMAT}"
+            )
         if not isinstance(header.get("sha256"), str):
             raise ModelFileError(f"{self.path}: the header has no checksum")
         return header
 
     def tensors(self, expected: dict[str, Any]) -> dict[str, np.ndarray]:
         """Every tensor, read after checking that the declared ones are the ``expected``
-        ones (names, dtypes, shapes) and fit in memory."""
+        ones (names, dtypes, shapes) and fit in memory.
+        """
         nbytes = _check_tensors(self.path, self.declared, expected)
         check_fits_in_memory(nbytes, f"{self.path}: its tensors take", ModelFileError)
         try:
             return {name: self._handle.get_tensor(name) for name in self.declared}
         except Exception as exc:
-            raise ModelFileError(f"{self.path}: cannot read its tensors "
-                                 f"({describe(exc)})") from None
-
+            raise ModelFileError(
+                f"{self.path}: cannot read its tensors ({describe(exc)})"
+            ) from None

@@ -46,14 +46,18 @@ def launch_from_env(environ: Mapping[str, str] | None = None) -> Launch:
     environ = os.environ if environ is None else environ
     missing = [name for name in LAUNCH_VARIABLES if name not in environ]
     if missing:
-        raise ConfigError(f"--distributed needs the environment torchrun sets "
-                          f"({', '.join(missing)} missing): launch with {LAUNCH_HINT}")
+        raise ConfigError(
+            f"--distributed needs the environment torchrun sets "
+            f"({', '.join(missing)} missing): launch with {LAUNCH_HINT}"
+        )
     try:
         rank, world, local = (int(environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     except ValueError:
-        raise ConfigError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
-                          f"{environ['RANK']!r}, {environ['WORLD_SIZE']!r}, "
-                          f"{environ['LOCAL_RANK']!r}") from None
+        raise ConfigError(
+            f"RANK, WORLD_SIZE and LOCAL_RANK must be integers, got "
+            f"{environ['RANK']!r}, {environ['WORLD_SIZE']!r}, "
+            f"{environ['LOCAL_RANK']!r}"
+        ) from None
     if not 0 <= rank < world:
         raise ConfigError(f"RANK must be in [0, WORLD_SIZE={world}), got {rank}")
     return Launch(rank, world, local, f"{environ['MASTER_ADDR']}:{environ['MASTER_PORT']}")
@@ -62,14 +66,21 @@ def launch_from_env(environ: Mapping[str, str] | None = None) -> Launch:
 def check_config(config: Any) -> None:
     """Refuse a TrainConfig that data-parallel training cannot run."""
     if config.backend != "torch":
-        raise ConfigError(f"--distributed trains through torch.distributed: it needs "
-                          f"--backend torch, got {config.backend}")
+        raise ConfigError(
+            f"--distributed trains through torch.distributed: it needs "
+            f"--backend torch, got {config.backend}"
+        )
 
 
-def init(device: str = "cpu", *, timeout: float = DEFAULT_TIMEOUT,
-         environ: Mapping[str, str] | None = None) -> Communicator:
+def init(
+    device: str = "cpu",
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+) -> Communicator:
     """Join the process group of the job torchrun launched: gloo for ``device="cpu"``, NCCL
-    for ``cuda``/``gpu`` (each rank on the GPU numbered by its LOCAL_RANK)."""
+    for ``cuda``/``gpu`` (each rank on the GPU numbered by its LOCAL_RANK).
+    """
     launch = launch_from_env(environ)
     if not (math.isfinite(timeout) and timeout > 0):
         raise ConfigError(f"the timeout must be a positive number of seconds, got {timeout!r}")
@@ -84,19 +95,25 @@ def init(device: str = "cpu", *, timeout: float = DEFAULT_TIMEOUT,
             raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU on this machine")
         torch.cuda.set_device(launch.local_rank)  # before anything is put on the GPU
     try:
-        dist.init_process_group("nccl" if gpu else "gloo", rank=launch.rank,
-                                world_size=launch.world_size,
-                                timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(
+            "nccl" if gpu else "gloo",
+            rank=launch.rank,
+            world_size=launch.world_size,
+            timeout=datetime.timedelta(seconds=timeout),
+        )
     except RuntimeError as exc:  # the store's DistNetworkError / DistStoreError among them
-        raise DistributedError(f"rank {launch.rank} of {launch.world_size}: could not join "
-                               f"the others at {launch.master} ({_reason(exc)})") from None
+        raise DistributedError(
+            f"rank {launch.rank} of {launch.world_size}: could not join "
+            f"the others at {launch.master} ({_reason(exc)})"
+        ) from None
     where = torch.device("cuda", launch.local_rank) if gpu else torch.device("cpu")
     return Communicator(launch.rank, launch.world_size, device=where, timeout=timeout)
 
 
 class Communicator:
     """This rank's part in the process group. Every method is a collective: all ranks must
-    call the same ones in the same order. A dead or silent peer becomes a DistributedError."""
+    call the same ones in the same order. A dead or silent peer becomes a DistributedError.
+    """
 
     def __init__(self, rank: int, world_size: int, *, device: Any, timeout: float):
         self.rank, self.world_size = rank, world_size
@@ -105,7 +122,8 @@ class Communicator:
 
     def all_reduce_sum(self, tree: dict[str, Any]) -> dict[str, Any]:
         """``tree`` (a dict of dicts of torch tensors) summed over the ranks, as new tensors.
-        Tensors of one dtype travel in one flat buffer: one collective per dtype."""
+        Tensors of one dtype travel in one flat buffer: one collective per dtype.
+        """
         import torch
         import torch.distributed as dist
 
@@ -122,20 +140,22 @@ class Communicator:
 
     def agree(self, values: dict[str, float]) -> None:
         """Raise a DistributedError on every rank unless all ranks hold the same ``values``
-        (the same data, data order, position and parameters, say)."""
+        (the same data, data order, position and parameters, say).
+        """
         import torch
         import torch.distributed as dist
 
         mine = torch.tensor(list(values.values()), dtype=torch.float64, device=self.device)
         bounds = torch.cat([mine, -mine])  # one MAX gives the largest and the smallest
         self._collective(dist.all_reduce, bounds, op=dist.ReduceOp.MAX)
-        high, low = bounds[: len(values)].tolist(), (-bounds[len(values):]).tolist()
+        high, low = bounds[: len(values)].tolist(), (-bounds[len(values) :]).tolist()
         differ = [name for name, hi, lo in zip(values, high, low, strict=True) if hi != lo]
         if differ:
             raise DistributedError(
                 f"the {self.world_size} ranks do not start from the same {', '.join(differ)} "
                 f"(rank {self.rank} has {', '.join(f'{values[n]:g}' for n in differ)}): every "
-                f"node needs the same data and the same softreg, NumPy and PyTorch versions")
+                f"node needs the same data and the same softreg, NumPy and PyTorch versions"
+            )
 
     def barrier(self) -> None:
         import torch.distributed as dist
@@ -157,7 +177,8 @@ class Communicator:
                 f"rank {self.rank} of {self.world_size} lost contact with the other ranks "
                 f"({_reason(exc)}): another rank died, or did not answer within "
                 f"{self.timeout:g} s; see its output. A run with --checkpoint-every "
-                f"continues with --resume DIR") from None
+                f"continues with --resume DIR"
+            ) from None
 
 
 def _leaves(tree: Any) -> list[Any]:

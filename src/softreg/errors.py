@@ -33,7 +33,8 @@ class ModelFileError(SoftregError):
 
 class DataValueError(SoftregError, ValueError):
     """Training data that cannot be trained on: NaN or inf features, labels out of range,
-    mismatched lengths, bad sample weights."""
+    mismatched lengths, bad sample weights.
+    """
 
 
 class RunDirError(SoftregError):
@@ -44,13 +45,12 @@ class MissingDependencyError(SoftregError, ImportError):
     """An optional dependency (an extra) is needed for this feature."""
 
     def __init__(self, package: str, feature: str, extra: str = "cli"):
-        super().__init__(
-            f"{feature} needs the '{package}' package: pip install 'softreg[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the '{package}' package: pip install 'softreg[{extra}]'")
 
 
-def require(module: str, feature: str, *, package: str | None = None,
-            extra: str = "cli") -> ModuleType:
+def require(
+    module: str, feature: str, *, package: str | None = None, extra: str = "cli"
+) -> ModuleType:
     """Import an optional dependency, or say which extra provides it."""
     try:
         return importlib.import_module(module)
@@ -60,12 +60,14 @@ def require(module: str, feature: str, *, package: str | None = None,
 
 class DistributedError(SoftregError):
     """A data-parallel run cannot go on: another rank died or stopped answering within the
-    timeout, or the ranks do not hold the same data and state."""
+    timeout, or the ranks do not hold the same data and state.
+    """
 
 
 class DivergenceError(SoftregError, FloatingPointError):
     """Training produced a non-finite loss. ``state`` is the last good training state (the
-    one before the step that diverged) and ``history`` what was reported until then."""
+    one before the step that diverged) and ``history`` what was reported until then.
+    """
 
     def __init__(self, message: str, *, state: object, history: object, step: int):
         super().__init__(message)
@@ -78,23 +80,25 @@ class DivergenceError(SoftregError, FloatingPointError):
         return _divergence_error, (str(self), self.state, self.history, self.step)
 
 
-def _divergence_error(message: str, state: object, history: object,
-                      step: int) -> DivergenceError:
+def _divergence_error(message: str, state: object, history: object, step: int) -> DivergenceError:
     return DivergenceError(message, state=state, history=history, step=step)
 
 
 def printable(text: str) -> str:
     """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
     become spaces, other control characters their escapes (``\\x1b``). For anything printed
-    that comes from outside (paths, file contents, exception messages)."""
+    that comes from outside (paths, file contents, exception messages).
+    """
     text = text.strip()
     if text.isprintable():  # the usual case, at C speed
         return text
-    return "".join(c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1]
-                   for c in text)
+    return "".join(
+        c if c.isprintable() else " " if c in "\n\r\t\v\f" else repr(c)[1:-1] for c in text
+    )
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:
     """An exception from a library (a parser, say) as a short phrase for one of softreg's
-    messages: its text on one line, at most ``limit`` characters, or its type's name."""
+    messages: its text on one line, at most ``limit`` characters, or its type's name.
+    """
     return printable(" ".join(str(exc).split()))[:limit] or type(exc).__name__

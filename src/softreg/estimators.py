@@ -35,8 +35,9 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ImportError:
-    raise MissingDependencyError("scikit-learn", "softreg's scikit-learn estimators",
-                                 extra="sklearn") from None
+    raise MissingDependencyError(
+        "scikit-learn", "softreg's scikit-learn estimators", extra="sklearn"
+    ) from None
 
 try:  # scikit-learn >= 1.6: a function
     from sklearn.utils.validation import validate_data
@@ -54,13 +55,15 @@ PREDICT_CHUNK_ROWS = 8192  # rows per forward pass at prediction: bounds memory,
 def expected_failed_checks(estimator: Any) -> dict[str, str]:
     """The scikit-learn common checks that ``estimator`` (with its default parameters) fails
     by design, each with the reason: pass this as ``expected_failed_checks`` to
-    ``sklearn.utils.estimator_checks.parametrize_with_checks`` or ``check_estimator``."""
+    ``sklearn.utils.estimator_checks.parametrize_with_checks`` or ``check_estimator``.
+    """
     return dict(getattr(estimator, "_EXPECTED_FAILED_CHECKS", {}))
 
 
 class _SoftregClassifier(ClassifierMixin, BaseEstimator):
     """What both estimators share; each subclass names its model and its parameters (the
-    fitted attributes are listed in the module's docstring)."""
+    fitted attributes are listed in the module's docstring).
+    """
 
     _MODEL: str  # TrainConfig.model
     _EXPECTED_FAILED_CHECKS = {
@@ -79,13 +82,16 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _SoftregClassifier:
         """Train from scratch for ``epochs`` epochs on ``X (n_samples, n_features)`` and
         labels ``y (n_samples,)`` of any type; ``sample_weight (n_samples,)`` weights each
-        example's loss (only the weights' ratios matter)."""
+        example's loss (only the weights' ratios matter).
+        """
         X, y = _validate(self, X, y, reset=True)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
-            raise ValueError(f"y contains only one class ({classes.tolist()[0]!r}); a "
-                             f"classifier needs examples of at least 2 classes")
+            raise ValueError(
+                f"y contains only one class ({classes.tolist()[0]!r}); a "
+                f"classifier needs examples of at least 2 classes"
+            )
         sample_weight = _weights(sample_weight, X)
         config = self._train_config(seed=_seed(self.random_state))
         model = make_model(config, X, classes.shape[0], sample_weight=sample_weight)
@@ -93,8 +99,9 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None,
-                    sample_weight: Any = None) -> _SoftregClassifier:
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> _SoftregClassifier:
         """Train one more epoch on ``(X, y)``, continuing from the last ``fit`` or
         ``partial_fit``. The first call needs ``classes``, every label there will be.
 
@@ -105,19 +112,26 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         """
         first_call = not hasattr(self, "state_")
         # lr and the like may have changed since the last call (set_params); the seed may not.
-        config = (self._train_config(seed=_seed(self.random_state), epochs=1) if first_call
-                  else self._train_config(seed=self.config_.seed, epochs=self.n_iter_ + 1))
+        config = (
+            self._train_config(seed=_seed(self.random_state), epochs=1)
+            if first_call
+            else self._train_config(seed=self.config_.seed, epochs=self.n_iter_ + 1)
+        )
         if config.lr_schedule != "constant":
-            raise ValueError(f"partial_fit trains for as long as it is called, but "
-                             f"lr_schedule={config.lr_schedule!r} needs the run's length: use "
-                             f"fit, or lr_schedule='constant'")
+            raise ValueError(
+                f"partial_fit trains for as long as it is called, but "
+                f"lr_schedule={config.lr_schedule!r} needs the run's length: use "
+                f"fit, or lr_schedule='constant'"
+            )
         X, y = _validate(self, X, y, reset=first_call)
         check_classification_targets(y)
         classes = self._partial_fit_classes(classes, first_call)
         unknown = ~np.isin(y, classes)
         if unknown.any():
-            raise ValueError(f"y contains label {y[unknown].tolist()[0]!r}, which is not one "
-                             f"of the classes {classes.tolist()}")
+            raise ValueError(
+                f"y contains label {y[unknown].tolist()[0]!r}, which is not one "
+                f"of the classes {classes.tolist()}"
+            )
         y_index = np.searchsorted(classes, y)
         sample_weight = _weights(sample_weight, X)
         if first_call:
@@ -133,33 +147,42 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         """The sorted classes: from ``classes`` on the first call, then the same again."""
         if not first_call:
             if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(f"classes {np.unique(classes).tolist()} differ from those of "
-                                 f"the first call to partial_fit, {self.classes_.tolist()}")
+                raise ValueError(
+                    f"classes {np.unique(classes).tolist()} differ from those of "
+                    f"the first call to partial_fit, {self.classes_.tolist()}"
+                )
             return self.classes_
         if classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit: every "
-                             "label the classifier will see, e.g. np.unique(y)")
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: every "
+                "label the classifier will see, e.g. np.unique(y)"
+            )
         classes = np.unique(classes)
         if classes.shape[0] < 2:
-            raise ValueError(f"classes holds only one class ({classes.tolist()[0]!r}); a "
-                             f"classifier needs at least 2")
+            raise ValueError(
+                f"classes holds only one class ({classes.tolist()[0]!r}); a "
+                f"classifier needs at least 2"
+            )
         return classes
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits ``(n_samples, n_classes)``; with 2 classes the margin ``logit_1 - logit_0``
         ``(n_samples,)``, positive where the second class is predicted, as scikit-learn
-        expects."""
+        expects.
+        """
         logits = self._logits(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n_samples, n_classes)``, columns in the order of
-        ``classes_``."""
+        ``classes_``.
+        """
         return ops.softmax(self._logits(X), axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log-probabilities ``(n_samples, n_classes)`` from the log-softmax of the logits
-        (not ``log(predict_proba)``, which underflows to ``-inf``)."""
+        (not ``log(predict_proba)``, which underflows to ``-inf``).
+        """
         return ops.log_softmax(self._logits(X), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -173,23 +196,38 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
             fields["epochs"] = epochs
         return TrainConfig(model=self._MODEL, seed=seed, log_every=0, **fields)
 
-    def _train(self, model: Any, config: TrainConfig, X: np.ndarray, y: np.ndarray,
-               sample_weight: np.ndarray | None, *, state: TrainState | None,
-               history: Any) -> None:
+    def _train(
+        self,
+        model: Any,
+        config: TrainConfig,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        *,
+        state: TrainState | None,
+        history: Any,
+    ) -> None:
         """Run :func:`softreg.fit` and keep what it returns, on the host."""
-        result = train(model, (X, y), config=config, state=state, history=history,
-                       sample_weight=sample_weight)
+        result = train(
+            model, (X, y), config=config, state=state, history=history, sample_weight=sample_weight
+        )
         # On the host: picklable, and independent of the device it was trained on.
-        state = replace(result.state, params=_to_host(result.state.params),
-                        opt_state=_to_host(result.state.opt_state))
+        state = replace(
+            result.state,
+            params=_to_host(result.state.params),
+            opt_state=_to_host(result.state.opt_state),
+        )
         self.model_, self.config_, self.state_ = model, config, state
         self.params_, self.history_, self.n_iter_ = state.params, result.history, state.epoch
 
     def _state_on(self, config: TrainConfig) -> TrainState:
         """``state_`` moved to ``config``'s backend and device, for ``fit`` to continue."""
         be = backend.resolve(config.backend, config.device)
-        return replace(self.state_, params=backend.tree_map(be.asarray, self.state_.params),
-                       opt_state=backend.tree_map(be.asarray, self.state_.opt_state))
+        return replace(
+            self.state_,
+            params=backend.tree_map(be.asarray, self.state_.params),
+            opt_state=backend.tree_map(be.asarray, self.state_.opt_state),
+        )
 
     def _logits(self, X: Any) -> np.ndarray:
         """Logits ``(n_samples, n_classes)`` in float64, computed on the host with NumPy.
@@ -204,8 +242,10 @@ class _SoftregClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = _validate(self, X, reset=False)
         params = {name: p.astype(np.float64) for name, p in self.params_.items()}
-        chunks = [self.model_.forward(params, X[i : i + PREDICT_CHUNK_ROWS].astype(np.float64))
-                  for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+        chunks = [
+            self.model_.forward(params, X[i : i + PREDICT_CHUNK_ROWS].astype(np.float64))
+            for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)
+        ]
         return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
 
 
@@ -235,14 +275,38 @@ class SoftmaxRegressionClassifier(_SoftregClassifier):
     """
 
     _MODEL = "softmax-regression"
-    _CONFIG_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "momentum", "weight_decay",
-                      "optimizer", "normalize", "softmax", "sigma", "backend", "device")
+    _CONFIG_FIELDS = (
+        "epochs",
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "momentum",
+        "weight_decay",
+        "optimizer",
+        "normalize",
+        "softmax",
+        "sigma",
+        "backend",
+        "device",
+    )
 
-    def __init__(self, *, epochs: int = 10, batch_size: int = 256, lr: float = 0.1,
-                 lr_schedule: str = "constant", momentum: float = 0.0,
-                 weight_decay: float = 0.0, optimizer: str = "sgd", normalize: str = "no",
-                 softmax: str = "stable", sigma: float = 0.01, random_state: Any = None,
-                 backend: str = "numpy", device: str = "cpu"):
+    def __init__(
+        self,
+        *,
+        epochs: int = 10,
+        batch_size: int = 256,
+        lr: float = 0.1,
+        lr_schedule: str = "constant",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        optimizer: str = "sgd",
+        normalize: str = "no",
+        softmax: str = "stable",
+        sigma: float = 0.01,
+        random_state: Any = None,
+        backend: str = "numpy",
+        device: str = "cpu",
+    ):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -282,14 +346,38 @@ class MLPClassifier(_SoftregClassifier):
     """
 
     _MODEL = "mlp"
-    _CONFIG_FIELDS = ("hidden", "epochs", "batch_size", "lr", "lr_schedule", "momentum",
-                      "weight_decay", "optimizer", "normalize", "softmax", "backend", "device")
+    _CONFIG_FIELDS = (
+        "hidden",
+        "epochs",
+        "batch_size",
+        "lr",
+        "lr_schedule",
+        "momentum",
+        "weight_decay",
+        "optimizer",
+        "normalize",
+        "softmax",
+        "backend",
+        "device",
+    )
 
-    def __init__(self, hidden: tuple[int, ...] = (512, 256, 128, 64), *, epochs: int = 10,
-                 batch_size: int = 64, lr: float = 0.01, lr_schedule: str = "constant",
-                 momentum: float = 0.5, weight_decay: float = 0.0, optimizer: str = "sgd",
-                 normalize: str = "yes", softmax: str = "stable", random_state: Any = None,
-                 backend: str = "numpy", device: str = "cpu"):
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (512, 256, 128, 64),
+        *,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 0.01,
+        lr_schedule: str = "constant",
+        momentum: float = 0.5,
+        weight_decay: float = 0.0,
+        optimizer: str = "sgd",
+        normalize: str = "yes",
+        softmax: str = "stable",
+        random_state: Any = None,
+        backend: str = "numpy",
+        device: str = "cpu",
+    ):
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -319,7 +407,8 @@ class MLPClassifier(_SoftregClassifier):
 def _validate(estimator: Any, *arrays: Any, reset: bool) -> Any:
     """scikit-learn's ``validate_data`` to C-ordered float32. Values beyond float32's range
     become inf there, which it refuses with a ValueError; NumPy's warning about the cast
-    before that would only be noise."""
+    before that would only be noise.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         return validate_data(estimator, *arrays, reset=reset, dtype=np.float32, order="C")
 
@@ -327,7 +416,8 @@ def _validate(estimator: Any, *arrays: Any, reset: bool) -> Any:
 def _seed(random_state: Any) -> int:
     """``TrainConfig.seed`` for a ``random_state``: an int is the seed itself (so
     ``random_state=s`` reproduces ``softreg.fit`` with ``seed=s``); ``None`` or a
-    ``RandomState`` draws one (from NumPy's global generator, or advancing the given one)."""
+    ``RandomState`` draws one (from NumPy's global generator, or advancing the given one).
+    """
     rng = check_random_state(random_state)  # also refuses ints outside [0, 2**32)
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
@@ -337,7 +427,8 @@ def _seed(random_state: Any) -> int:
 def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     """Checked weights ``(n_samples,)``, or None when they are all equal: ``fit`` rescales
     weights to average 1, so equal weights mean no weights, and None makes that exact (the
-    weighted loss computes ``g * (w / n)``, which differs from ``g / n`` in the last bit)."""
+    weighted loss computes ``g * (w / n)``, which differs from ``g / n`` in the last bit).
+    """
     if sample_weight is None:
         return None
     w = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -350,5 +441,6 @@ def _weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
 
 def _to_host(tree: Any) -> Any:
     """A dict (of dicts) of backend arrays as NumPy arrays: copies, writeable and not tied to
-    the device."""
+    the device.
+    """
     return backend.tree_map(lambda a: np.array(backend.to_numpy(a)), tree)

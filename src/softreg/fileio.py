@@ -26,9 +26,17 @@ import numpy as np
 from softreg.errors import SoftregError, describe
 from softreg.limits import check_fits_in_memory
 
-__all__ = ["atomic_write", "atomic_write_bytes", "canonical_json", "load_npy",
-           "make_directories", "parse_json", "regular_file_opener", "remove_empty_directories",
-           "write_json"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "canonical_json",
+    "load_npy",
+    "make_directories",
+    "parse_json",
+    "regular_file_opener",
+    "remove_empty_directories",
+    "write_json",
+]
 
 
 @contextlib.contextmanager
@@ -75,7 +83,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def make_directories(path: str | os.PathLike[str]) -> list[Path]:
     """Create ``path`` and its missing parents; return those this call created, deepest
     first (a directory another process made meanwhile is not counted), for
-    :func:`remove_empty_directories` to take back when what was to go in them fails."""
+    :func:`remove_empty_directories` to take back when what was to go in them fails.
+    """
     path = Path(path)
     missing = [d for d in (path, *path.parents) if not d.exists()]
     created = []
@@ -138,17 +147,21 @@ def parse_json(text: str | bytes, what: str, error: type[SoftregError] = Softreg
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise error(f"{what}: not valid JSON (not UTF-8: {exc.reason} at byte "
-                        f"{exc.start})") from None
-    check_fits_in_memory(len(text) * JSON_EXPANSION, f"{what}: {len(text)} bytes of JSON may "
-                         f"take", error)
+            raise error(
+                f"{what}: not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})"
+            ) from None
+    check_fits_in_memory(
+        len(text) * JSON_EXPANSION, f"{what}: {len(text)} bytes of JSON may take", error
+    )
     containers = text.count("{") + text.count("[")
     if containers > 64 and containers * MAX_CONTAINER_DENSITY > len(text):
-        raise error(f"{what}: {containers} objects and lists in {len(text)} bytes, too many "
-                    f"to be softreg's")
+        raise error(
+            f"{what}: {containers} objects and lists in {len(text)} bytes, too many to be softreg's"
+        )
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
-                           parse_float=_finite_float)
+        value = json.loads(
+            text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
+        )
     except RecursionError:
         raise error(f"{what}: nested too deeply to be read") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError included
@@ -178,7 +191,8 @@ def _finite_float(text: str) -> float:
 
 def _depth(value: Any) -> int:
     """How deeply lists and dicts nest in ``value`` (iteratively: no recursion limit; only
-    containers are visited, so a long list of numbers costs nothing)."""
+    containers are visited, so a long list of numbers costs nothing).
+    """
     deepest = 0
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack and deepest <= MAX_JSON_DEPTH:
@@ -192,7 +206,8 @@ def _depth(value: Any) -> int:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically. JSON has no NaN or infinity (a diverged
-    run's loss, say): those are written as ``null``, so every reader can read the file."""
+    run's loss, say): those are written as ``null``, so every reader can read the file.
+    """
     text = json.dumps(_finite(obj), indent=2, allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
 
@@ -209,16 +224,23 @@ def _finite(obj: Any) -> Any:
 
 def canonical_json(obj: Any) -> str:
     """One spelling of ``obj`` as JSON: keys sorted, no spaces, ASCII only, no NaN. Equal
-    objects give equal strings in every process, so the text can be hashed and compared."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    objects give equal strings in every process, so the text can be hashed and compared.
+    """
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
 
 
 NPY_MAX_HEADER = 10_000  # bytes of a .npy header's text (NumPy's own default limit)
 
 
-def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] | None = None,
-             error: type[SoftregError] = SoftregError) -> np.ndarray:
+def load_npy(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    shape: tuple[int, ...] | None = None,
+    error: type[SoftregError] = SoftregError,
+) -> np.ndarray:
     """A real-number array from a ``.npy`` file, checked before anything is allocated.
 
     The header is read first: an array of strings, objects, dates, records or complex
@@ -232,8 +254,11 @@ def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] 
         with open(path, "rb", opener=regular_file_opener) as f:
             size = os.fstat(f.fileno()).st_size
             version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             with warnings.catch_warnings():
                 # NumPy's notes on Python 2 headers, Python's on escapes in the header's text
                 warnings.simplefilter("ignore")
@@ -247,30 +272,37 @@ def load_npy(path: str | os.PathLike[str], what: str, *, shape: tuple[int, ...] 
                 raise error(f"{name}: {what} of shape {declared}, expected {tuple(shape)}")
             nbytes = int(np.prod(declared, dtype=object)) * dtype.itemsize
             if size - offset != nbytes:
-                raise error(f"{name}: the header declares {nbytes} bytes of data, the file "
-                            f"holds {size - offset}")
+                raise error(
+                    f"{name}: the header declares {nbytes} bytes of data, the file "
+                    f"holds {size - offset}"
+                )
             check_fits_in_memory(nbytes, f"{name}: the header declares", error)
             data = f.read(nbytes)
     except SoftregError:
         raise
     except OSError as exc:
         raise error(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
-    except (ValueError, SyntaxError, TypeError, RecursionError, EOFError,
-            tokenize.TokenError) as exc:
+    except (
+        ValueError,
+        SyntaxError,
+        TypeError,
+        RecursionError,
+        EOFError,
+        tokenize.TokenError,
+    ) as exc:
         # read_magic's and the header parser's errors for anything that is not a .npy file
         raise error(f"{name}: not a readable .npy array ({describe(exc)})") from None
-    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran_order
-                                                     else "C")
+    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran_order else "C")
     return array.astype(dtype.newbyteorder("="), order="C")
 
 
 def regular_file_opener(path: str, flags: int) -> int:
     """``os.open`` for ``open(..., opener=)`` that refuses anything but a regular file before
     reading from it: a FIFO would block, a device never end. O_NONBLOCK lets a FIFO open
-    at all; it does not matter for a regular file."""
+    at all; it does not matter for a regular file.
+    """
     fd = os.open(path, flags | os.O_NONBLOCK)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", path)
     return fd
-

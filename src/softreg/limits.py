@@ -46,9 +46,10 @@ def _machine_memory() -> int | None:
 
 
 # Control group v2 and v1: the limit and the usage of this process's group.
-_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                  "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+_CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 
 
 def _cgroup_memory() -> int | None:
@@ -65,8 +66,7 @@ def _cgroup_memory() -> int | None:
     return None
 
 
-def check_fits_in_memory(nbytes: int, what: str,
-                         error: type[SoftregError] = SoftregError) -> None:
+def check_fits_in_memory(nbytes: int, what: str, error: type[SoftregError] = SoftregError) -> None:
     """Raise ``error`` when ``nbytes`` cannot be allocated here.
 
     ``what`` starts the message and names the declaration, e.g. ``"data.idx: the header
@@ -75,8 +75,10 @@ def check_fits_in_memory(nbytes: int, what: str,
     """
     available = available_memory()
     if available is not None and nbytes > available:
-        raise error(f"{what} {format_bytes(nbytes)}, more than the {format_bytes(available)} "
-                    f"of memory available")
+        raise error(
+            f"{what} {format_bytes(nbytes)}, more than the {format_bytes(available)} "
+            f"of memory available"
+        )
 
 
 def format_bytes(nbytes: float) -> str:

@@ -108,8 +108,12 @@ class CalibrationBins:
         return ece_from_bins(self)
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {"edges": list(self.edges), "confidence": list(self.confidence),
-                "accuracy": list(self.accuracy), "count": list(self.count)}
+        return {
+            "edges": list(self.edges),
+            "confidence": list(self.confidence),
+            "accuracy": list(self.accuracy),
+            "count": list(self.count),
+        }
 
 
 def calibration_bins(probs: Any, y: Any, /, *, n_bins: int = 15, xp: Any = None) -> CalibrationBins:
@@ -143,15 +147,17 @@ def ece_from_bins(bins: CalibrationBins) -> float:
     n = bins.n
     if n == 0:
         raise ValueError("the bins are empty: ECE is undefined")
-    return sum(count / n * abs(acc - conf)
-               for count, acc, conf in zip(bins.count, bins.accuracy, bins.confidence, strict=True)
-               if count)
+    return sum(
+        count / n * abs(acc - conf)
+        for count, acc, conf in zip(bins.count, bins.accuracy, bins.confidence, strict=True)
+        if count
+    )
 
 
-def expected_calibration_error(probs: Any, y: Any, /, *, n_bins: int = 15,
-                               xp: Any = None) -> float:
+def expected_calibration_error(probs: Any, y: Any, /, *, n_bins: int = 15, xp: Any = None) -> float:
     """ECE (Guo et al. 2017): the gap between confidence and accuracy, averaged over
-    equal-width confidence bins weighted by their share of the rows. 0 is perfect."""
+    equal-width confidence bins weighted by their share of the rows. 0 is perfect.
+    """
     return ece_from_bins(calibration_bins(probs, y, n_bins=n_bins, xp=xp))
 
 
@@ -176,7 +182,7 @@ def fit_temperature(logits: Any, y: Any, /, *, xp: Any = None) -> float:
     shifted = logits - ops.pick(logits, y, xp=xp)[:, None]
 
     def slope(log_t: float) -> float:
-        """d NLL / d b at b = exp(-log_t): negative while a lower temperature helps."""
+        """D NLL / d b at b = exp(-log_t): negative while a lower temperature helps."""
         p = ops.softmax(shifted * math.exp(-log_t), axis=1, xp=xp)
         return float(xp.mean(xp.sum(p * shifted, axis=1)))
 
@@ -194,8 +200,9 @@ def fit_temperature(logits: Any, y: Any, /, *, xp: Any = None) -> float:
     return math.exp(0.5 * (low + high))
 
 
-def accuracy_coverage(probs: Any, y: Any, /, *, thresholds: Sequence[float] | None = None,
-                      xp: Any = None) -> list[tuple[float, float, float | None]]:
+def accuracy_coverage(
+    probs: Any, y: Any, /, *, thresholds: Sequence[float] | None = None, xp: Any = None
+) -> list[tuple[float, float, float | None]]:
     """``(threshold, coverage, accuracy)`` for "predict only when max prob >= threshold".
 
     ``coverage`` is the fraction of rows answered, ``accuracy`` the fraction of those
@@ -218,7 +225,7 @@ def accuracy_coverage(probs: Any, y: Any, /, *, thresholds: Sequence[float] | No
     # Chunks of thresholds, so the (n, chunk) comparison stays around 4 million booleans.
     step = max(1, (1 << 22) // n)
     for begin in range(0, len(thresholds), step):
-        part = thresholds[begin:begin + step]
+        part = thresholds[begin : begin + step]
         t = xp.asarray(part, dtype=probs.dtype, device=device(probs))
         answered = confidence[:, None] >= t[None, :]
         right = xp.logical_and(answered, correct[:, None])
@@ -261,16 +268,27 @@ def expected_cost_decisions(probs: Any, cost: Any, /, *, xp: Any = None) -> Any:
     elif cost.dtype != probs.dtype:
         cost = xp.astype(cost, probs.dtype)
     if tuple(cost.shape) != (num_classes, num_classes):
-        raise ValueError(f"cost must be ({num_classes}, {num_classes}), one row and column per "
-                         f"class, got shape {tuple(cost.shape)}")
+        raise ValueError(
+            f"cost must be ({num_classes}, {num_classes}), one row and column per "
+            f"class, got shape {tuple(cost.shape)}"
+        )
     if not bool(xp.all(xp.isfinite(cost))):
         raise ValueError("cost must be finite, got an inf or nan entry")
     return xp.argmin(probs @ cost, axis=1)
 
 
-def evaluation_report(logits: Any, y: Any, /, *, temperature: float = 1.0, n_bins: int = 15,
-                      ks: Sequence[int] = DEFAULT_TOP_K, thresholds: Sequence[float] | None = None,
-                      class_names: Sequence[str] | None = None, xp: Any = None) -> dict[str, Any]:
+def evaluation_report(
+    logits: Any,
+    y: Any,
+    /,
+    *,
+    temperature: float = 1.0,
+    n_bins: int = 15,
+    ks: Sequence[int] = DEFAULT_TOP_K,
+    thresholds: Sequence[float] | None = None,
+    class_names: Sequence[str] | None = None,
+    xp: Any = None,
+) -> dict[str, Any]:
     """Everything above for one model's test-set ``logits``, as a JSON-ready dict.
 
     ``temperature`` should come from :func:`fit_temperature` on held-out data (the default 1
@@ -302,9 +320,11 @@ def evaluation_report(logits: Any, y: Any, /, *, temperature: float = 1.0, n_bin
         "num_classes": num_classes,
         "class_names": list(class_names) if class_names is not None else None,
         "accuracy": ops.accuracy(logits, y, xp=xp),
-        "top_k": {str(k): top_k_accuracy(logits, y, k, xp=xp)
-                  for k in sorted({_check_int("k", k, minimum=1) for k in ks})
-                  if k <= num_classes},
+        "top_k": {
+            str(k): top_k_accuracy(logits, y, k, xp=xp)
+            for k in sorted({_check_int("k", k, minimum=1) for k in ks})
+            if k <= num_classes
+        },
         "nll": float(ops.cross_entropy(logits, y, xp=xp)),
         "ece": before.ece(),
         "calibration": {
@@ -316,15 +336,17 @@ def evaluation_report(logits: Any, y: Any, /, *, temperature: float = 1.0, n_bin
             "after": after.to_dict(),
         },
         "confusion_matrix": _to_list(matrix),
-        "accuracy_coverage": [{"threshold": t, "coverage": c, "accuracy": a}
-                              for t, c, a in accuracy_coverage(scaled, y, thresholds=thresholds,
-                                                               xp=xp)],
+        "accuracy_coverage": [
+            {"threshold": t, "coverage": c, "accuracy": a}
+            for t, c, a in accuracy_coverage(scaled, y, thresholds=thresholds, xp=xp)
+        ],
     }
 
 
 def _masked_sum(members: Any, values: Any, xp: Any) -> Any:
     """Per column of the ``(n, m)`` booleans ``members``, the sum of ``values (n,)`` over its
-    True rows: ``(m,)``."""
+    True rows: ``(m,)``.
+    """
     zero = xp.zeros((1, 1), dtype=values.dtype, device=device(values))
     return xp.sum(xp.where(members, values[:, None], zero), axis=0)
 
@@ -337,13 +359,16 @@ def _to_list(x: Any) -> list[Any]:
 def _check_scores(scores: Any, y: Any, xp: Any, name: str) -> int:
     """Shapes of ``(n, k)`` scores and ``(n,)`` labels, at least one row, labels in range."""
     if scores.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape "
-                         f"{tuple(scores.shape)}")
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_classes), got shape {tuple(scores.shape)}"
+        )
     if y is None:
         return scores.shape[1]
     if y.ndim != 1 or y.shape[0] != scores.shape[0]:
-        raise ValueError(f"labels must be 1-D with one entry per row of {name} "
-                         f"({scores.shape[0]}), got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"labels must be 1-D with one entry per row of {name} "
+            f"({scores.shape[0]}), got shape {tuple(y.shape)}"
+        )
     if y.shape[0] == 0:
         raise ValueError(f"{name} is empty: the metric is undefined")
     ops.check_labels(y, scores.shape[1], xp=xp)
@@ -352,7 +377,8 @@ def _check_scores(scores: Any, y: Any, xp: Any, name: str) -> int:
 
 def _check_probs(probs: Any, y: Any, xp: Any) -> None:
     """Rows of probabilities: finite, in [0, 1], summing to 1. Catches logits passed by
-    mistake, which would otherwise give a meaningless calibration."""
+    mistake, which would otherwise give a meaningless calibration.
+    """
     _check_scores(probs, y, xp, "probs")
     if probs.shape[0] == 0:
         raise ValueError("probs is empty: the metric is undefined")
@@ -360,14 +386,17 @@ def _check_probs(probs: Any, y: Any, xp: Any) -> None:
         raise ValueError("probs must be finite, got an inf or nan entry")
     low, high = float(xp.min(probs)), float(xp.max(probs))
     if low < 0 or high > 1 + PROB_SUM_TOL:
-        raise ValueError(f"probs must lie in [0, 1], got {low if low < 0 else high} "
-                         f"(pass softmax(logits), not logits)")
+        raise ValueError(
+            f"probs must lie in [0, 1], got {low if low < 0 else high} "
+            f"(pass softmax(logits), not logits)"
+        )
     error = xp.abs(xp.sum(probs, axis=1) - 1)
     if float(xp.max(error)) > PROB_SUM_TOL:
         worst = int(xp.argmax(error))
         total = float(xp.sum(probs[worst, :]))
-        raise ValueError(f"probs row {worst} sums to {total:.6g}, not 1 "
-                         f"(pass softmax(logits), not logits)")
+        raise ValueError(
+            f"probs row {worst} sums to {total:.6g}, not 1 (pass softmax(logits), not logits)"
+        )
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> int:
@@ -383,7 +412,10 @@ def _check_threshold(value: Any) -> float:
 
 
 def _check_temperature(value: Any) -> float:
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not (math.isfinite(value) and value > 0)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and value > 0)
+    ):
         raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
     return float(value)

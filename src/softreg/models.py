@@ -49,7 +49,8 @@ class _Classifier:
 
     def config(self) -> dict[str, Any]:
         """The model's configuration as JSON-ready numbers (everything but the input
-        standardisation's arrays): ``type(model)(**model.config())`` builds it again."""
+        standardisation's arrays): ``type(model)(**model.config())`` builds it again.
+        """
         config = {}
         for f in fields(self):  # type: ignore[arg-type]
             if f.name not in ("input_mean", "input_scale"):
@@ -60,7 +61,8 @@ class _Classifier:
     @property
     def input_scaling(self) -> str:
         """``"none"``, ``"scalar"`` (one mean and scale for every feature) or
-        ``"per-feature"``."""
+        ``"per-feature"``.
+        """
         return scaling_kind(self.input_mean, self.input_scale)
 
     def without_input_scaling(self) -> Any:
@@ -69,7 +71,8 @@ class _Classifier:
 
     def scale_inputs(self, X: Any) -> Any:
         """``X (n_samples, ...)`` flattened to ``(n_samples, num_inputs)`` and standardised,
-        as the forward pass does it (in ``X``'s namespace and on its device)."""
+        as the forward pass does it (in ``X``'s namespace and on its device).
+        """
         xp = backend.get_namespace(X)
         X = xp.reshape(X, (X.shape[0], self.num_inputs))
         kind = self.input_scaling
@@ -88,9 +91,16 @@ class _Classifier:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return (self.config() == other.config()  # type: ignore[attr-defined]
-                and all(a.shape == b.shape and bool((a == b).all()) for a, b in (
-                    (self.input_mean, other.input_mean), (self.input_scale, other.input_scale))))
+        return (
+            self.config() == other.config()  # type: ignore[attr-defined]
+            and all(
+                a.shape == b.shape and bool((a == b).all())
+                for a, b in (
+                    (self.input_mean, other.input_mean),
+                    (self.input_scale, other.input_scale),
+                )
+            )
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(sorted(self.config().items()))))
@@ -99,8 +109,9 @@ class _Classifier:
         """Logits ``(n_samples, num_outputs)`` of inputs ``(n_samples, ...)`` (flattened)."""
         return self.forward_cached(params, X)[0]
 
-    def loss_and_grad(self, params: Params, X: Any, y: Any, *, weight: Any = None,
-                      softmax: str = "stable") -> tuple[Any, Params, Any]:
+    def loss_and_grad(
+        self, params: Params, X: Any, y: Any, *, weight: Any = None, softmax: str = "stable"
+    ) -> tuple[Any, Params, Any]:
         """One forward and one backward pass: ``(per-example losses (n,), grads, logits)``.
 
         The gradients are those of the mean loss over the batch, each example's loss scaled
@@ -115,44 +126,56 @@ class _Classifier:
     # With many classes (a vocabulary) the (n, num_outputs) logits and their gradient are the
     # largest arrays by far; the methods below never form them (see softreg.vocab).
 
-    def loss_and_grad_chunked(self, params: Params, X: Any, y: Any, *, chunk_size: int | None,
-                              weight: Any = None) -> tuple[Any, Params, Any]:
+    def loss_and_grad_chunked(
+        self, params: Params, X: Any, y: Any, *, chunk_size: int | None, weight: Any = None
+    ) -> tuple[Any, Params, Any]:
         """:meth:`loss_and_grad` over chunks of ``chunk_size`` classes: ``(per-example losses
         (n,), grads, predicted classes (n,))``, the arg-max of each row standing in for the
-        logits, which are never formed. The same numbers within float32 rounding."""
+        logits, which are never formed. The same numbers within float32 rounding.
+        """
         h, cache = self.features_cached(params, X)
         W, b = (params[name] for name in self.output_names)
         lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size)
         losses = lse - vocab.target_logits(h, W, b, y)
         dh, dW, db = vocab.linear_cross_entropy_backward(
-            h, W, b, y, lse, chunk_size=chunk_size, weight=weight,
-            input_grad=self.has_hidden_layers)
+            h, W, b, y, lse, chunk_size=chunk_size, weight=weight, input_grad=self.has_hidden_layers
+        )
         grads = self._grads_below(params, cache, dh, dW, db)
         return (losses if weight is None else losses * weight), grads, predicted
 
-    def loss_and_grad_sampled(self, params: Params, X: Any, y: Any, sampled: Any, log_q: Any, *,
-                              chunk_size: int | None = None, weight: Any = None
-                              ) -> tuple[Any, Params, Any]:
+    def loss_and_grad_sampled(
+        self,
+        params: Params,
+        X: Any,
+        y: Any,
+        sampled: Any,
+        log_q: Any,
+        *,
+        chunk_size: int | None = None,
+        weight: Any = None,
+    ) -> tuple[Any, Params, Any]:
         """Gradients of the sampled softmax over the classes ``sampled`` (``(S,)``, drawn with
         replacement from ``q``; ``log_q`` is ``(num_outputs,)``), see
         :func:`vocab.sampled_softmax_with_grad`. The losses and predictions returned are the
         exact ones (from a forward pass in chunks, as :meth:`losses_chunked`), so what is
-        reported is what is being minimised, not its estimate."""
+        reported is what is being minimised, not its estimate.
+        """
         h, cache = self.features_cached(params, X)
         W, b = (params[name] for name in self.output_names)
         lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size)
         losses = lse - vocab.target_logits(h, W, b, y)
-        _, dh, dW, db = vocab.sampled_softmax_with_grad(h, W, b, y, sampled, log_q,
-                                                        weight=weight)
+        _, dh, dW, db = vocab.sampled_softmax_with_grad(h, W, b, y, sampled, log_q, weight=weight)
         if not self.has_hidden_layers:
             dh = None
         grads = self._grads_below(params, cache, dh, dW, db)
         return (losses if weight is None else losses * weight), grads, predicted
 
-    def losses_chunked(self, params: Params, X: Any, y: Any, *,
-                       chunk_size: int | None = None) -> tuple[Any, Any]:
+    def losses_chunked(
+        self, params: Params, X: Any, y: Any, *, chunk_size: int | None = None
+    ) -> tuple[Any, Any]:
         """Per-example cross-entropy ``(n,)`` and predicted classes ``(n,)``, without the
-        logits (one forward pass over chunks of ``chunk_size`` classes)."""
+        logits (one forward pass over chunks of ``chunk_size`` classes).
+        """
         h, _ = self.features_cached(params, X)
         W, b = (params[name] for name in self.output_names)
         lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size)
@@ -160,7 +183,8 @@ class _Classifier:
 
     def _grads_below(self, params: Params, cache: Any, dh: Any, dW: Any, db: Any) -> Params:
         """The output layer's gradients and, from ``dh``, those of the layers below it, in
-        the order :meth:`backward` gives them."""
+        the order :meth:`backward` gives them.
+        """
         W_name, b_name = self.output_names
         grads = {W_name: dW, b_name: db}
         if dh is not None:
@@ -192,17 +216,18 @@ class SoftmaxRegression(_Classifier):
 
     def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
         """Draw initial parameters on the host with ``rng`` (a ``numpy.random.Generator``)
-        and move them to ``device`` once, so every backend starts from the same weights."""
+        and move them to ``device`` once, so every backend starts from the same weights.
+        """
         W = rng.normal(0.0, self.sigma, size=(self.num_inputs, self.num_outputs))
         if max(float(W.max()), -float(W.min())) > FLOAT32_MAX:  # (no copy the size of W)
-            raise ConfigError(f"sigma={self.sigma:g} draws initial weights beyond float32's "
-                              f"range (about 3.4e38)")
+            raise ConfigError(
+                f"sigma={self.sigma:g} draws initial weights beyond float32's range (about 3.4e38)"
+            )
         xp = xp if xp is not None else backend.get_namespace(W)
         return {
             "W": backend.asarray(W.astype("float32"), xp, device=device),
             "b": xp.zeros((self.num_outputs,), dtype=xp.float32, device=device),
         }
-
 
     output_names = ("W", "b")  # the output layer's parameters
     has_hidden_layers = False
@@ -223,7 +248,8 @@ class SoftmaxRegression(_Classifier):
 
     def backward(self, params: Params, cache: Any, dlogits: Any) -> Params:
         """Gradients of the loss, given ``dlogits = d loss / d logits (n_samples, num_outputs)``
-        and the ``cache`` of :meth:`forward_cached`."""
+        and the ``cache`` of :meth:`forward_cached`.
+        """
         xp = backend.get_namespace(cache, dlogits)
         # (dlogits.T @ X).T, not X.T @ dlogits: BLAS is a third faster this way round for
         # these shapes (10 x 256 @ 256 x 784), and the transpose is a free view.
@@ -254,8 +280,9 @@ class MLP(_Classifier):
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
             raise ConfigError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
         # A list from JSON, say; NumPy integers become ints (the sizes go into JSON headers).
-        object.__setattr__(self, "hidden", tuple(_size("hidden layer size", size)
-                                                 for size in self.hidden))
+        object.__setattr__(
+            self, "hidden", tuple(_size("hidden layer size", size) for size in self.hidden)
+        )
         self._check()
 
     @property
@@ -265,7 +292,8 @@ class MLP(_Classifier):
 
     def init(self, rng: Any, *, xp: Any = None, device: Any = None) -> Params:
         """PyTorch's default ``nn.Linear`` initialisation, drawn on the host with ``rng`` and
-        moved to ``device`` once."""
+        moved to ``device`` once.
+        """
         params = {}
         for i, (fan_in, fan_out) in enumerate(self.layer_shapes, start=1):
             bound = 1.0 / math.sqrt(fan_in)
@@ -275,7 +303,6 @@ class MLP(_Classifier):
             params[f"W{i}"] = backend.asarray(W, xp, device=device)
             params[f"b{i}"] = backend.asarray(b, xp, device=device)
         return params
-
 
     @property
     def output_names(self) -> tuple[str, str]:
@@ -289,14 +316,16 @@ class MLP(_Classifier):
 
     def forward_cached(self, params: Params, X: Any) -> tuple[Any, list[Any]]:
         """Logits and the input of every layer (the cache :meth:`backward` needs):
-        ``[X (n, num_inputs), h1 (n, hidden[0]), ...]``, each ``h`` after its ReLU."""
+        ``[X (n, num_inputs), h1 (n, hidden[0]), ...]``, each ``h`` after its ReLU.
+        """
         h, inputs = self.features_cached(params, X)
         W, b = (params[name] for name in self.output_names)
         return h @ W + b, inputs
 
     def features_cached(self, params: Params, X: Any) -> tuple[Any, list[Any]]:
         """The output layer's input (the last hidden layer after its ReLU, or the data with
-        no hidden layer) and the input of every layer, as :meth:`forward_cached`."""
+        no hidden layer) and the input of every layer, as :meth:`forward_cached`.
+        """
         xp = backend.get_namespace(X)
         h = self.scale_inputs(X)
         inputs = [h]
@@ -307,7 +336,8 @@ class MLP(_Classifier):
 
     def backward(self, params: Params, cache: list[Any], dlogits: Any) -> Params:
         """Gradients of the loss from ``dlogits (n, num_outputs)`` and the layer inputs of
-        :meth:`forward_cached`, from the last layer back to the first."""
+        :meth:`forward_cached`, from the last layer back to the first.
+        """
         xp = backend.get_namespace(dlogits)
         layers = len(cache)
         h = cache[-1]  # the output layer's input
@@ -318,7 +348,8 @@ class MLP(_Classifier):
 
     def backward_features(self, params: Params, cache: list[Any], dh: Any) -> Params:
         """Gradients of the layers below the output layer, given ``dh``, the loss's gradient
-        with respect to the output layer's input (``(n, hidden[-1])``), last layer first."""
+        with respect to the output layer's input (``(n, hidden[-1])``), last layer first.
+        """
         xp = backend.get_namespace(dh)
         grads = {}
         # A product with the 0/1 mask: ten times faster than where() in NumPy.
@@ -342,8 +373,12 @@ class MLP(_Classifier):
 
 def check_sigma(sigma: Any) -> None:
     """Refuse a standard deviation of the initial weights that is not a finite number >= 0."""
-    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool)
-            and math.isfinite(sigma) and sigma >= 0):
+    if not (
+        isinstance(sigma, (int, float))
+        and not isinstance(sigma, bool)
+        and math.isfinite(sigma)
+        and sigma >= 0
+    ):
         raise ConfigError(f"sigma must be a finite number >= 0, got {sigma!r}")
 
 

@@ -29,7 +29,8 @@ def softmax_naive(x: Any, /, *, xp: Any = None) -> Any:
 
 def softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
     """Stable softmax: subtracting the row maximum leaves the result unchanged but keeps
-    every ``exp`` argument <= 0, so nothing overflows and the largest term is exactly 1."""
+    every ``exp`` argument <= 0, so nothing overflows and the largest term is exactly 1.
+    """
     xp = get_namespace(x, xp=xp)
     x_exp = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return x_exp / xp.sum(x_exp, axis=axis, keepdims=True)
@@ -46,7 +47,8 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, xp: Any = No
 def log_softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
     """``log(softmax(x))`` computed as ``(x - max) - log(sum(exp(x - max)))``: finite wherever
     ``x`` is. Subtracting the log-sum last keeps the large common offset out of the rounding
-    (``x - logsumexp(x)`` loses digits when every score is large)."""
+    (``x - logsumexp(x)`` loses digits when every score is large).
+    """
     xp = get_namespace(x, xp=xp)
     shifted = x - _finite_max(x, axis, xp)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
@@ -54,7 +56,8 @@ def log_softmax(x: Any, /, *, axis: int = -1, xp: Any = None) -> Any:
 
 def _finite_max(x: Any, axis: int, xp: Any) -> Any:
     """Row maxima (keepdims) to shift by. A row of all -inf has max -inf and x - max = nan;
-    shift such rows by 0 instead, so the result is log(0) = -inf, as torch gives."""
+    shift such rows by 0 instead, so the result is log(0) = -inf, as torch gives.
+    """
     x_max = xp.max(x, axis=axis, keepdims=True)
     return xp.where(xp.isfinite(x_max), x_max, xp.zeros_like(x_max))
 
@@ -88,8 +91,9 @@ def cross_entropy_naive(probs: Any, y: Any, /, *, xp: Any = None) -> Any:
     return -xp.log(pick(probs, y, xp=xp))
 
 
-def nll_loss(log_probs: Any, y: Any, /, *, weight: Any = None, reduction: str = "mean",
-             xp: Any = None) -> Any:
+def nll_loss(
+    log_probs: Any, y: Any, /, *, weight: Any = None, reduction: str = "mean", xp: Any = None
+) -> Any:
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
 
     ``log_probs`` is ``(n, k)``, ``y`` is ``(n,)``. ``weight`` (``(k,)``, finite, >= 0) scales
@@ -106,8 +110,16 @@ def nll_loss(log_probs: Any, y: Any, /, *, weight: Any = None, reduction: str = 
     return _weighted_nll(log_probs, y, _class_weight(weight, log_probs, xp), reduction, xp)
 
 
-def cross_entropy(logits: Any, y: Any, /, *, weight: Any = None, label_smoothing: float = 0.0,
-                  reduction: str = "mean", xp: Any = None) -> Any:
+def cross_entropy(
+    logits: Any,
+    y: Any,
+    /,
+    *,
+    weight: Any = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    xp: Any = None,
+) -> Any:
     """Cross-entropy of raw scores, as ``torch.nn.functional.cross_entropy`` with class-index
     targets: ``nll_loss(log_softmax(logits), y)``, so ``log`` never sees an underflowed
     probability. ``logits`` is ``(n, k)``, ``y`` is ``(n,)``; ``weight`` is as in
@@ -147,7 +159,8 @@ def _weighted_nll(log_probs: Any, y: Any, weight: Any, reduction: str, xp: Any) 
 
 def _weighted_reduce(losses: Any, weight_y: Any, reduction: str, xp: Any) -> Any:
     """Like :func:`_reduce`, but "mean" divides by the labels' total weight, as PyTorch does
-    (0/0 = nan when every label weighs 0)."""
+    (0/0 = nan when every label weighs 0).
+    """
     if reduction == "mean":
         return xp.sum(losses) / xp.sum(weight_y)
     return _reduce(losses, reduction, xp)
@@ -155,15 +168,18 @@ def _weighted_reduce(losses: Any, weight_y: Any, reduction: str, xp: Any) -> Any
 
 def _class_weight(weight: Any, like: Any, xp: Any) -> Any:
     """``weight`` as a checked ``(n_classes,)`` array of ``like``'s dtype (PyTorch would refuse
-    another dtype; casting is friendlier). A Python sequence is accepted too."""
+    another dtype; casting is friendlier). A Python sequence is accepted too.
+    """
     num_classes = like.shape[1]
     if isinstance(weight, (list, tuple)):
         weight = xp.asarray(weight, dtype=like.dtype, device=device(like))
     elif weight.dtype != like.dtype:
         weight = xp.astype(weight, like.dtype)
     if weight.ndim != 1 or weight.shape[0] != num_classes:
-        raise ValueError(f"weight must be 1-D with one entry per class ({num_classes}), "
-                         f"got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must be 1-D with one entry per class ({num_classes}), "
+            f"got shape {tuple(weight.shape)}"
+        )
     # Checked after the cast: a float64 weight may overflow to inf in float32.
     if not bool(xp.all(xp.isfinite(weight))):
         raise ValueError("weight must be finite, got an inf or nan entry")
@@ -185,13 +201,15 @@ def _check_label_smoothing(label_smoothing: Any) -> float:
 def cross_entropy_unchecked(logits: Any, y: Any, /, *, xp: Any = None) -> Any:
     """Per-example cross-entropy of logits, ``-log_softmax(logits)[range(n), y]``, without the
     label range check: for hot paths (and jit-compiled ones, where labels are not concrete
-    values) over data whose labels were checked once where they entered."""
+    values) over data whose labels were checked once where they entered.
+    """
     xp = get_namespace(logits, y, xp=xp)
     return -pick(log_softmax(logits, axis=1, xp=xp), y, xp=xp)
 
 
-def cross_entropy_soft(logits: Any, targets: Any, /, *, reduction: str = "mean",
-                       xp: Any = None) -> Any:
+def cross_entropy_soft(
+    logits: Any, targets: Any, /, *, reduction: str = "mean", xp: Any = None
+) -> Any:
     """Cross-entropy from its definition, ``-sum_c targets[n, c] * log_softmax(logits)[n, c]``,
     for soft labels (label smoothing, distillation, mixed-up examples) that index picking
     cannot express. ``logits`` and ``targets`` are ``(n, k)``; each row of ``targets`` is a
@@ -212,10 +230,12 @@ def cross_entropy_soft(logits: Any, targets: Any, /, *, reduction: str = "mean",
 
 def _soft_targets(targets: Any, logits: Any, xp: Any) -> Any:
     """``targets`` as ``logits``' dtype, refused unless every row is a probability vector
-    (finite, >= 0, summing to 1 within ``sqrt(eps)`` of the dtype: rounding, not mistakes)."""
+    (finite, >= 0, summing to 1 within ``sqrt(eps)`` of the dtype: rounding, not mistakes).
+    """
     if targets.ndim != 2 or tuple(targets.shape) != tuple(logits.shape):
-        raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, "
-                         f"got {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}"
+        )
     if targets.dtype != logits.dtype:
         targets = xp.astype(targets, logits.dtype)
     if targets.shape[0] == 0:
@@ -227,23 +247,27 @@ def _soft_targets(targets: Any, logits: Any, xp: Any) -> Any:
     tol = float(xp.finfo(logits.dtype).eps) ** 0.5
     worst = float(xp.max(xp.abs(xp.sum(targets, axis=1) - 1)))
     if worst > tol:
-        raise ValueError(f"each row of targets must sum to 1 (within {tol:.2g}); "
-                         f"a row is off by {worst:.3g}")
+        raise ValueError(
+            f"each row of targets must sum to 1 (within {tol:.2g}); a row is off by {worst:.3g}"
+        )
     return targets
 
 
-def smooth_labels(y: Any, num_classes: int, smoothing: float, /, *, dtype: Any = None,
-                  xp: Any = None) -> Any:
+def smooth_labels(
+    y: Any, num_classes: int, smoothing: float, /, *, dtype: Any = None, xp: Any = None
+) -> Any:
     """PyTorch's label-smoothing target ``(1 - s) * one_hot(y) + s / k``, ``(n, k)``: with
-    :func:`cross_entropy_soft` it gives ``cross_entropy(..., label_smoothing=s)``."""
+    :func:`cross_entropy_soft` it gives ``cross_entropy(..., label_smoothing=s)``.
+    """
     xp = get_namespace(y, xp=xp)
     s = _check_label_smoothing(smoothing)
     check_labels(y, num_classes, xp=xp)
     return one_hot(y, num_classes, dtype=dtype, xp=xp) * (1 - s) + s / num_classes
 
 
-def cross_entropy_with_grad(logits: Any, y: Any, /, *, weight: Any = None,
-                            xp: Any = None) -> tuple[Any, Any]:
+def cross_entropy_with_grad(
+    logits: Any, y: Any, /, *, weight: Any = None, xp: Any = None
+) -> tuple[Any, Any]:
     """Per-example losses and the gradient of their *mean* with respect to ``logits``.
 
     One forward pass serves both: with ``p = softmax(logits)``,
@@ -272,12 +296,14 @@ def cross_entropy_with_grad(logits: Any, y: Any, /, *, weight: Any = None,
     return _weighted(losses, exp / sum_exp - target, weight, n)
 
 
-def cross_entropy_with_grad_naive(logits: Any, y: Any, /, *, weight: Any = None,
-                                  xp: Any = None) -> tuple[Any, Any]:
+def cross_entropy_with_grad_naive(
+    logits: Any, y: Any, /, *, weight: Any = None, xp: Any = None
+) -> tuple[Any, Any]:
     """:func:`cross_entropy_with_grad` the book's way: :func:`softmax_naive`, then
     ``-log(p_y)``. The same numbers while ``exp`` fits in the dtype; a logit above ~88 in
     float32 makes it ``inf / inf = nan`` (the chapter's exercise), so training on it shows
-    what divergence looks like."""
+    what divergence looks like.
+    """
     xp = get_namespace(logits, y, xp=xp)
     n, k = logits.shape
     probs = softmax_naive(logits, xp=xp)
@@ -288,7 +314,8 @@ def cross_entropy_with_grad_naive(logits: Any, y: Any, /, *, weight: Any = None,
 
 def _weighted(losses: Any, dlosses: Any, weight: Any, n: int) -> tuple[Any, Any]:
     """Per-example losses and their gradient (``dlosses``, of the sum) as those of the mean,
-    each example scaled by ``weight`` when given."""
+    each example scaled by ``weight`` when given.
+    """
     if weight is None:
         return losses, dlosses / n
     return losses * weight, dlosses * (weight[:, None] / n)

@@ -56,8 +56,15 @@ class SGD:
             return {}
         return {"momentum": {name: get_namespace(p).zeros_like(p) for name, p in params.items()}}
 
-    def update(self, params: Params, grads: Params, state: dict[str, Any], *,
-               donate: bool = False, lr: Any = None) -> tuple[Params, dict]:
+    def update(
+        self,
+        params: Params,
+        grads: Params,
+        state: dict[str, Any],
+        *,
+        donate: bool = False,
+        lr: Any = None,
+    ) -> tuple[Params, dict]:
         """New parameters and state after one step, at learning rate ``lr`` (a number or a
         0-d array: a schedule's value for this step) or else ``self.lr``.
 
@@ -85,12 +92,14 @@ class SGD:
             new_params[name] = p
         return new_params, ({"momentum": buffers} if self.momentum else state)
 
-    def _update_new(self, params: Params, grads: Params, state: dict[str, Any], lr: Any
-                    ) -> tuple[Params, dict]:
+    def _update_new(
+        self, params: Params, grads: Params, state: dict[str, Any], lr: Any
+    ) -> tuple[Params, dict]:
         if self.momentum == 0:
             return {name: p - lr * grads[name] for name, p in params.items()}, state
-        buffers = {name: self.momentum * buf + grads[name]
-                   for name, buf in state["momentum"].items()}
+        buffers = {
+            name: self.momentum * buf + grads[name] for name, buf in state["momentum"].items()
+        }
         if self.nesterov:
             steps = {name: grads[name] + self.momentum * buf for name, buf in buffers.items()}
         else:
@@ -103,7 +112,8 @@ def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float
     """The learning rate of step ``step`` (0-based) of ``total_steps``: ``lr`` throughout
     ("constant"), or ``lr * (1 + cos(pi * step / total_steps)) / 2`` ("cosine": from ``lr``
     at the first step down towards 0 at the last, Loshchilov and Hutter's SGDR without
-    restarts). A function of the step alone, so a resumed run continues the same curve."""
+    restarts). A function of the step alone, so a resumed run continues the same curve.
+    """
     if schedule == "constant":
         return lr
     if schedule == "cosine":

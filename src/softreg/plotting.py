@@ -18,8 +18,11 @@ from softreg.fileio import atomic_write_bytes
 from softreg.train import Callback, EpochRecord, History, TrainConfig, TrainState
 
 # The book's Animator: x = epoch, y-limits 0.3..0.9, these three lines in these styles.
-CURVES = (("train_loss", "train loss", "-"), ("train_acc", "train acc", "m--"),
-          ("test_acc", "test acc", "g-."))
+CURVES = (
+    ("train_loss", "train loss", "-"),
+    ("train_acc", "train acc", "m--"),
+    ("test_acc", "test acc", "g-."),
+)
 
 
 def _figure(figsize: tuple[float, float]) -> Any:
@@ -45,8 +48,10 @@ def plot_curves(
     values = [v for attr, _, _ in CURVES for v in history.column(attr) if v is not None]
     top, bottom = max([ylim[1], *values]), min([ylim[0], *values])
     if top > ylim[1] or bottom < ylim[0]:
-        ax.set_ylim(max(0.0, bottom - 0.05) if bottom < ylim[0] else ylim[0],
-                    min(top * 1.05, 10.0) if top > ylim[1] else ylim[1])
+        ax.set_ylim(
+            max(0.0, bottom - 0.05) if bottom < ylim[0] else ylim[0],
+            min(top * 1.05, 10.0) if top > ylim[1] else ylim[1],
+        )
     ax.grid(True, alpha=0.3)
     ax.legend(loc="center right")
     return fig
@@ -70,10 +75,12 @@ def show_images(
     return fig
 
 
-def plot_predictions(images: Any, true_names: Sequence[str], pred_names: Sequence[str],
-                     *, ncols: int = 8) -> Any:
+def plot_predictions(
+    images: Any, true_names: Sequence[str], pred_names: Sequence[str], *, ncols: int = 8
+) -> Any:
     """The book's ``predict_ch3``: each image titled true label over predicted label;
-    wrong predictions in red."""
+    wrong predictions in red.
+    """
     titles = [f"{t}\n{p}" for t, p in zip(true_names, pred_names, strict=True)]
     colors = ["black" if t == p else "red" for t, p in zip(true_names, pred_names, strict=True)]
     return show_images(images, titles, ncols=ncols, title_colors=colors)
@@ -115,8 +122,13 @@ class LiveCurves(Callback):
     most every ``min_interval`` seconds: 1000 full-batch iterations are not 1000 drawings.
     """
 
-    def __init__(self, path: str | Path | None = None, *, notebook: bool | None = None,
-                 min_interval: float = 1.0):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        notebook: bool | None = None,
+        min_interval: float = 1.0,
+    ):
         self.path = Path(path) if path is not None else None
         self.notebook = in_notebook() if notebook is None else notebook
         self.min_interval = min_interval
@@ -152,22 +164,33 @@ class LiveCurves(Callback):
 
 def plot_confusion_matrix(matrix: Any, class_names: Sequence[str]) -> Any:
     """Counts ``(k, k)``, true class on rows and predicted class on columns, each written in
-    its cell: which classes the model confuses (shirts for T-shirts, say), not just how often."""
+    its cell: which classes the model confuses (shirts for T-shirts, say), not just how often.
+    """
     rows = [[int(v) for v in row] for row in matrix]
     k = len(class_names)
     if len(rows) != k or any(len(row) != k for row in rows):
-        raise ValueError(f"matrix must be ({k}, {k}) for {k} class names, got "
-                         f"{len(rows)} rows of lengths {sorted({len(row) for row in rows})}")
+        raise ValueError(
+            f"matrix must be ({k}, {k}) for {k} class names, got "
+            f"{len(rows)} rows of lengths {sorted({len(row) for row in rows})}"
+        )
     fig = _figure((1.0 + 0.55 * k, 0.8 + 0.5 * k))
     ax = fig.add_subplot()
     image = ax.imshow(rows, cmap="Blues", vmin=0)
     top = max((v for row in rows for v in row), default=0)
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                    color="white" if value > top / 2 else "black")
-    ax.set_xticks(range(k), labels=list(class_names), rotation=45, ha="right",
-                  rotation_mode="anchor")
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value > top / 2 else "black",
+            )
+    ax.set_xticks(
+        range(k), labels=list(class_names), rotation=45, ha="right", rotation_mode="anchor"
+    )
     ax.set_yticks(range(k), labels=list(class_names))
     ax.set(xlabel="predicted", ylabel="true")
     fig.colorbar(image, ax=ax, shrink=0.8)
@@ -190,16 +213,32 @@ def plot_reliability(bins_before: Any, bins_after: Any = None) -> Any:
         edges, count = list(data["edges"]), list(data["count"])
         full = [m for m, c in enumerate(count) if c]
         ax = fig.add_subplot(1, len(panels), index + 1)
-        ax.bar([edges[m] for m in full], [data["accuracy"][m] for m in full],
-               width=[edges[m + 1] - edges[m] for m in full], align="edge",
-               edgecolor="black", linewidth=0.5, alpha=0.8, label="accuracy")
-        ax.plot([data["confidence"][m] for m in full], [data["accuracy"][m] for m in full],
-                "r.", label="mean confidence")
+        ax.bar(
+            [edges[m] for m in full],
+            [data["accuracy"][m] for m in full],
+            width=[edges[m + 1] - edges[m] for m in full],
+            align="edge",
+            edgecolor="black",
+            linewidth=0.5,
+            alpha=0.8,
+            label="accuracy",
+        )
+        ax.plot(
+            [data["confidence"][m] for m in full],
+            [data["accuracy"][m] for m in full],
+            "r.",
+            label="mean confidence",
+        )
         ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
         n = sum(count)
         ece = sum(count[m] / n * abs(data["accuracy"][m] - data["confidence"][m]) for m in full)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-               title=f"{title} (ECE {ece:.3f})")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="confidence",
+            ylabel="accuracy",
+            title=f"{title} (ECE {ece:.3f})",
+        )
         ax.set_aspect("equal")
         ax.legend(loc="upper left", fontsize=7)
     return fig
@@ -213,22 +252,32 @@ def plot_accuracy_coverage(curve: Sequence[Any]) -> Any:
     accuracy)`` triples or the report's dicts with those keys; thresholds that answer
     nothing (accuracy None) are left out of the accuracy lines.
     """
-    rows = [(r["threshold"], r["coverage"], r["accuracy"]) if isinstance(r, dict) else tuple(r)
-            for r in curve]
+    rows = [
+        (r["threshold"], r["coverage"], r["accuracy"]) if isinstance(r, dict) else tuple(r)
+        for r in curve
+    ]
     if not rows:
         raise ValueError("the accuracy-coverage curve is empty")
     answered = [r for r in rows if r[2] is not None]
     fig = _figure((8.0, 3.4))
     left = fig.add_subplot(1, 2, 1)
     left.plot([r[1] for r in answered], [r[2] for r in answered], "b.-", markersize=3)
-    left.set(xlabel="coverage (fraction answered)", ylabel="accuracy on answered",
-             xlim=(0, 1.02), title="accuracy vs coverage")
+    left.set(
+        xlabel="coverage (fraction answered)",
+        ylabel="accuracy on answered",
+        xlim=(0, 1.02),
+        title="accuracy vs coverage",
+    )
     left.grid(True, alpha=0.3)
     right = fig.add_subplot(1, 2, 2)
     right.plot([r[0] for r in rows], [r[1] for r in rows], "g-", label="coverage")
     right.plot([r[0] for r in answered], [r[2] for r in answered], "b--", label="accuracy")
-    right.set(xlabel="threshold on max probability", ylim=(0, 1.02), xlim=(0, 1),
-              title="against the threshold")
+    right.set(
+        xlabel="threshold on max probability",
+        ylim=(0, 1.02),
+        xlim=(0, 1),
+        title="against the threshold",
+    )
     right.grid(True, alpha=0.3)
     right.legend(loc="lower left")
     return fig

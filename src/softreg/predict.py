@@ -26,7 +26,6 @@ _ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
 _MODE_I_BITS = {"PNG": 16, "PPM": 16}
 
 
-
 @dataclass(frozen=True)
 class Prediction:
     labels: tuple[str, ...]  # the top-k class names, most likely first
@@ -63,14 +62,17 @@ def finite_logits(model: Any, params: dict[str, Any], X: Any) -> np.ndarray:
         logits = backend.to_numpy(model.forward(params, X))
     bad = ~np.isfinite(logits).all(axis=1)
     if bad.any():
-        raise SoftregError(f"the model's scores overflow float32 for {int(bad.sum())} of "
-                           f"{len(bad)} inputs (its weights are too large: it was trained "
-                           f"with too large a learning rate?); it cannot classify them")
+        raise SoftregError(
+            f"the model's scores overflow float32 for {int(bad.sum())} of "
+            f"{len(bad)} inputs (its weights are too large: it was trained "
+            f"with too large a learning rate?); it cannot classify them"
+        )
     return logits
 
 
-def read_image_file(path: str | Path, *, size: tuple[int, int] = (28, 28),
-                    invert: str = "auto") -> np.ndarray:
+def read_image_file(
+    path: str | Path, *, size: tuple[int, int] = (28, 28), invert: str = "auto"
+) -> np.ndarray:
     """An image file as an array like the datasets' images: light object, black background.
 
     Parameters
@@ -187,16 +189,20 @@ def _open_header(Image: Any, path: Path) -> Any:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses pictures far beyond this module's limit itself, inside open() (the
         # warning is made an error above); its message says how many pixels.
-        raise SoftregError(f"{path}: image larger than the limit of {MAX_IMAGE_SIDE}x"
-                           f"{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels "
-                           f"({describe(exc)})") from None
+        raise SoftregError(
+            f"{path}: image larger than the limit of {MAX_IMAGE_SIDE}x"
+            f"{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels "
+            f"({describe(exc)})"
+        ) from None
 
 
 def _check_pixels(path: Path, size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
-        raise SoftregError(f"{path}: image of {width}x{height} pixels, more than the limit of "
-                           f"{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels")
+        raise SoftregError(
+            f"{path}: image of {width}x{height} pixels, more than the limit of "
+            f"{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} = {MAX_IMAGE_PIXELS} pixels"
+        )
     if width < 1 or height < 1:
         raise SoftregError(f"{path}: image of {width}x{height} pixels, no pixels to read")
 
@@ -227,13 +233,16 @@ def _scale_bit_depth(Image: Any, img: Any, path: Path) -> Any:
     """A 16-bit (or mode "I") grey picture as mode "L": ``rint(value * 255 / (2**bits - 1))``."""
     bits = 16 if img.mode in _UINT16_MODES else _MODE_I_BITS.get(img.format)
     if bits is None:
-        raise SoftregError(f"{path}: {img.format} picture of 32-bit integers, whose range is "
-                           "unknown; save it with 8 or 16 bits")
+        raise SoftregError(
+            f"{path}: {img.format} picture of 32-bit integers, whose range is "
+            "unknown; save it with 8 or 16 bits"
+        )
     top = 2**bits - 1
     values = np.asarray(img)  # (height, width) uint16 or int32
     if values.min() < 0 or values.max() > top:
-        raise SoftregError(f"{path}: pixel values outside 0..{top}, the range of a {bits}-bit "
-                           "image")
+        raise SoftregError(
+            f"{path}: pixel values outside 0..{top}, the range of a {bits}-bit image"
+        )
     scaled = values * 255.0
     scaled /= top
     return Image.fromarray(np.rint(scaled).astype(np.uint8))
@@ -263,4 +272,3 @@ def _ink_is_dark(Image: Any, grey: Any, alpha: Any) -> bool:
     ink = np.asarray(premultiplied).sum(dtype=np.int64)
     coverage = np.asarray(alpha).sum(dtype=np.int64) / 255  # nothing visible: not dark
     return bool(ink < 127.5 * coverage)
-

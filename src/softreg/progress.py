@@ -1,5 +1,6 @@
 """Progress output for long work: a bar over each epoch's steps, the running loss every
-``log_every`` batches, and one line per epoch."""
+``log_every`` batches, and one line per epoch.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def format_step(record: StepRecord) -> str:
 
 class ProgressBar(Callback):
     """A tqdm bar over the steps of each epoch (on stderr, when it is a terminal) and a
-    summary line per epoch on ``stream``. Without tqdm, only the summary lines."""
+    summary line per epoch on ``stream``. Without tqdm, only the summary lines.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, bar: bool | None = None):
         self.stream = stream or sys.stdout
@@ -43,8 +45,9 @@ class ProgressBar(Callback):
             except ImportError:
                 return
             remaining = steps_per_epoch * (config.epochs - state.epoch) - state.batch
-            self._bar = tqdm(total=remaining,
-                             unit="step", leave=False, dynamic_ncols=True, file=sys.stderr)
+            self._bar = tqdm(
+                total=remaining, unit="step", leave=False, dynamic_ncols=True, file=sys.stderr
+            )
 
     def on_step_end(self, step: int, epoch: int) -> None:
         if self._bar is not None:

@@ -1,11 +1,11 @@
 """Named training recipes: ``softreg train --recipe NAME``; flags given on top override them.
 
-    book          d2l 3.6: Fashion-MNIST, batch 256, lr 0.1, 10 epochs (TrainConfig's defaults)
-    lecture-mlp   the lecture's MNIST MLP: 784-512-256-128-64-10, batch 64, lr 0.01, momentum 0.5
-    best-linear   softmax regression on raw pixels at its best: each pixel standardised,
-                  momentum 0.9, weight decay 1e-3, lr 0.03 on a cosine schedule, 10 epochs.
-                  Every choice was made on a validation split of the training set
-                  (bench/best_linear_search.py), never on the test set
+book          d2l 3.6: Fashion-MNIST, batch 256, lr 0.1, 10 epochs (TrainConfig's defaults)
+lecture-mlp   the lecture's MNIST MLP: 784-512-256-128-64-10, batch 64, lr 0.01, momentum 0.5
+best-linear   softmax regression on raw pixels at its best: each pixel standardised,
+momentum 0.9, weight decay 1e-3, lr 0.03 on a cosine schedule, 10 epochs.
+Every choice was made on a validation split of the training set
+(bench/best_linear_search.py), never on the test set
 """
 
 from __future__ import annotations
@@ -17,10 +17,21 @@ from softreg.train import TrainConfig
 
 RECIPES: dict[str, dict[str, Any]] = {
     "book": {},
-    "lecture-mlp": {"dataset": "mnist", "model": "mlp", "batch_size": 64, "lr": 0.01,
-                    "momentum": 0.5},
-    "best-linear": {"normalize": "per-feature", "momentum": 0.9, "weight_decay": 1e-3,
-                    "lr": 0.03, "lr_schedule": "cosine", "epochs": 10},
+    "lecture-mlp": {
+        "dataset": "mnist",
+        "model": "mlp",
+        "batch_size": 64,
+        "lr": 0.01,
+        "momentum": 0.5,
+    },
+    "best-linear": {
+        "normalize": "per-feature",
+        "momentum": 0.9,
+        "weight_decay": 1e-3,
+        "lr": 0.03,
+        "lr_schedule": "cosine",
+        "epochs": 10,
+    },
 }
 
 

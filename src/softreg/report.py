@@ -36,17 +36,26 @@ CALIBRATION_FRACTION = 0.1  # of the training set, held out to fit the temperatu
 CALIBRATION_SEED = 0
 
 
-def model_report(model: Any, params: dict[str, Any], data: Any, *,
-                 reject_below: float | None = None, cost: np.ndarray | None = None) -> dict:
+def model_report(
+    model: Any,
+    params: dict[str, Any],
+    data: Any,
+    *,
+    reject_below: float | None = None,
+    cost: np.ndarray | None = None,
+) -> dict:
     """The report of ``model`` on ``data``'s test set (a JSON-ready dict; see module doc)."""
     logits = finite_logits(model, params, data.X_test)
-    _, _, X_cal, y_cal = validation_split(data.X_train, data.y_train,
-                                          fraction=CALIBRATION_FRACTION, seed=CALIBRATION_SEED)
+    _, _, X_cal, y_cal = validation_split(
+        data.X_train, data.y_train, fraction=CALIBRATION_FRACTION, seed=CALIBRATION_SEED
+    )
     temperature = metrics.fit_temperature(finite_logits(model, params, X_cal), y_cal)
-    report = metrics.evaluation_report(logits, data.y_test, temperature=temperature,
-                                       class_names=data.class_names)
+    report = metrics.evaluation_report(
+        logits, data.y_test, temperature=temperature, class_names=data.class_names
+    )
     report["calibration"]["fitted_on"] = (
-        f"{len(y_cal)} held-out training examples (seed {CALIBRATION_SEED})")
+        f"{len(y_cal)} held-out training examples (seed {CALIBRATION_SEED})"
+    )
     probs = ops.softmax(logits / temperature, axis=1)
     if reject_below is not None:
         decisions = metrics.selective_decision(probs, reject_below)
@@ -54,8 +63,11 @@ def model_report(model: Any, params: dict[str, Any], data: Any, *,
         report["abstain"] = {
             "threshold": reject_below,
             "coverage": float(covered.mean()),
-            "accuracy": (float((decisions[covered] == data.y_test[covered]).mean())
-                         if covered.any() else None),
+            "accuracy": (
+                float((decisions[covered] == data.y_test[covered]).mean())
+                if covered.any()
+                else None
+            ),
         }
     if cost is not None:
         chosen = metrics.expected_cost_decisions(probs, cost)
@@ -149,30 +161,41 @@ def format_report(report: dict) -> list[str]:
     if "abstain" in report:
         a = report["abstain"]
         accuracy = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.4f}"
-        lines.append(f"abstain below {a['threshold']:g}: coverage {a['coverage']:.4f}, "
-                     f"accuracy on the rest {accuracy}")
+        lines.append(
+            f"abstain below {a['threshold']:g}: coverage {a['coverage']:.4f}, "
+            f"accuracy on the rest {accuracy}"
+        )
     if "cost" in report:
         c = report["cost"]
-        lines.append(f"expected-cost rule: mean cost {c['mean_cost']:.4f} (arg-max: "
-                     f"{c['mean_cost_argmax']:.4f}), accuracy {c['accuracy']:.4f} (arg-max: "
-                     f"{c['accuracy_argmax']:.4f})")
+        lines.append(
+            f"expected-cost rule: mean cost {c['mean_cost']:.4f} (arg-max: "
+            f"{c['mean_cost_argmax']:.4f}), accuracy {c['accuracy']:.4f} (arg-max: "
+            f"{c['accuracy_argmax']:.4f})"
+        )
     return lines
 
 
-REPORT_FILES = ("evaluation.json", "coverage.csv", "confusion.png", "reliability.png",
-                "coverage.png")
+REPORT_FILES = (
+    "evaluation.json",
+    "coverage.csv",
+    "confusion.png",
+    "reliability.png",
+    "coverage.png",
+)
 
 
 def report_directory(out_dir: str | Path) -> RunDirectory:
     """Where a report goes: it replaces an earlier report's files there, one writer at a
-    time (see :mod:`softreg.rundir`); :meth:`RunDirectory.check` it before the work."""
+    time (see :mod:`softreg.rundir`); :meth:`RunDirectory.check` it before the work.
+    """
     return RunDirectory(out_dir, REPORT_FILES, overwrite=True, what="output directory")
 
 
 def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
     """``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
     ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically, an
-    earlier report's files replaced)."""
+    earlier report's files replaced).
+    """
     directory = report_directory(out_dir)
     with directory:
         directory.open()
@@ -183,8 +206,9 @@ def _write_report(report: dict, out_dir: Path, plots: bool) -> list[Path]:
     written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
     write_json(written[0], report)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["threshold", "coverage", "accuracy"],
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=["threshold", "coverage", "accuracy"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(report["accuracy_coverage"])
     atomic_write_bytes(written[1], buf.getvalue().encode())
@@ -193,8 +217,9 @@ def _write_report(report: dict, out_dir: Path, plots: bool) -> list[Path]:
 
         cal = report["calibration"]
         figures = {
-            "confusion": plotting.plot_confusion_matrix(np.asarray(report["confusion_matrix"]),
-                                                        report["class_names"]),
+            "confusion": plotting.plot_confusion_matrix(
+                np.asarray(report["confusion_matrix"]), report["class_names"]
+            ),
             "reliability": plotting.plot_reliability(cal["before"], cal["after"]),
             "coverage": plotting.plot_accuracy_coverage(report["accuracy_coverage"]),
         }

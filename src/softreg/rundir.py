@@ -55,12 +55,19 @@ class RunDirectory:
         From every method, with one line saying what is wrong.
     """
 
-    def __init__(self, path: str | os.PathLike[str], artifacts: Sequence[str], *,
-                 overwrite: bool = False, what: str = "run directory"):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        artifacts: Sequence[str],
+        *,
+        overwrite: bool = False,
+        what: str = "run directory",
+    ):
         self.what = what  # what messages call it
         if not os.fspath(path).strip():
-            raise RunDirError(f"the {what} is an empty string; give a directory "
-                              "(. for the current one)")
+            raise RunDirError(
+                f"the {what} is an empty string; give a directory (. for the current one)"
+            )
         self.path = Path(path)
         self.artifacts = tuple(artifacts)
         self.overwrite = overwrite
@@ -72,14 +79,16 @@ class RunDirectory:
     def check(self) -> None:
         """Refuse a directory that cannot be used, without touching anything: a file in its
         place, a parent that is not a writable directory, or an earlier run's files (unless
-        ``overwrite``)."""
+        ``overwrite``).
+        """
         path = self.path
         try:
             if path.exists() and not path.is_dir():
                 raise RunDirError(f"{path}: exists and is not a directory")
             if not self.overwrite and self.existing():
-                raise RunDirError(f"{path}: already holds a run; choose another --out or pass "
-                                  f"--overwrite")
+                raise RunDirError(
+                    f"{path}: already holds a run; choose another --out or pass --overwrite"
+                )
             parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
             if not parent.is_dir():
                 raise RunDirError(f"{path}: cannot be created, {parent} is not a directory")
@@ -92,8 +101,14 @@ class RunDirectory:
         """An earlier run's files in the directory."""
         if not self.path.is_dir():
             return []
-        return sorted({p for pattern in self.artifacts for p in self.path.glob(pattern)
-                       if p.is_file() or p.is_symlink()})
+        return sorted(
+            {
+                p
+                for pattern in self.artifacts
+                for p in self.path.glob(pattern)
+                if p.is_file() or p.is_symlink()
+            }
+        )
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -105,36 +120,42 @@ class RunDirectory:
     def acquire(self) -> None:
         """Create the directory and take its lock, once every other check has passed; an
         earlier run's files there (which may have appeared since :meth:`check`) are refused
-        unless ``overwrite``. Until :meth:`close`, no other process writes here."""
+        unless ``overwrite``. Until :meth:`close`, no other process writes here.
+        """
         self.check()
         try:
             self._created = make_directories(self.path)
         except OSError as exc:
-            raise RunDirError(f"{self.path}: cannot create the {self.what} "
-                              f"({exc.strerror or exc})") from None
+            raise RunDirError(
+                f"{self.path}: cannot create the {self.what} ({exc.strerror or exc})"
+            ) from None
         try:
             self.lock()
             if self.existing() and not self.overwrite:
-                raise RunDirError(f"{self.path}: already holds a run; choose another --out or "
-                                  f"pass --overwrite")
+                raise RunDirError(
+                    f"{self.path}: already holds a run; choose another --out or pass --overwrite"
+                )
         except BaseException:
             self.close(failed=True)
             raise
 
     def clear(self) -> None:
         """Remove an earlier run's files, and the temporary files a killed writer left (the
-        lock must be held)."""
+        lock must be held).
+        """
         try:
             for earlier in self.existing():
                 earlier.unlink(missing_ok=True)
             self.remove_temporary_files()
         except OSError as exc:
-            raise RunDirError(f"{self.path}: cannot remove an earlier run's files "
-                              f"({exc.strerror or exc})") from None
+            raise RunDirError(
+                f"{self.path}: cannot remove an earlier run's files ({exc.strerror or exc})"
+            ) from None
 
     def lock(self) -> None:
         """Take the directory's lock (it must exist), or refuse naming the process that holds
-        it. Taking it twice through the same object is a no-op."""
+        it. Taking it twice through the same object is a no-op.
+        """
         if self._lock_fd is not None:
             return
         path = self.path / LOCK_FILE
@@ -146,11 +167,14 @@ class RunDirectory:
                 holder = _read_holder(fd)
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise RunDirError(f"{self.path}: cannot lock the {self.what} "
-                                      f"({exc.strerror or exc})") from None
-                raise RunDirError(f"{self.path}: another softreg process is writing this run "
-                                  f"directory ({holder}); wait for it to finish or choose "
-                                  f"another --out") from None
+                    raise RunDirError(
+                        f"{self.path}: cannot lock the {self.what} ({exc.strerror or exc})"
+                    ) from None
+                raise RunDirError(
+                    f"{self.path}: another softreg process is writing this run "
+                    f"directory ({holder}); wait for it to finish or choose "
+                    f"another --out"
+                ) from None
             # The holder before us may have removed the file after we opened it: our lock is
             # then on a file nobody else will see. Start again on the file that is there.
             if _same_file(fd, path):
@@ -161,8 +185,9 @@ class RunDirectory:
             os.write(fd, _holder_line().encode())
         except OSError as exc:
             os.close(fd)  # releases the lock too
-            raise RunDirError(f"{self.path}: cannot write {LOCK_FILE} "
-                              f"({exc.strerror or exc})") from None
+            raise RunDirError(
+                f"{self.path}: cannot write {LOCK_FILE} ({exc.strerror or exc})"
+            ) from None
         self._lock_fd = fd
 
     def _open_lock_file(self, path: Path) -> int:
@@ -172,17 +197,20 @@ class RunDirectory:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             why = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or exc
-            raise RunDirError(f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} cannot "
-                              f"be opened ({why})") from None
+            raise RunDirError(
+                f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} cannot be opened ({why})"
+            ) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise RunDirError(f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} is not "
-                              f"a regular file")
+            raise RunDirError(
+                f"{self.path}: cannot lock the {self.what}: {LOCK_FILE} is not a regular file"
+            )
         return fd
 
     def close(self, *, failed: bool = False) -> None:
         """Release the lock (removing the lock file). With ``failed``, directories
-        :meth:`acquire` created are removed again when nothing was written into them."""
+        :meth:`acquire` created are removed again when nothing was written into them.
+        """
         if self._lock_fd is not None:
             if _same_file(self._lock_fd, self.path / LOCK_FILE):  # ours, still: remove it
                 with contextlib.suppress(OSError):
@@ -195,7 +223,8 @@ class RunDirectory:
 
     def remove_temporary_files(self) -> None:
         """A killed writer leaves the temporary file it was writing (never a half-written
-        file under a real name): ``.<artifact>.<random>.tmp``. Remove softreg's own."""
+        file under a real name): ``.<artifact>.<random>.tmp``. Remove softreg's own.
+        """
         for pattern in self.artifacts:
             for leftover in self.path.glob(f".{pattern}.*.tmp"):
                 leftover.unlink(missing_ok=True)

@@ -55,8 +55,18 @@ from softreg.train import (
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
-ARTIFACTS = ("config.json", "epochs.csv", "steps.csv", "curves.png", "curves.svg", MODEL_FILE,
-             "predictions.png", "misclassified.png", "metrics.json", CHECKPOINT_FILE)
+ARTIFACTS = (
+    "config.json",
+    "epochs.csv",
+    "steps.csv",
+    "curves.png",
+    "curves.svg",
+    MODEL_FILE,
+    "predictions.png",
+    "misclassified.png",
+    "metrics.json",
+    CHECKPOINT_FILE,
+)
 MAX_SHOW = 100  # images in a prediction grid: a 10 x 10 grid is as much as anyone reads
 MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few hundred bytes
 
@@ -80,7 +90,8 @@ def run_directory(path: str | Path, *, overwrite: bool = False) -> RunDirectory:
 
 class CsvLog(Callback):
     """Rewrites ``epochs.csv`` after every epoch and ``steps.csv`` at every running-loss
-    report, so a stopped run keeps what it finished."""
+    report, so a stopped run keeps what it finished.
+    """
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
@@ -131,8 +142,7 @@ def train_run(
     """
     wall_start = time.perf_counter()
     _check_ready(config, plots, n_show, checkpoint_every)
-    run_dir = run_directory(default_run_dir(config) if out is None else out,
-                            overwrite=overwrite)
+    run_dir = run_directory(default_run_dir(config) if out is None else out, overwrite=overwrite)
     if _writes(communicator):
         run_dir.check()
     t = time.perf_counter()
@@ -140,10 +150,23 @@ def train_run(
     seconds_load = time.perf_counter() - t
     model = make_model(config, data.X_train, data.num_classes)  # may refuse the data
     with run_dir:
-        return _train_in(run_dir, config, data, model, None, None, wall_start=wall_start,
-                         seconds_load=seconds_load, checkpoint_every=checkpoint_every,
-                         progress=progress, plots=plots, n_show=n_show, stream=stream,
-                         callbacks=callbacks, communicator=communicator)
+        return _train_in(
+            run_dir,
+            config,
+            data,
+            model,
+            None,
+            None,
+            wall_start=wall_start,
+            seconds_load=seconds_load,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+            plots=plots,
+            n_show=n_show,
+            stream=stream,
+            callbacks=callbacks,
+            communicator=communicator,
+        )
 
 
 def resume_run(
@@ -184,8 +207,10 @@ def resume_run(
             directory.remove_temporary_files()
         saved = load_checkpoint(checkpoint_file) if has_checkpoint else None
         if saved is not None and saved.config != config:
-            raise RunDirError(f"{checkpoint_file}: written for another configuration than "
-                              f"{directory.path / 'config.json'}")
+            raise RunDirError(
+                f"{checkpoint_file}: written for another configuration than "
+                f"{directory.path / 'config.json'}"
+            )
         if checkpoint_every is None:
             checkpoint_every = saved.checkpoint_every if saved is not None else 0
         _check_ready(config, plots, n_show, checkpoint_every)
@@ -198,14 +223,28 @@ def resume_run(
             _check_position(saved, config, data.X_train.shape[0], checkpoint_file)
             _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
             if saved.class_names != data.class_names:
-                raise RunDirError(f"{checkpoint_file}: written for the classes "
-                                  f"{', '.join(saved.class_names[:4])}, ... of another dataset")
+                raise RunDirError(
+                    f"{checkpoint_file}: written for the classes "
+                    f"{', '.join(saved.class_names[:4])}, ... of another dataset"
+                )
             model, state, history = saved.model, saved.state, saved.history
-        return _train_in(directory, config, data, model, state, history,
-                         wall_start=wall_start, seconds_load=seconds_load,
-                         checkpoint_every=checkpoint_every, progress=progress, plots=plots,
-                         n_show=n_show, stream=stream, callbacks=callbacks,
-                         communicator=communicator)
+        return _train_in(
+            directory,
+            config,
+            data,
+            model,
+            state,
+            history,
+            wall_start=wall_start,
+            seconds_load=seconds_load,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+            plots=plots,
+            n_show=n_show,
+            stream=stream,
+            callbacks=callbacks,
+            communicator=communicator,
+        )
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
@@ -219,8 +258,10 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     """
     config_file = _config_file(run_dir)
     if config_file.stat().st_size > MAX_CONFIG_BYTES:
-        raise RunDirError(f"{config_file}: {config_file.stat().st_size} bytes, too large to be "
-                          f"a run configuration")
+        raise RunDirError(
+            f"{config_file}: {config_file.stat().st_size} bytes, too large to be "
+            f"a run configuration"
+        )
     fields = parse_json(config_file.read_bytes(), str(config_file), RunDirError)
     if not isinstance(fields, dict):
         raise RunDirError(f"{config_file}: not a valid run configuration (not a JSON object)")
@@ -234,8 +275,10 @@ def _config_file(run_dir: str | Path) -> Path:
     """The run's config.json, or a RunDirError: there is no run to resume."""
     config_file = Path(run_dir) / "config.json"
     if not config_file.is_file():
-        raise RunDirError(f"{run_dir}: no run to resume (no config.json); start it with "
-                          f"softreg train --out {run_dir}")
+        raise RunDirError(
+            f"{run_dir}: no run to resume (no config.json); start it with "
+            f"softreg train --out {run_dir}"
+        )
     return config_file
 
 
@@ -244,21 +287,27 @@ def _writes(communicator: Any) -> bool:
     return communicator is None or communicator.rank == 0
 
 
-def _load_data(config: TrainConfig, data_dir: str | Path | None, progress: bool,
-               communicator: Any) -> Dataset:
+def _load_data(
+    config: TrainConfig, data_dir: str | Path | None, progress: bool, communicator: Any
+) -> Dataset:
     if communicator is None:
         return load_dataset(config.dataset, data_dir=data_dir, progress=progress)
     try:  # every rank reads the files; none downloads (they would write the same files)
         return load_dataset(config.dataset, data_dir=data_dir, download=False, progress=False)
     except DataError as exc:
-        raise DataError(f"{exc}. A data-parallel run never downloads: fetch the data on "
-                        f"every node first (softreg data --dataset {config.dataset})") from None
+        raise DataError(
+            f"{exc}. A data-parallel run never downloads: fetch the data on "
+            f"every node first (softreg data --dataset {config.dataset})"
+        ) from None
 
 
 def _check_ready(config: TrainConfig, plots: bool, n_show: int, checkpoint_every: int) -> None:
     """What can be refused before the data is read."""
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
-            or checkpoint_every < 0:
+    if (
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, int)
+        or checkpoint_every < 0
+    ):
         raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
     if isinstance(n_show, bool) or not isinstance(n_show, int) or not 0 <= n_show <= MAX_SHOW:
         raise ConfigError(f"the prediction grids show 0 to {MAX_SHOW} images, got {n_show!r}")
@@ -270,34 +319,49 @@ def _check_ready(config: TrainConfig, plots: bool, n_show: int, checkpoint_every
 
 def _check_position(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
     """A run's steps count its epochs and batches: a checkpoint that says otherwise would
-    continue another run (the schedule, say, depends on the step)."""
+    continue another run (the schedule, say, depends on the step).
+    """
     state = saved.state
     steps_per_epoch = 1 if config.optimizer == "gd" else math.ceil(n / config.batch_size)
     if state.step != state.epoch * steps_per_epoch + state.batch:
-        raise RunDirError(f"{path}: at step {state.step}, but epoch {state.epoch} and batch "
-                          f"{state.batch} of {steps_per_epoch} batches an epoch make "
-                          f"{state.epoch * steps_per_epoch + state.batch} steps")
+        raise RunDirError(
+            f"{path}: at step {state.step}, but epoch {state.epoch} and batch "
+            f"{state.batch} of {steps_per_epoch} batches an epoch make "
+            f"{state.epoch * steps_per_epoch + state.batch} steps"
+        )
 
 
 def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
     """The checkpoint holds the data order of the epoch it stopped in; it must be the one
-    this softreg and NumPy compute, or the continued run would silently be another run."""
+    this softreg and NumPy compute, or the continued run would silently be another run.
+    """
     if saved.data_order is None:
         return
     expected = epoch_permutation(n, seed=config.seed, epoch=saved.state.epoch)
     if not np.array_equal(saved.data_order, expected):
-        raise RunDirError(f"{path}: its data order differs from the one this installation "
-                          f"computes for seed {config.seed}, epoch {saved.state.epoch + 1} "
-                          f"(another NumPy version, or other data?); the run cannot be "
-                          f"continued exactly")
+        raise RunDirError(
+            f"{path}: its data order differs from the one this installation "
+            f"computes for seed {config.seed}, epoch {saved.state.epoch + 1} "
+            f"(another NumPy version, or other data?); the run cannot be "
+            f"continued exactly"
+        )
 
 
 class Checkpointer(Callback):
     """Writes the training state to ``checkpoint.safetensors`` (atomically) at the start of
-    training, when ``fit`` offers one, and at the end."""
+    training, when ``fit`` offers one, and at the end.
+    """
 
-    def __init__(self, path: Path, model: Any, config: TrainConfig, data: Dataset,
-                 checkpoint_every: int, *, new_run: bool):
+    def __init__(
+        self,
+        path: Path,
+        model: Any,
+        config: TrainConfig,
+        data: Dataset,
+        checkpoint_every: int,
+        *,
+        new_run: bool,
+    ):
         self.path, self.model, self.config, self.new_run = path, model, config, new_run
         self.class_names, self.n = data.class_names, data.X_train.shape[0]
         self.checkpoint_every = checkpoint_every
@@ -307,13 +371,22 @@ class Checkpointer(Callback):
         order = None
         if self.config.optimizer == "sgd" and state.epoch < self.config.epochs:
             if self._order is None or self._order[0] != state.epoch:  # once per epoch
-                self._order = (state.epoch, epoch_permutation(self.n, seed=self.config.seed,
-                                                              epoch=state.epoch))
+                self._order = (
+                    state.epoch,
+                    epoch_permutation(self.n, seed=self.config.seed, epoch=state.epoch),
+                )
             order = self._order[1]
-        save_checkpoint(self.path, self.model, state, history, config=self.config,
-                        class_names=self.class_names, data_order=order,
-                        checkpoint_every=self.checkpoint_every,
-                        metadata={"softreg": __version__, "numpy": np.__version__})
+        save_checkpoint(
+            self.path,
+            self.model,
+            state,
+            history,
+            config=self.config,
+            class_names=self.class_names,
+            data_order=order,
+            checkpoint_every=self.checkpoint_every,
+            metadata={"softreg": __version__, "numpy": np.__version__},
+        )
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
         if self.new_run:  # resumable from the very start
@@ -329,7 +402,8 @@ class Checkpointer(Callback):
 class RunDirWriter(Callback):
     """Opens a new run's directory when training begins (every check has passed by then:
     see :func:`softreg.fit`) and writes ``config.json``. A resumed run's directory is open
-    already and keeps its files."""
+    already and keeps its files.
+    """
 
     def __init__(self, run_dir: RunDirectory, config: TrainConfig, *, new_run: bool):
         self.run_dir, self.config, self.new_run = run_dir, config, new_run
@@ -341,13 +415,26 @@ class RunDirWriter(Callback):
 
 
 def _train_in(
-    run_dir: RunDirectory, config: TrainConfig, data: Dataset, model: Any,
-    state: TrainState | None, history: History | None, *, wall_start: float,
-    seconds_load: float, checkpoint_every: int, progress: bool, plots: bool, n_show: int,
-    stream: TextIO | None, callbacks: tuple[Callback, ...], communicator: Any = None,
+    run_dir: RunDirectory,
+    config: TrainConfig,
+    data: Dataset,
+    model: Any,
+    state: TrainState | None,
+    history: History | None,
+    *,
+    wall_start: float,
+    seconds_load: float,
+    checkpoint_every: int,
+    progress: bool,
+    plots: bool,
+    n_show: int,
+    stream: TextIO | None,
+    callbacks: tuple[Callback, ...],
+    communicator: Any = None,
 ) -> RunResult:
     """Train (from ``state``, or from the start) and write the run directory (unless this
-    is a rank other than 0 of a data-parallel run: those write nothing)."""
+    is a rank other than 0 of a data-parallel run: those write nothing).
+    """
     device = backend.resolve(config.backend, config.device).device_name
     writes = _writes(communicator)
     path = run_dir.path
@@ -356,8 +443,11 @@ def _train_in(
     if writes:
         hooks += [RunDirWriter(run_dir, config, new_run=new_run), CsvLog(path)]
         if checkpoint_every:
-            hooks.append(Checkpointer(path / CHECKPOINT_FILE, model, config, data,
-                                      checkpoint_every, new_run=new_run))
+            hooks.append(
+                Checkpointer(
+                    path / CHECKPOINT_FILE, model, config, data, checkpoint_every, new_run=new_run
+                )
+            )
     hooks += callbacks
     if progress and writes:
         from softreg.progress import ProgressBar
@@ -368,12 +458,25 @@ def _train_in(
 
         hooks.append(LiveCurves(path / "curves"))
     resumed_from = state.step if state is not None and state.step else None
-    header = {"dataset": data.name, "seed": config.seed, "softreg": __version__,
-              "backend": config.backend, "device": device}
+    header = {
+        "dataset": data.name,
+        "seed": config.seed,
+        "softreg": __version__,
+        "backend": config.backend,
+        "device": device,
+    }
     try:
-        result = fit(model, (data.X_train, data.y_train), (data.X_test, data.y_test), config,
-                     callbacks=hooks, state=state, history=history,
-                     checkpoint_every=checkpoint_every, communicator=communicator)
+        result = fit(
+            model,
+            (data.X_train, data.y_train),
+            (data.X_test, data.y_test),
+            config,
+            callbacks=hooks,
+            state=state,
+            history=history,
+            checkpoint_every=checkpoint_every,
+            communicator=communicator,
+        )
     except DivergenceError as exc:
         if not writes:  # every rank stops at the same step; rank 0 says so
             raise
@@ -382,25 +485,43 @@ def _train_in(
         # model that cannot be used is not kept.
         kept = exc.state is not None and params_finite(exc.state.params)
         if kept:
-            save_model(path / MODEL_FILE, model, _host(exc.state.params),
-                       class_names=data.class_names, metadata=header)
+            save_model(
+                path / MODEL_FILE,
+                model,
+                _host(exc.state.params),
+                class_names=data.class_names,
+                metadata=header,
+            )
             where = f" in {path / MODEL_FILE}"
         else:
-            where = ("; no model was kept: the weights from before that step had already "
-                     "overflowed" if exc.state is not None else "")
-        write_json(path / "metrics.json", {
-            "status": "diverged", "error": f"{exc}{where}", "diverged_at_step": exc.step,
-            "model_file": MODEL_FILE if kept else None,
-            "dataset": data.name, "model": config.model, "backend": config.backend,
-            "history": [asdict(r) for r in exc.history.records],
-            "running_loss": [asdict(r) for r in exc.history.steps]})
-        raise DivergenceError(f"{exc}{where}", state=exc.state,
-                              history=exc.history, step=exc.step) from None
+            where = (
+                "; no model was kept: the weights from before that step had already overflowed"
+                if exc.state is not None
+                else ""
+            )
+        write_json(
+            path / "metrics.json",
+            {
+                "status": "diverged",
+                "error": f"{exc}{where}",
+                "diverged_at_step": exc.step,
+                "model_file": MODEL_FILE if kept else None,
+                "dataset": data.name,
+                "model": config.model,
+                "backend": config.backend,
+                "history": [asdict(r) for r in exc.history.records],
+                "running_loss": [asdict(r) for r in exc.history.steps],
+            },
+        )
+        raise DivergenceError(
+            f"{exc}{where}", state=exc.state, history=exc.history, step=exc.step
+        ) from None
 
     host_params = _host(result.params)
     if writes:
-        save_model(path / MODEL_FILE, model, host_params, class_names=data.class_names,
-                   metadata=header)
+        save_model(
+            path / MODEL_FILE, model, host_params, class_names=data.class_names, metadata=header
+        )
     if plots and writes and data.test_images is not None:  # generated data has no pictures
         write_prediction_grids(path, model, host_params, data, n_show=n_show)
 
@@ -433,8 +554,12 @@ def _train_in(
         "model_file": MODEL_FILE,
         "history": [asdict(r) for r in result.history.records],
         "running_loss": [asdict(r) for r in result.history.steps],
-        "versions": {"softreg": __version__, "numpy": np.__version__,
-                     "python": platform.python_version(), **backend.versions(config.backend)},
+        "versions": {
+            "softreg": __version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            **backend.versions(config.backend),
+        },
     }
     if writes:
         write_json(path / "metrics.json", metrics)
@@ -443,7 +568,8 @@ def _train_in(
 
 def model_summary(model: Any) -> dict[str, Any]:
     """The model's configuration and the kind of its input standardisation, with its two
-    numbers when there is one of each (per-feature arrays stay in the model file)."""
+    numbers when there is one of each (per-feature arrays stay in the model file).
+    """
     summary = {**model.config(), "input_scaling": model.input_scaling}
     if model.input_scaling == "scalar":
         summary.update(input_mean=float(model.input_mean), input_scale=float(model.input_scale))

@@ -15,7 +15,8 @@ import numpy as np
 
 def log_uniform_probs(num_classes: int) -> np.ndarray:
     """Zipf's law over class ids: ``q(c) = log((c + 2) / (c + 1)) / log(num_classes + 1)``,
-    float64 ``(num_classes,)``; the terms telescope, so they sum to 1."""
+    float64 ``(num_classes,)``; the terms telescope, so they sum to 1.
+    """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     c = np.arange(num_classes, dtype=np.float64)
@@ -27,7 +28,8 @@ def unigram_probs(labels: np.ndarray, num_classes: int, *, uniform: float = 0.1)
     ``(1 - uniform) * frequency + uniform / num_classes``: float64 ``(num_classes,)``. The
     uniform part keeps a class never seen in ``labels`` drawable; a mixture (rather than adding
     one to every count) keeps the proposal close to the frequencies when there are more
-    classes than labels, as with a large vocabulary."""
+    classes than labels, as with a large vocabulary.
+    """
     if not 0.0 < uniform <= 1.0:
         raise ValueError(f"uniform must be in (0, 1] (every class drawable), got {uniform}")
     counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes)
@@ -38,7 +40,8 @@ def unigram_probs(labels: np.ndarray, num_classes: int, *, uniform: float = 0.1)
 
 def draw_classes(probs: np.ndarray, num_sampled: int, rng: np.random.Generator) -> np.ndarray:
     """``num_sampled`` class ids (int64) drawn independently, with replacement, from
-    ``probs``: the draws the log-Q correction ``log(num_sampled * q)`` assumes."""
+    ``probs``: the draws the log-Q correction ``log(num_sampled * q)`` assumes.
+    """
     if num_sampled < 1:
         raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
     cdf = np.cumsum(probs)

@@ -48,7 +48,8 @@ CASES = (
 @dataclass(frozen=True)
 class StabilityRow:
     """One case in one dtype. Probabilities are ``(k,)`` tuples, losses floats; ``*_ok`` say
-    whether a method agrees with the reference (nan counts as agreeing with nan)."""
+    whether a method agrees with the reference (nan counts as agreeing with nan).
+    """
 
     case: str
     dtype: str
@@ -70,14 +71,16 @@ class StabilityRow:
 def tolerance(dtype: str) -> tuple[float, float]:
     """``(rtol, atol)`` for comparing with the reference: a few dozen roundings relative, and
     absolute slack up to the smallest normal number, below which a dtype keeps no relative
-    precision (exp(-100) is a float32 subnormal with about two significant digits)."""
+    precision (exp(-100) is a float32 subnormal with about two significant digits).
+    """
     info = np.finfo(np.dtype(dtype))
     return 64 * float(info.eps), float(info.smallest_normal)
 
 
 def reference_softmax(row: Sequence[float], label: int) -> tuple[tuple[float, ...], float]:
     """Softmax and ``-log p[label]`` of ``row`` in 50-digit decimal arithmetic: an independent
-    reference. ``-inf`` gives probability 0; nan anywhere makes everything nan."""
+    reference. ``-inf`` gives probability 0; nan anywhere makes everything nan.
+    """
     if any(math.isnan(v) for v in row):
         return (NAN,) * len(row), NAN
     with localcontext() as ctx:
@@ -95,7 +98,8 @@ def reference_softmax(row: Sequence[float], label: int) -> tuple[tuple[float, ..
 
 def run_case(case: Case, dtype: str) -> StabilityRow:
     """Every method on ``case`` in ``dtype`` (NumPy), warnings silenced: nan and inf are the
-    point here."""
+    point here.
+    """
     x = np.array([case.logits], dtype=dtype)
     y = np.array([case.label])
     with np.errstate(all="ignore"):
@@ -108,27 +112,44 @@ def run_case(case: Case, dtype: str) -> StabilityRow:
     rtol, atol = tolerance(dtype)
     naive_ok = _agrees(naive[0], naive_loss[0], reference, reference_loss, rtol, atol)
     stable_ok = _agrees(stable[0], stable_loss[0], reference, reference_loss, rtol, atol)
-    naive_status = _status(naive_ok, inputs) if naive_ok else _diagnose(x[0], naive[0],
-                                                                        naive_loss[0])
+    naive_status = (
+        _status(naive_ok, inputs) if naive_ok else _diagnose(x[0], naive[0], naive_loss[0])
+    )
     stable_status = _status(stable_ok, inputs)
     return StabilityRow(
-        case=case.name, dtype=str(np.dtype(dtype)), logits=inputs, label=case.label,
-        naive=_floats(naive[0]), stable=_floats(stable[0]), reference=reference,
-        naive_loss=float(naive_loss[0]), stable_loss=float(stable_loss[0]),
-        reference_loss=reference_loss, naive_ok=naive_ok, stable_ok=stable_ok,
-        naive_status=naive_status, stable_status=stable_status,
+        case=case.name,
+        dtype=str(np.dtype(dtype)),
+        logits=inputs,
+        label=case.label,
+        naive=_floats(naive[0]),
+        stable=_floats(stable[0]),
+        reference=reference,
+        naive_loss=float(naive_loss[0]),
+        stable_loss=float(stable_loss[0]),
+        reference_loss=reference_loss,
+        naive_ok=naive_ok,
+        stable_ok=stable_ok,
+        naive_status=naive_status,
+        stable_status=stable_status,
         verdict=_verdict(inputs, naive_status, stable_ok),
     )
 
 
-def stability_report(dtypes: Iterable[str] = ("float32", "float64"), *,
-                     cases: Sequence[Case] = CASES) -> list[StabilityRow]:
+def stability_report(
+    dtypes: Iterable[str] = ("float32", "float64"), *, cases: Sequence[Case] = CASES
+) -> list[StabilityRow]:
     """Every case in every dtype, dtype by dtype."""
     return [run_case(case, dtype) for dtype in dtypes for case in cases]
 
 
-def _agrees(probs: np.ndarray, loss: np.floating, reference: tuple[float, ...],
-            reference_loss: float, rtol: float, atol: float) -> bool:
+def _agrees(
+    probs: np.ndarray,
+    loss: np.floating,
+    reference: tuple[float, ...],
+    reference_loss: float,
+    rtol: float,
+    atol: float,
+) -> bool:
     got = np.append(probs.astype(np.float64), np.float64(loss))
     want = np.array([*reference, reference_loss])
     return bool(np.all(np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)))
@@ -181,7 +202,8 @@ def fmt(value: float) -> str:
 def format_report(rows: Sequence[StabilityRow]) -> str:
     """An aligned table, one block per dtype and three lines per case (naive, stable,
     reference): the probabilities, the loss at the label, and whether each method agrees with
-    the reference."""
+    the reference.
+    """
     blocks = []
     for dtype in dict.fromkeys(row.dtype for row in rows):
         block = [row for row in rows if row.dtype == dtype]
@@ -193,21 +215,24 @@ def format_report(rows: Sequence[StabilityRow]) -> str:
 
 def _table(rows: Sequence[StabilityRow]) -> str:
     k = max(len(row.logits) for row in rows)
-    header = ["case", "logits", "label", "method", *(f"p{c}" for c in range(k)), "loss",
-              "verdict"]
+    header = ["case", "logits", "label", "method", *(f"p{c}" for c in range(k)), "loss", "verdict"]
     lines = [header]
     for row in rows:
         logits = "[" + ", ".join(fmt(v) for v in row.logits) + "]"
-        methods = (("naive", row.naive, row.naive_loss, row.naive_status),
-                   ("stable", row.stable, row.stable_loss, row.stable_status),
-                   ("reference", row.reference, row.reference_loss, ""))
+        methods = (
+            ("naive", row.naive, row.naive_loss, row.naive_status),
+            ("stable", row.stable, row.stable_loss, row.stable_status),
+            ("reference", row.reference, row.reference_loss, ""),
+        )
         for i, (method, probs, loss, status) in enumerate(methods):
             lead = [row.case, logits, str(row.label)] if i == 0 else ["", "", ""]
             cells = [fmt(p) for p in probs] + [""] * (k - len(probs))
             lines.append([*lead, method, *cells, fmt(loss), status])
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
-                     .rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
 
 
 EXPLANATION = """\
@@ -227,5 +252,6 @@ row in both, on purpose: the input is already wrong, and hiding it would be wors
 
 def main_text() -> str:
     """The whole report for float32 and float64, with the explanation on top, for
-    ``softreg stability`` to print."""
+    ``softreg stability`` to print.
+    """
     return EXPLANATION + "\n\n" + format_report(stability_report()) + "\n"

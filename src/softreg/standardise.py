@@ -21,8 +21,14 @@ import numpy as np
 
 from softreg.errors import ConfigError
 
-__all__ = ["SCALE_FLOOR", "as_scaling", "feature_stats", "fit_scaling", "input_stats",
-           "scaling_kind"]
+__all__ = [
+    "SCALE_FLOOR",
+    "as_scaling",
+    "feature_stats",
+    "fit_scaling",
+    "input_stats",
+    "scaling_kind",
+]
 
 SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are not blown up
 
@@ -44,11 +50,14 @@ def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.n
         try:
             array = np.array(value, dtype=np.float32)  # a copy: the caller's array may change
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number or an array of numbers, got "
-                              f"{type(value).__name__}") from None
+            raise ConfigError(
+                f"{name} must be a number or an array of numbers, got {type(value).__name__}"
+            ) from None
         if array.shape not in ((), (num_inputs,)):
-            raise ConfigError(f"{name} must be one number or one per feature ({num_inputs},), "
-                              f"got shape {array.shape}")
+            raise ConfigError(
+                f"{name} must be one number or one per feature ({num_inputs},), "
+                f"got shape {array.shape}"
+            )
         if not np.isfinite(array).all():
             raise ConfigError(f"{name} must be finite, got {_first_bad(array, np.isfinite)}")
         array.flags.writeable = False
@@ -70,12 +79,14 @@ def scaling_kind(mean: np.ndarray, scale: np.ndarray) -> str:
     return "none" if (float(mean), float(scale)) == (0.0, 1.0) else "scalar"
 
 
-def fit_scaling(X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = None
-                ) -> tuple[Any, Any]:
+def fit_scaling(
+    X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = None
+) -> tuple[Any, Any]:
     """``(mean, scale)`` of kind ``"none"``, ``"scalar"`` or ``"per-feature"`` computed from
     training inputs ``X (n_samples, ...)``. With ``sample_weight (n_samples,)`` (finite,
     >= 0, not all 0) a row of weight k counts as k rows (and one of weight 0 not at all), as
-    in the loss."""
+    in the loss.
+    """
     if kind == "none":
         return 0.0, 1.0
     if kind == "scalar":
@@ -85,11 +96,13 @@ def fit_scaling(X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = 
     raise ConfigError(f"unknown input scaling {kind!r}; choose none, scalar or per-feature")
 
 
-def input_stats(X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | None = None
-                ) -> tuple[float, float]:
+def input_stats(
+    X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | None = None
+) -> tuple[float, float]:
     """Mean and standard deviation of every entry of ``X (n_samples, ...)`` (host array),
     accumulated in float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's
-    training set they are the lecture's 0.1307 and 0.3081."""
+    training set they are the lecture's 0.1307 and 0.3081.
+    """
     X = np.asarray(X)
     X = X.reshape(X.shape[0], -1)
     if X.size == 0:
@@ -113,12 +126,18 @@ def input_stats(X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | N
     return mean, std
 
 
-def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int = 4096,
-                  sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def feature_stats(
+    X: np.ndarray,
+    *,
+    floor: float = SCALE_FLOOR,
+    chunk_rows: int = 4096,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and scale (std + ``floor``) of ``X (n_samples, ...)``, float64
     ``(n_features,)``. Sums accumulate in float64 chunk by chunk; without weights the squares
     are taken in ``X``'s dtype (no float64 copy of ``X``: five times as fast, and a float32
-    square is within 6e-8 of the exact one)."""
+    square is within 6e-8 of the exact one).
+    """
     X = np.asarray(X)
     X = X.reshape(X.shape[0], -1)
     if X.shape[0] == 0:
@@ -127,14 +146,14 @@ def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int 
     total = np.zeros(X.shape[1])
     squares = np.zeros(X.shape[1])
     for begin in range(0, X.shape[0], chunk_rows):
-        chunk = X[begin:begin + chunk_rows]
+        chunk = X[begin : begin + chunk_rows]
         if chunk.dtype.kind != "f" or weights is not None:  # integers would wrap around
             chunk = chunk.astype(np.float64)
         if weights is None:
             total += chunk.sum(axis=0, dtype=np.float64)
             squares += np.square(chunk).sum(axis=0, dtype=np.float64)
         else:
-            w = weights[begin:begin + chunk_rows]
+            w = weights[begin : begin + chunk_rows]
             total += w @ chunk
             squares += w @ np.square(chunk)
     n = X.shape[0] if weights is None else 1.0
@@ -145,7 +164,8 @@ def feature_stats(X: np.ndarray, *, floor: float = SCALE_FLOOR, chunk_rows: int 
 
 def _normalised(sample_weight: np.ndarray | None) -> np.ndarray | None:
     """Weights summing to 1, float64 ``(n,)``, or None (weights as
-    :func:`softreg.train.checked_sample_weight` gives them: finite, >= 0, averaging 1)."""
+    :func:`softreg.train.checked_sample_weight` gives them: finite, >= 0, averaging 1).
+    """
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)

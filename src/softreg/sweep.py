@@ -98,12 +98,24 @@ class SweepPoint:
 
     def row(self) -> dict[str, Any]:
         """The flat numbers (no nested config): one CSV row."""
-        return {"field": self.field, "value": self.value, "equal": self.equal,
-                "epochs": self.epochs, "steps": self.steps, "batch_size": self.config.batch_size,
-                "lr": self.config.lr, "full_batch": self.full_batch, "n_fit": self.n_fit,
-                "n_val": self.n_val, "train_loss": self.train_loss, "train_acc": self.train_acc,
-                "val_loss": self.val_loss, "val_acc": self.val_acc, "seconds": self.seconds,
-                "diverged_at": self.diverged_at}
+        return {
+            "field": self.field,
+            "value": self.value,
+            "equal": self.equal,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "batch_size": self.config.batch_size,
+            "lr": self.config.lr,
+            "full_batch": self.full_batch,
+            "n_fit": self.n_fit,
+            "n_val": self.n_val,
+            "train_loss": self.train_loss,
+            "train_acc": self.train_acc,
+            "val_loss": self.val_loss,
+            "val_acc": self.val_acc,
+            "seconds": self.seconds,
+            "diverged_at": self.diverged_at,
+        }
 
 
 # --- choosing and checking what to sweep -------------------------------------------------
@@ -124,8 +136,10 @@ def validation_split(
         raise ConfigError(f"validation split: {n} examples but {y.shape[0]} labels")
     n_val = round(fraction * n)
     if not 0 < n_val < n:
-        raise ConfigError(f"validation fraction {fraction} of {n} examples leaves "
-                          f"{n_val} to validate and {n - n_val} to fit: both must be non-empty")
+        raise ConfigError(
+            f"validation fraction {fraction} of {n} examples leaves "
+            f"{n_val} to validate and {n - n_val} to fit: both must be non-empty"
+        )
     held_out = np.zeros(n, dtype=bool)
     held_out[np.random.default_rng(seed).permutation(n)[:n_val]] = True
     return X[~held_out], y[~held_out], X[held_out], y[held_out]
@@ -141,7 +155,8 @@ def check_field(field: str) -> str:
 
 def parse_values(field: str, text: str) -> list[float] | list[int]:
     """The comma-separated values of ``--lr 0.01,0.1,1`` or ``--batch-size 1,64,256``, sorted,
-    duplicates dropped. Learning rates are finite numbers > 0, batch sizes integers >= 1."""
+    duplicates dropped. Learning rates are finite numbers > 0, batch sizes integers >= 1.
+    """
     field = check_field(field)
     values: set[Any] = set()
     for item in str(text).split(","):
@@ -179,12 +194,14 @@ def point_config(base: TrainConfig, field: str, value: Any) -> TrainConfig:
 
 def updates_budget(base: TrainConfig, n_fit: int) -> int:
     """The updates every point of an equal-updates sweep makes: as many as ``base`` itself
-    makes on ``n_fit`` rows, ``base.epochs * ceil(n_fit / base.batch_size)``."""
+    makes on ``n_fit`` rows, ``base.epochs * ceil(n_fit / base.batch_size)``.
+    """
     return base.epochs * math.ceil(n_fit / min(base.batch_size, n_fit))
 
 
-def _check_sweep(base: TrainConfig, field: str, values: Iterable[Any], equal: str,
-                 updates: int | None) -> tuple[str, list[Any]]:
+def _check_sweep(
+    base: TrainConfig, field: str, values: Iterable[Any], equal: str, updates: int | None
+) -> tuple[str, list[Any]]:
     """Refuse a sweep that cannot run before any process starts or any data is read."""
     field = check_field(field)
     values = list(values)
@@ -197,10 +214,13 @@ def _check_sweep(base: TrainConfig, field: str, values: Iterable[Any], equal: st
     if field == "batch_size" and base.optimizer == "gd":
         raise ConfigError("a batch_size sweep needs optimizer='sgd' (gd ignores the batch size)")
     if equal == "updates" and field != "batch_size":
-        raise ConfigError(f"equal='updates' applies to batch_size sweeps only (every {field} "
-                          "point makes the same updates already)")
-    if updates is not None and (isinstance(updates, bool) or not isinstance(updates, int)
-                                or updates < 1):
+        raise ConfigError(
+            f"equal='updates' applies to batch_size sweeps only (every {field} "
+            "point makes the same updates already)"
+        )
+    if updates is not None and (
+        isinstance(updates, bool) or not isinstance(updates, int) or updates < 1
+    ):
         raise ConfigError(f"updates must be an integer >= 1, got {updates!r}")
     return field, values
 
@@ -208,8 +228,15 @@ def _check_sweep(base: TrainConfig, field: str, values: Iterable[Any], equal: st
 # --- training one point --------------------------------------------------------------------
 
 
-def train_point(data: SplitData, base: TrainConfig, field: str, value: Any, *,
-                equal: str = "epochs", updates: int | None = None) -> SweepPoint:
+def train_point(
+    data: SplitData,
+    base: TrainConfig,
+    field: str,
+    value: Any,
+    *,
+    equal: str = "epochs",
+    updates: int | None = None,
+) -> SweepPoint:
     """Train one model with ``field = value`` on ``data``'s fit part; score it on the rest.
 
     With ``equal="updates"`` it makes exactly ``updates`` SGD steps (default
@@ -244,31 +271,56 @@ def train_point(data: SplitData, base: TrainConfig, field: str, value: Any, *,
             result = fit(model, (X, y), None, config)
             seconds = result.seconds_train
     except DivergenceError as exc:
-        return SweepPoint(field=field, value=value, equal=equal, config=config, epochs=epochs,
-                          steps=exc.step, n_fit=n, n_val=int(data.y_val.shape[0]),
-                          train_loss=math.inf, train_acc=math.nan, val_loss=math.inf,
-                          val_acc=math.nan, diverged_at=exc.step,
-                          seconds=exc.state.seconds if exc.state is not None else math.nan)
+        return SweepPoint(
+            field=field,
+            value=value,
+            equal=equal,
+            config=config,
+            epochs=epochs,
+            steps=exc.step,
+            n_fit=n,
+            n_val=int(data.y_val.shape[0]),
+            train_loss=math.inf,
+            train_acc=math.nan,
+            val_loss=math.inf,
+            val_acc=math.nan,
+            diverged_at=exc.step,
+            seconds=exc.state.seconds if exc.state is not None else math.nan,
+        )
     assert result is not None  # a budget >= 1 always trains
     final = result.history.final
-    scored = evaluate(model, result.params, data.X_val, data.y_val,
-                      batch_size=config.eval_batch_size)
-    return SweepPoint(field=field, value=value, equal=equal, config=config, epochs=epochs,
-                      steps=result.state.step, n_fit=n, n_val=scored.n, train_loss=final.train_loss,
-                      train_acc=final.train_acc, val_loss=scored.loss, val_acc=scored.accuracy,
-                      seconds=seconds)
+    scored = evaluate(
+        model, result.params, data.X_val, data.y_val, batch_size=config.eval_batch_size
+    )
+    return SweepPoint(
+        field=field,
+        value=value,
+        equal=equal,
+        config=config,
+        epochs=epochs,
+        steps=result.state.step,
+        n_fit=n,
+        n_val=scored.n,
+        train_loss=final.train_loss,
+        train_acc=final.train_acc,
+        val_loss=scored.loss,
+        val_acc=scored.accuracy,
+        seconds=seconds,
+    )
 
 
-def _split_arrays(X: Any, y: Any, fraction: float, seed: int,
-                  num_classes: int | None = None) -> SplitData:
+def _split_arrays(
+    X: Any, y: Any, fraction: float, seed: int, num_classes: int | None = None
+) -> SplitData:
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ConfigError(f"labels must be 1-D integers, got {y.dtype} array of shape {y.shape}")
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size else 0
     if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ConfigError(f"labels must lie in [0, {num_classes}), got {int(y.min())}.."
-                          f"{int(y.max())}")
+        raise ConfigError(
+            f"labels must lie in [0, {num_classes}), got {int(y.min())}..{int(y.max())}"
+        )
     X_fit, y_fit, X_val, y_val = validation_split(X, y, fraction=fraction, seed=seed)
     return SplitData(X_fit, y_fit, X_val, y_val, num_classes)
 
@@ -287,7 +339,8 @@ _WORKER: dict[str, Any] = {}  # per worker process: its SplitData and its thread
 def _init_worker(source: tuple[Any, ...]) -> None:
     """Each worker's start: one BLAS thread (see :func:`one_blas_thread`), then its data,
     once for all the points it runs. PyTorch, imported later if at all, reads the
-    environment variables."""
+    environment variables.
+    """
     for var in THREAD_VARS:
         os.environ[var] = "1"
     _WORKER["limits"] = one_blas_thread()  # kept: dropping it would lift the cap
@@ -319,8 +372,9 @@ def one_blas_thread() -> Iterator[Any]:
         yield limits
 
 
-def _run_in_worker(base: TrainConfig, field: str, value: Any, equal: str,
-                   updates: int | None) -> SweepPoint:
+def _run_in_worker(
+    base: TrainConfig, field: str, value: Any, equal: str, updates: int | None
+) -> SweepPoint:
     # An error in a pool's initializer breaks the pool (BrokenProcessPool, the cause lost);
     # raised from a task it reaches the caller as it is.
     if "error" in _WORKER:
@@ -330,7 +384,8 @@ def _run_in_worker(base: TrainConfig, field: str, value: Any, equal: str,
 
 def _check_workers(workers: int | None, n_points: int) -> int:
     """The number of processes to run ``n_points`` in: ``workers``, checked, or the
-    default."""
+    default.
+    """
     workers = default_workers(n_points) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
@@ -341,11 +396,19 @@ def default_workers(n_points: int) -> int:
     return max(1, min(n_points, os.cpu_count() or 1))
 
 
-def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: list[Any],
-                equal: str, updates: int | None, workers: int | None,
-                progress: Progress | None) -> list[SweepPoint]:
+def _run_points(
+    source: tuple[Any, ...],
+    base: TrainConfig,
+    field: str,
+    values: list[Any],
+    equal: str,
+    updates: int | None,
+    workers: int | None,
+    progress: Progress | None,
+) -> list[SweepPoint]:
     """Run every value, in this process (``workers=1``) or in a pool of fresh processes;
-    the points come back in the order of ``values``."""
+    the points come back in the order of ``values``.
+    """
     workers = min(_check_workers(workers, len(values)), len(values))
     points: list[SweepPoint | None] = [None] * len(values)
     if workers == 1:
@@ -360,10 +423,16 @@ def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: 
     import multiprocessing
 
     others = set(multiprocessing.active_children())  # the caller's, if any: not ours to end
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(source,)) as pool:
-        futures = {pool.submit(_run_in_worker, base, field, value, equal, updates): i
-                   for i, value in enumerate(values)}
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(source,),
+    ) as pool:
+        futures = {
+            pool.submit(_run_in_worker, base, field, value, equal, updates): i
+            for i, value in enumerate(values)
+        }
         try:
             for done, future in enumerate(as_completed(futures), start=1):
                 i = futures[future]
@@ -381,9 +450,17 @@ def _run_points(source: tuple[Any, ...], base: TrainConfig, field: str, values: 
 
 
 def run_sweep(
-    base: TrainConfig, field: str, values: Iterable[Any], X: Any, y: Any, *,
-    equal: str = "epochs", val_fraction: float = 0.1, workers: int | None = None,
-    progress: Progress | None = None, updates: int | None = None,
+    base: TrainConfig,
+    field: str,
+    values: Iterable[Any],
+    X: Any,
+    y: Any,
+    *,
+    equal: str = "epochs",
+    val_fraction: float = 0.1,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    updates: int | None = None,
     num_classes: int | None = None,
 ) -> list[SweepPoint]:
     """One model per value of ``field`` on in-memory training data ``(X, y)``, each scored on
@@ -399,21 +476,32 @@ def run_sweep(
 
 
 def run_sweep_dataset(
-    base: TrainConfig, field: str, values: Iterable[Any], *, data_dir: Any = None,
-    equal: str = "epochs", val_fraction: float = 0.1, workers: int | None = None,
-    progress: Progress | None = None, updates: int | None = None, download: bool = True,
+    base: TrainConfig,
+    field: str,
+    values: Iterable[Any],
+    *,
+    data_dir: Any = None,
+    equal: str = "epochs",
+    val_fraction: float = 0.1,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    updates: int | None = None,
+    download: bool = True,
 ) -> list[SweepPoint]:
     """:func:`run_sweep` on ``base.dataset``'s training set, which each worker loads itself
-    (cheaper than sending each a copy). A missing dataset is downloaded once, here, first."""
+    (cheaper than sending each a copy). A missing dataset is downloaded once, here, first.
+    """
     field, values = _check_sweep(base, field, values, equal, updates)
     source = _dataset_source(base, data_dir, val_fraction, download)
     return _run_points(source, base, field, values, equal, updates, workers, progress)
 
 
-def _dataset_source(base: TrainConfig, data_dir: Any, val_fraction: float,
-                    download: bool) -> tuple[Any, ...]:
+def _dataset_source(
+    base: TrainConfig, data_dir: Any, val_fraction: float, download: bool
+) -> tuple[Any, ...]:
     """Where the workers read ``base.dataset``'s training set from: found (or downloaded)
-    once, here, first."""
+    once, here, first.
+    """
     _check_fraction(val_fraction)
     directory = data_dir
     if base.dataset != "synthetic":
@@ -431,7 +519,8 @@ def _check_fraction(fraction: float) -> None:
 
 def best_point(points: Sequence[SweepPoint], metric: str = "val_loss") -> SweepPoint:
     """The point with the lowest loss (or highest accuracy); diverged (non-finite) points
-    never win."""
+    never win.
+    """
     if metric not in METRICS:
         raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     finite = [p for p in points if math.isfinite(getattr(p, metric))]
@@ -446,19 +535,29 @@ def print_progress(done: int, total: int, point: SweepPoint) -> None:
 
 
 def format_point(point: SweepPoint) -> str:
-    return (f"{point.field}={point.value:g}  val loss {point.val_loss:.4f}  "
-            f"val acc {point.val_acc:.4f}  ({point.epochs:.3g} epochs, {point.steps} steps, "
-            f"{point.seconds:.2f} s)")
+    return (
+        f"{point.field}={point.value:g}  val loss {point.val_loss:.4f}  "
+        f"val acc {point.val_acc:.4f}  ({point.epochs:.3g} epochs, {point.steps} steps, "
+        f"{point.seconds:.2f} s)"
+    )
 
 
 # --- writing the results -------------------------------------------------------------------
 
 
-def write_sweep(points: Sequence[SweepPoint], out_dir: str | Path, field: str, equal: str, *,
-                stem: str | None = None, plots: bool = True) -> list[Path]:
+def write_sweep(
+    points: Sequence[SweepPoint],
+    out_dir: str | Path,
+    field: str,
+    equal: str,
+    *,
+    stem: str | None = None,
+    plots: bool = True,
+) -> list[Path]:
     """Write ``<stem>.csv`` (a row per point), ``<stem>.json`` (the numbers, the base config,
     the split, a timestamp) and ``<stem>.png``, each atomically; ``stem`` defaults to
-    ``sweep-<field>-<equal>``, so both budgets of one sweep can share ``out_dir``."""
+    ``sweep-<field>-<equal>``, so both budgets of one sweep can share ``out_dir``.
+    """
     if not points:
         raise ConfigError("no sweep points to write")
     field = check_field(field)
@@ -482,8 +581,12 @@ def write_sweep(points: Sequence[SweepPoint], out_dir: str | Path, field: str, e
         "equal": equal,
         "updates": points[0].steps if equal == "updates" else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "split": {"from": "training set (the test set is not used)", "n_fit": points[0].n_fit,
-                  "n_val": points[0].n_val, "seed": points[0].config.seed},
+        "split": {
+            "from": "training set (the test set is not used)",
+            "n_fit": points[0].n_fit,
+            "n_val": points[0].n_val,
+            "seed": points[0].config.seed,
+        },
         "base_config": {k: v for k, v in points[0].config.to_dict().items() if k not in varies},
         "best_by_val_loss": best,
         "points": rows,
@@ -499,7 +602,8 @@ def write_sweep(points: Sequence[SweepPoint], out_dir: str | Path, field: str, e
 
 def plot_sweep(points: Sequence[SweepPoint], field: str, equal: str) -> Any:
     """Loss (left) and accuracy (right), train and validation, against the swept value on a
-    log axis; the best validation loss is ringed."""
+    log axis; the best validation loss is ringed.
+    """
     from softreg.plotting import _figure
 
     ordered = sorted(points, key=lambda p: p.value)
@@ -525,10 +629,15 @@ def plot_sweep(points: Sequence[SweepPoint], field: str, equal: str) -> Any:
         loss_ax.plot([best.value], [best.val_loss], "o", mfc="none", ms=12, color="red")
     except ConfigError:
         pass
-    budget = (f"{ordered[0].steps} updates each" if equal == "updates"
-              else f"{ordered[0].config.epochs} epochs each")
-    fig.suptitle(f"{field} sweep, {budget} (validation: {ordered[0].n_val} held-out "
-                 "training examples)", fontsize=9)
+    budget = (
+        f"{ordered[0].steps} updates each"
+        if equal == "updates"
+        else f"{ordered[0].config.epochs} epochs each"
+    )
+    fig.suptitle(
+        f"{field} sweep, {budget} (validation: {ordered[0].n_val} held-out training examples)",
+        fontsize=9,
+    )
     return fig
 
 
@@ -542,8 +651,10 @@ def format_table(points: Sequence[SweepPoint]) -> str:
         best = best_point(points)
     except ConfigError:
         best = None
-    head = (f"{points[0].field:>10} {'epochs':>8} {'steps':>8} {'train loss':>10} "
-            f"{'train acc':>9} {'val loss':>9} {'val acc':>8} {'seconds':>8}")
+    head = (
+        f"{points[0].field:>10} {'epochs':>8} {'steps':>8} {'train loss':>10} "
+        f"{'train acc':>9} {'val loss':>9} {'val acc':>8} {'seconds':>8}"
+    )
     lines = [head]
     for p in points:
         notes = [f"full batch ({p.n_fit})"] if p.full_batch else []
@@ -551,17 +662,29 @@ def format_table(points: Sequence[SweepPoint]) -> str:
             notes.append(f"diverged at step {p.diverged_at}")
         if p is best:
             notes.append("best val loss")
-        lines.append(f"{p.value:>10g} {p.epochs:>8.3g} {p.steps:>8} {p.train_loss:>10.4f} "
-                     f"{p.train_acc:>9.4f} {p.val_loss:>9.4f} {p.val_acc:>8.4f} "
-                     f"{p.seconds:>8.2f}  {', '.join(notes)}".rstrip())
+        lines.append(
+            f"{p.value:>10g} {p.epochs:>8.3g} {p.steps:>8} {p.train_loss:>10.4f} "
+            f"{p.train_acc:>9.4f} {p.val_loss:>9.4f} {p.val_acc:>8.4f} "
+            f"{p.seconds:>8.2f}  {', '.join(notes)}".rstrip()
+        )
     return "\n".join(lines)
 
 
 def sweep_main(
-    base: TrainConfig, field: str, values: Iterable[Any], *, out_dir: str | Path,
-    data_dir: Any = None, equal: str = "epochs", workers: int | None = None,
-    stream: TextIO | None = None, val_fraction: float = 0.1, updates: int | None = None,
-    progress: bool = True, plots: bool = True, overwrite: bool = False,
+    base: TrainConfig,
+    field: str,
+    values: Iterable[Any],
+    *,
+    out_dir: str | Path,
+    data_dir: Any = None,
+    equal: str = "epochs",
+    workers: int | None = None,
+    stream: TextIO | None = None,
+    val_fraction: float = 0.1,
+    updates: int | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    overwrite: bool = False,
 ) -> list[Path]:
     """The ``softreg sweep`` command: run the sweep on ``base.dataset`` for each budget in
     ``equal`` (``epochs``, ``updates`` or ``both``), write its files into ``out_dir``, print a
@@ -592,22 +715,46 @@ def sweep_main(
         results = []
         for budget in budgets:
             start = time.perf_counter()
-            points = _run_points(source, base, field, values, budget, updates, workers,
-                                 print_progress if progress else None)
+            points = _run_points(
+                source,
+                base,
+                field,
+                values,
+                budget,
+                updates,
+                workers,
+                print_progress if progress else None,
+            )
             results.append((budget, points, time.perf_counter() - start))
         run_dir.clear()
         for budget, points, seconds in results:
             files = write_sweep(points, run_dir.path, field, budget, plots=plots)
-            print(f"{base.dataset}: {field} sweep, equal {budget} ({seconds:.1f} s)",
-                  file=stream)
+            print(f"{base.dataset}: {field} sweep, equal {budget} ({seconds:.1f} s)", file=stream)
             print(format_table(points), file=stream)
-            print(printable("wrote " + ", ".join(str(f) for f in files)), file=stream,
-                  flush=True)
+            print(printable("wrote " + ", ".join(str(f) for f in files)), file=stream, flush=True)
             written += files
     return written
 
 
-__all__ = ["EQUAL", "FIELDS", "SplitData", "SweepPoint", "best_point", "check_field",
-           "default_workers", "format_point", "format_table", "parse_values", "plot_sweep",
-           "point_config", "print_progress", "run_sweep", "run_sweep_dataset", "sweep_main",
-           "train_point", "updates_budget", "validation_split", "write_sweep"]
+__all__ = [
+    "EQUAL",
+    "FIELDS",
+    "SplitData",
+    "SweepPoint",
+    "best_point",
+    "check_field",
+    "default_workers",
+    "format_point",
+    "format_table",
+    "parse_values",
+    "plot_sweep",
+    "point_config",
+    "print_progress",
+    "run_sweep",
+    "run_sweep_dataset",
+    "sweep_main",
+    "train_point",
+    "updates_budget",
+    "validation_split",
+    "write_sweep",
+]

@@ -80,8 +80,11 @@ class TrainConfig:
                 object.__setattr__(self, f.name, float(value))
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
             raise ConfigError(f"hidden must be a sequence of layer sizes, got {self.hidden!r}")
-        object.__setattr__(self, "hidden", tuple(int(size) if isinstance(size, np.integer)
-                                                 else size for size in self.hidden))
+        object.__setattr__(
+            self,
+            "hidden",
+            tuple(int(size) if isinstance(size, np.integer) else size for size in self.hidden),
+        )
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError(f"dataset must be a dataset's name, got {self.dataset!r}")
         _check_int("epochs", self.epochs, minimum=1)
@@ -103,8 +106,10 @@ class TrainConfig:
         _check_int("chunk_size", self.chunk_size, minimum=0)
         _check_int("sampled", self.sampled, minimum=0)
         if (self.chunk_size or self.sampled) and self.softmax != "stable":
-            raise ConfigError("chunk_size and sampled compute the stable loss (log-sum-exp); "
-                              "drop softmax=naive, or set both to 0")
+            raise ConfigError(
+                "chunk_size and sampled compute the stable loss (log-sum-exp); "
+                "drop softmax=naive, or set both to 0"
+            )
         check_sigma(self.sigma)
 
     def sgd(self) -> SGD:
@@ -114,7 +119,8 @@ class TrainConfig:
     @property
     def input_scaling(self) -> str:
         """The input standardisation ``normalize`` asks for: ``"none"``, ``"scalar"`` (one
-        mean and scale for every feature) or ``"per-feature"`` (see :func:`make_model`)."""
+        mean and scale for every feature) or ``"per-feature"`` (see :func:`make_model`).
+        """
         if self.normalize == "per-feature":
             return "per-feature"
         if self.normalize == "yes" or (self.normalize == "auto" and self.model == "mlp"):
@@ -218,7 +224,8 @@ class Callback:
 
     def on_checkpoint(self, state: TrainState, history: History) -> None:
         """Every ``checkpoint_every`` steps (see :func:`fit`): a copy of the state, which
-        may be in the middle of an epoch."""
+        may be in the middle of an epoch.
+        """
 
     def on_train_end(self, history: History, state: TrainState) -> None:
         pass
@@ -260,7 +267,8 @@ def fit(
     TensorFlow the training step and the evaluation are compiled; the compile time is
     reported apart from the training time.
 
-    Raises:
+    Raises
+    ------
         DataValueError: the data cannot be trained on.
         DivergenceError: a step's loss was not finite (too large a learning rate, say). The
             error carries the state before that step and the history until then. When the
@@ -292,15 +300,22 @@ def fit(
     optimizer = config.sgd()
     proposal = _proposal(config, model, train[1], be)  # None unless config.sampled
     state = init_state(model, config) if state is None else state
-    history = History() if history is None else History(list(history.records),
-                                                        list(history.steps))
+    history = History() if history is None else History(list(history.records), list(history.steps))
     # Divergence is caught at the step it happens and the state from before that step kept.
     # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
     # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
     all_reduce = communicator.all_reduce_sum if communicator is not None else None
-    step_fn = be.compile(functools.partial(train_step, model, optimizer, config.softmax,
-                                           check_loss=be.mutable, all_reduce=all_reduce,
-                                           chunk_size=config.chunk_size))
+    step_fn = be.compile(
+        functools.partial(
+            train_step,
+            model,
+            optimizer,
+            config.softmax,
+            check_loss=be.mutable,
+            all_reduce=all_reduce,
+            chunk_size=config.chunk_size,
+        )
+    )
     # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
     eval_chunk = config.chunk_size or (None if config.sampled else 0)
     eval_fn = be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk))
@@ -328,8 +343,12 @@ def fit(
         callback_seconds += time.perf_counter() - t
 
     def snapshot(**position: Any) -> TrainState:
-        return TrainState(params=_copy(params, xp), opt_state=_copy(opt_state, xp),
-                          seconds=time.perf_counter() - start - not_training(), **position)
+        return TrainState(
+            params=_copy(params, xp),
+            opt_state=_copy(opt_state, xp),
+            seconds=time.perf_counter() - start - not_training(),
+            **position,
+        )
 
     notify("on_train_begin", config, steps_per_epoch, state)
     # The loop updates its arrays in place (donated to the optimiser): work on copies, so the
@@ -337,8 +356,9 @@ def fit(
     params, opt_state, step = _copy(state.params, xp), _copy(state.opt_state, xp), state.step
     for epoch in range(state.epoch, config.epochs):
         # The permutation crosses to the device once per epoch; batches are slices of it.
-        order = be.asarray(np.arange(n) if full_batch
-                           else epoch_permutation(n, seed=config.seed, epoch=epoch))
+        order = be.asarray(
+            np.arange(n) if full_batch else epoch_permutation(n, seed=config.seed, epoch=epoch)
+        )
         first_batch, totals, (logged_loss, logged_n) = 1, _zero_sums(be, X.dtype), (0.0, 0)
         if epoch == state.epoch and state.epoch_sums is not None:  # continue mid-epoch
             first_batch = state.batch + 1
@@ -350,36 +370,65 @@ def fit(
             try:
                 idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
                 params, opt_state, totals = step_fn(
-                    params, opt_state, totals, X, y, idx,
-                    weight, _step_sampled(proposal, config, epoch, batch, be),
-                    _step_lr(config, step, total_steps, be))
+                    params,
+                    opt_state,
+                    totals,
+                    X,
+                    y,
+                    idx,
+                    weight,
+                    _step_sampled(proposal, config, epoch, batch, be),
+                    _step_lr(config, step, total_steps, be),
+                )
                 # One scalar read per step (eager steps have read their batch loss).
                 loss = 0.0 if be.mutable else float(totals["loss"])
             except _NonFiniteLoss as exc:
                 loss = exc.loss
             if not math.isfinite(loss):
                 good = TrainState(
-                    params=before[0], opt_state=before[1], epoch=epoch, step=step,
-                    batch=batch - 1, logged=(logged_loss, logged_n),
-                    epoch_sums=(backend.tree_map(backend.to_numpy, before[2])
-                                if batch > 1 else None),
-                    seconds=time.perf_counter() - start - not_training())
-                raise DivergenceError(_divergence_message(config, epoch, batch, step + 1, loss),
-                                      state=good, history=history, step=step + 1)
+                    params=before[0],
+                    opt_state=before[1],
+                    epoch=epoch,
+                    step=step,
+                    batch=batch - 1,
+                    logged=(logged_loss, logged_n),
+                    epoch_sums=(
+                        backend.tree_map(backend.to_numpy, before[2]) if batch > 1 else None
+                    ),
+                    seconds=time.perf_counter() - start - not_training(),
+                )
+                raise DivergenceError(
+                    _divergence_message(config, epoch, batch, step + 1, loss),
+                    state=good,
+                    history=history,
+                    step=step + 1,
+                )
             step += 1
             if callbacks:
                 notify("on_step_end", step, epoch)
             if config.log_every and batch % config.log_every == 0:
                 loss = float(totals["loss"])
-                report = StepRecord(epoch=epoch + 1, batch=batch, step=step,
-                                    running_loss=(loss - logged_loss) / (end - logged_n))
+                report = StepRecord(
+                    epoch=epoch + 1,
+                    batch=batch,
+                    step=step,
+                    running_loss=(loss - logged_loss) / (end - logged_n),
+                )
                 logged_loss, logged_n = loss, end
                 history.steps.append(report)
                 notify("on_log", report, history)
             if checkpoint_every and step % checkpoint_every == 0:
-                notify("on_checkpoint", snapshot(
-                    epoch=epoch, step=step, batch=batch, logged=(logged_loss, logged_n),
-                    epoch_sums=backend.tree_map(backend.to_numpy, totals)), history)
+                notify(
+                    "on_checkpoint",
+                    snapshot(
+                        epoch=epoch,
+                        step=step,
+                        batch=batch,
+                        logged=(logged_loss, logged_n),
+                        epoch_sums=backend.tree_map(backend.to_numpy, totals),
+                    ),
+                    history,
+                )
         evaluation = None
         if test_arrays is not None:
             evaluation = _evaluate(eval_fn, params, *test_arrays, config.eval_batch_size)
@@ -388,7 +437,10 @@ def fit(
             raise DivergenceError(
                 f"training diverged in epoch {epoch + 1}: {overflow}; "
                 f"{_hints(config)}. No good model is known from this run",
-                state=None, history=history, step=step)
+                state=None,
+                history=history,
+                step=step,
+            )
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=float(totals["loss"]) / n,
@@ -403,13 +455,18 @@ def fit(
     seconds_train = time.perf_counter() - start - not_training()
     state.seconds = seconds_train
     notify("on_train_end", history, state)
-    return FitResult(state=state, history=history, seconds_train=seconds_train,
-                     seconds_compile=step_fn.seconds + eval_fn.seconds)
+    return FitResult(
+        state=state,
+        history=history,
+        seconds_train=seconds_train,
+        seconds_compile=step_fn.seconds + eval_fn.seconds,
+    )
 
 
 def init_state(model: Any, config: TrainConfig) -> TrainState:
     """The state a run starts from: ``model``'s initial parameters drawn with ``config.seed``
-    on ``config``'s backend and device, and the optimiser's initial state."""
+    on ``config``'s backend and device, and the optimiser's initial state.
+    """
     be = backend.resolve(config.backend, config.device)
     params = model.init(np.random.default_rng(config.seed), xp=be.xp, device=be.device)
     return TrainState(params=params, opt_state=config.sgd().init(params))
@@ -422,10 +479,11 @@ class _NonFiniteLoss(Exception):
         self.loss = loss
 
 
-def _divergence_message(config: TrainConfig, epoch: int, batch: int, step: int,
-                        loss: float) -> str:
-    return (f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
-            f"became {loss}; {_hints(config)}. The model before that step is kept")
+def _divergence_message(config: TrainConfig, epoch: int, batch: int, step: int, loss: float) -> str:
+    return (
+        f"training diverged at step {step} (epoch {epoch + 1}, batch {batch}): the loss "
+        f"became {loss}; {_hints(config)}. The model before that step is kept"
+    )
 
 
 def _hints(config: TrainConfig) -> str:
@@ -439,12 +497,12 @@ def _hints(config: TrainConfig) -> str:
 
 def _overflow(params: Params, evaluation: Evaluation | None) -> str:
     """What says the parameters have overflowed, or "" when nothing does (checked once an
-    epoch: a non-finite loss catches it at the next step, but the last steps have none)."""
+    epoch: a non-finite loss catches it at the next step, but the last steps have none).
+    """
     if not params_finite(params):
         return "the weights are no longer finite"
     if evaluation is not None and not math.isfinite(evaluation.loss):
-        return (f"the model's scores on the test data overflow (test loss "
-                f"{evaluation.loss})")
+        return f"the model's scores on the test data overflow (test loss {evaluation.loss})"
     return ""
 
 
@@ -455,37 +513,59 @@ def params_finite(params: Params) -> bool:
 
 def _check_resumable(state: TrainState, steps_per_epoch: int, batch_size: int) -> None:
     """Refuse a state this run cannot continue from: a position outside its epochs, or sums
-    and a last report that count more examples than its batches hold."""
+    and a last report that count more examples than its batches hold.
+    """
     if not 0 <= state.batch <= steps_per_epoch:
-        raise ConfigError(f"the state is at batch {state.batch} of an epoch of "
-                          f"{steps_per_epoch} batches: it comes from another configuration")
+        raise ConfigError(
+            f"the state is at batch {state.batch} of an epoch of "
+            f"{steps_per_epoch} batches: it comes from another configuration"
+        )
     if state.batch and state.epoch_sums is None:
         raise ConfigError("a state in the middle of an epoch needs the epoch's sums so far")
     seen = state.batch * batch_size  # examples done in this epoch, at most
     logged_loss, logged_n = state.logged
     if not (0 <= logged_n <= seen and math.isfinite(logged_loss) and logged_loss >= 0):
-        raise ConfigError(f"the state's last running-loss report ({logged_loss}, after "
-                          f"{logged_n} examples) does not fit its position (batch "
-                          f"{state.batch}, at most {seen} examples)")
+        raise ConfigError(
+            f"the state's last running-loss report ({logged_loss}, after "
+            f"{logged_n} examples) does not fit its position (batch "
+            f"{state.batch}, at most {seen} examples)"
+        )
     if state.epoch_sums is not None:
         loss = float(backend.to_numpy(state.epoch_sums["loss"]))
         correct = int(backend.to_numpy(state.epoch_sums["correct"]))
         if not (math.isfinite(loss) and loss >= logged_loss and 0 <= correct <= seen):
-            raise ConfigError(f"the state's epoch sums (loss {loss}, {correct} correct) do not "
-                              f"fit its position (batch {state.batch}, at most {seen} "
-                              f"examples)")
+            raise ConfigError(
+                f"the state's epoch sums (loss {loss}, {correct} correct) do not "
+                f"fit its position (batch {state.batch}, at most {seen} "
+                f"examples)"
+            )
 
 
 def _zero_sums(be: backend.Backend, dtype: Any) -> dict[str, Any]:
     xp = be.xp
-    return {"loss": xp.zeros((), dtype=dtype, device=be.device),
-            "correct": xp.zeros((), dtype=xp.int32, device=be.device)}
+    return {
+        "loss": xp.zeros((), dtype=dtype, device=be.device),
+        "correct": xp.zeros((), dtype=xp.int32, device=be.device),
+    }
 
 
 def train_step(
-    model: Any, optimizer: Any, softmax: str, params: Params, opt_state: dict[str, Any],
-    totals: dict[str, Any], X: Any, y: Any, idx: Any, weight: Any = None, sampled: Any = None,
-    lr: Any = None, *, check_loss: bool = False, all_reduce: Any = None, chunk_size: int = 0,
+    model: Any,
+    optimizer: Any,
+    softmax: str,
+    params: Params,
+    opt_state: dict[str, Any],
+    totals: dict[str, Any],
+    X: Any,
+    y: Any,
+    idx: Any,
+    weight: Any = None,
+    sampled: Any = None,
+    lr: Any = None,
+    *,
+    check_loss: bool = False,
+    all_reduce: Any = None,
+    chunk_size: int = 0,
 ) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
 
@@ -507,12 +587,14 @@ def train_step(
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
     w_batch = xp.take(weight, idx, axis=0) if weight is not None else None
-    losses, grads, correct = _losses_and_grads(model, params, X_batch, y_batch, w_batch,
-                                               softmax, chunk_size, sampled)
+    losses, grads, correct = _losses_and_grads(
+        model, params, X_batch, y_batch, w_batch, softmax, chunk_size, sampled
+    )
     batch_loss = xp.sum(losses)
     if all_reduce is not None:  # before the check, so that every rank checks the same loss
-        grads, batch_loss, correct = _sum_over_ranks(all_reduce, grads, batch_loss, correct,
-                                                     losses.shape[0], xp=xp)
+        grads, batch_loss, correct = _sum_over_ranks(
+            all_reduce, grads, batch_loss, correct, losses.shape[0], xp=xp
+        )
     if check_loss and not math.isfinite(float(batch_loss)):
         raise _NonFiniteLoss(float(batch_loss))
     params, opt_state = optimizer.update(params, grads, opt_state, donate=True, lr=lr)
@@ -520,28 +602,37 @@ def train_step(
     return params, opt_state, totals
 
 
-def _sum_over_ranks(all_reduce: Any, grads: Params, batch_loss: Any, correct: Any, rows: int,
-                    *, xp: Any) -> tuple[Params, Any, Any]:
+def _sum_over_ranks(
+    all_reduce: Any, grads: Params, batch_loss: Any, correct: Any, rows: int, *, xp: Any
+) -> tuple[Params, Any, Any]:
     """The whole batch's mean gradient, summed loss and correct count from this rank's shard
     of ``rows`` rows. Each rank sends sums (its mean gradient times its rows), so a batch that
     does not split evenly still weighs every example alike, as one process would. A rank with
     no rows (a last batch smaller than the ranks) sends zeros: its mean over no rows is 0/0,
     and NaN times 0 rows would still be NaN. One collective: everything travels in the loss's
-    dtype (a batch's counts are exact in it)."""
+    dtype (a batch's counts are exact in it).
+    """
     dtype, dev = batch_loss.dtype, backend.device(batch_loss)
     sums = {name: g * rows if rows else xp.zeros_like(g) for name, g in grads.items()}
-    total = all_reduce({"grads": sums,
-                        "loss": batch_loss, "correct": xp.astype(correct, dtype),
-                        "rows": xp.asarray(rows, dtype=dtype, device=dev)})
+    total = all_reduce(
+        {
+            "grads": sums,
+            "loss": batch_loss,
+            "correct": xp.astype(correct, dtype),
+            "rows": xp.asarray(rows, dtype=dtype, device=dev),
+        }
+    )
     mean_grads = {name: g / total["rows"] for name, g in total["grads"].items()}
     return mean_grads, total["loss"], xp.astype(total["correct"], correct.dtype)
 
 
-def _start_fingerprint(train: tuple[Any, Any], state: TrainState,
-                       config: TrainConfig) -> dict[str, float]:
+def _start_fingerprint(
+    train: tuple[Any, Any], state: TrainState, config: TrainConfig
+) -> dict[str, float]:
     """What the ranks of a data-parallel run must share before the first step, as numbers
     (float64 sums stand in for checksums): a rank with other data, another NumPy's data
-    order or another checkpoint would otherwise train on silently."""
+    order or another checkpoint would otherwise train on silently.
+    """
     X, y = (backend.to_numpy(a) for a in train)
     order = epoch_permutation(X.shape[0], seed=config.seed, epoch=state.epoch)
     config_hash = hashlib.sha256(repr(sorted(config.to_dict().items())).encode()).hexdigest()
@@ -550,48 +641,67 @@ def _start_fingerprint(train: tuple[Any, Any], state: TrainState,
         "training data": float(np.sum(X, dtype=np.float64) + np.sum(y, dtype=np.float64)),
         "data order": float(order[:4096] @ np.arange(min(X.shape[0], 4096))),
         "step": float(state.step),
-        "parameters": sum(float(np.sum(backend.to_numpy(p), dtype=np.float64))
-                          for p in state.params.values()),
+        "parameters": sum(
+            float(np.sum(backend.to_numpy(p), dtype=np.float64)) for p in state.params.values()
+        ),
     }
 
 
-def _losses_and_grads(model: Any, params: Params, X: Any, y: Any, weight: Any, softmax: str,
-                      chunk_size: int, sampled: Any) -> tuple[Any, Params, Any]:
+def _losses_and_grads(
+    model: Any,
+    params: Params,
+    X: Any,
+    y: Any,
+    weight: Any,
+    softmax: str,
+    chunk_size: int,
+    sampled: Any,
+) -> tuple[Any, Params, Any]:
     """One batch's per-example losses, gradients and number of correct predictions, the
     way the configuration asks: all logits at once, over chunks of classes, or with the
-    sampled softmax's gradient."""
+    sampled softmax's gradient.
+    """
     xp = backend.get_namespace(X)
     if sampled is not None:
         losses, grads, predicted = model.loss_and_grad_sampled(
-            params, X, y, sampled["classes"], sampled["log_q"], chunk_size=chunk_size or None,
-            weight=weight)
+            params,
+            X,
+            y,
+            sampled["classes"],
+            sampled["log_q"],
+            chunk_size=chunk_size or None,
+            weight=weight,
+        )
     elif chunk_size:
-        losses, grads, predicted = model.loss_and_grad_chunked(params, X, y,
-                                                               chunk_size=chunk_size,
-                                                               weight=weight)
+        losses, grads, predicted = model.loss_and_grad_chunked(
+            params, X, y, chunk_size=chunk_size, weight=weight
+        )
     else:
-        losses, grads, logits = model.loss_and_grad(params, X, y, weight=weight,
-                                                    softmax=softmax)
+        losses, grads, logits = model.loss_and_grad(params, X, y, weight=weight, softmax=softmax)
         return losses, grads, ops.count_correct(logits, y, xp=xp)
     return losses, grads, xp.sum(xp.astype(predicted == y, xp.int32))
 
 
-def _proposal(config: TrainConfig, model: Any, labels: Any,
-              be: backend.Backend) -> tuple[np.ndarray, Any] | None:
+def _proposal(
+    config: TrainConfig, model: Any, labels: Any, be: backend.Backend
+) -> tuple[np.ndarray, Any] | None:
     """With sampled softmax, what the classes are drawn from: the training labels'
     frequencies mixed with a little of the uniform distribution (host, float64), and their
-    log (on the device); else None."""
+    log (on the device); else None.
+    """
     if not config.sampled:
         return None
     probs = sampling.unigram_probs(backend.to_numpy(labels), model.num_outputs)
     return probs, be.asarray(np.log(probs).astype(np.float32))
 
 
-def _step_sampled(proposal: Any, config: TrainConfig, epoch: int, batch: int,
-                  be: backend.Backend) -> dict[str, Any] | None:
+def _step_sampled(
+    proposal: Any, config: TrainConfig, epoch: int, batch: int, be: backend.Backend
+) -> dict[str, Any] | None:
     """With sampled softmax, the step's ``sampled`` argument: this step's classes, drawn from
     ``(seed, epoch, batch)`` alone so that a resumed run draws what the uninterrupted one
-    would have, and the log-proposal; else None."""
+    would have, and the log-proposal; else None.
+    """
     if proposal is None:
         return None
     probs, log_q = proposal
@@ -603,21 +713,25 @@ def _step_sampled(proposal: Any, config: TrainConfig, epoch: int, batch: int,
 def _step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
     """Step ``step``'s (0-based) learning rate as a float32 0-d array on the device, under a
     schedule; None with a constant rate (the optimiser's own, as a Python number). An array,
-    not a number, so that a compiled step is traced once, not once per value."""
+    not a number, so that a compiled step is traced once, not once per value.
+    """
     if config.lr_schedule == "constant":
         return None
-    return be.asarray(np.asarray(scheduled_lr(config.lr, config.lr_schedule, step, total_steps),
-                                 dtype=np.float32))
+    return be.asarray(
+        np.asarray(scheduled_lr(config.lr, config.lr_schedule, step, total_steps), dtype=np.float32)
+    )
 
 
 _SAMPLING_STREAM = 1  # keeps the draws' seeds apart from other (seed, epoch, ...) streams
 
 
-def evaluation_sums(model: Any, params: Params, X: Any, y: Any, *,
-                    chunk_size: int | None = 0) -> tuple[Any, Any]:
+def evaluation_sums(
+    model: Any, params: Params, X: Any, y: Any, *, chunk_size: int | None = 0
+) -> tuple[Any, Any]:
     """Summed cross-entropy and number of correct predictions on ``(X, y)``, as a pure
     function (labels must have been checked). ``chunk_size``: 0 forms the logits; otherwise
-    classes are taken that many at a time (None: automatic), see :mod:`softreg.vocab`."""
+    classes are taken that many at a time (None: automatic), see :mod:`softreg.vocab`.
+    """
     xp = backend.get_namespace(X)
     if chunk_size != 0:
         losses, predicted = model.losses_chunked(params, X, y, chunk_size=chunk_size)
@@ -629,7 +743,8 @@ def evaluation_sums(model: Any, params: Params, X: Any, y: Any, *,
 
 def evaluate(model: Any, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``(X, y)``, in chunks of ``batch_size``
-    rows (the book's ``evaluate_accuracy`` with its accumulator of correct and total)."""
+    rows (the book's ``evaluate_accuracy`` with its accumulator of correct and total).
+    """
     _check_data(backend.to_numpy(X), backend.to_numpy(y), "evaluation data", model)
     return _evaluate(functools.partial(evaluation_sums, model), params, X, y, batch_size)
 
@@ -650,10 +765,12 @@ def _copy(tree: Any, xp: Any) -> Any:
     return backend.tree_map(lambda a: xp.asarray(a, copy=True), tree)
 
 
-def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str,
-               model: Any) -> tuple[Any, Any]:
+def _to_device(
+    arrays: tuple[Any, Any], be: backend.Backend, name: str, model: Any
+) -> tuple[Any, Any]:
     """``(X, y)`` checked on the host (see :func:`_check_data`) and moved to the backend's
-    device."""
+    device.
+    """
     X, y = (backend.to_numpy(a) for a in arrays)
     _check_data(X, y, name, model)
     # softreg trains in float32 on every backend (the parameters' dtype): other features,
@@ -668,32 +785,40 @@ def _to_device(arrays: tuple[Any, Any], be: backend.Backend, name: str,
 
 def _check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
     """Refuse data ``model`` cannot be trained or evaluated on: mismatched or empty arrays,
-    the wrong number of features, NaN or inf features, labels outside its classes."""
+    the wrong number of features, NaN or inf features, labels outside its classes.
+    """
     num_classes = model.num_outputs
     if y.ndim != 1:
         raise DataValueError(f"{name}: labels must be 1-D (n_samples,), got shape {y.shape}")
     if X.ndim < 2:
-        raise DataValueError(f"{name}: features must be (n_samples, n_features), "
-                             f"got shape {X.shape}")
+        raise DataValueError(
+            f"{name}: features must be (n_samples, n_features), got shape {X.shape}"
+        )
     if X.shape[0] != y.shape[0]:
         raise DataValueError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
     if X.shape[0] == 0:
         raise DataValueError(f"{name}: the dataset is empty")
     if math.prod(X.shape[1:]) != model.num_inputs:
-        raise DataValueError(f"{name}: {math.prod(X.shape[1:])} features per example, but the "
-                             f"model takes {model.num_inputs}")
+        raise DataValueError(
+            f"{name}: {math.prod(X.shape[1:])} features per example, but the "
+            f"model takes {model.num_inputs}"
+        )
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataValueError(f"{name}: features must be real numbers, got dtype {X.dtype}")
     if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise DataValueError(f"{name}: feature {tuple(int(i) for i in bad)} is "
-                             f"{X[tuple(bad)]}; features must be finite (no NaN or inf)")
+        raise DataValueError(
+            f"{name}: feature {tuple(int(i) for i in bad)} is "
+            f"{X[tuple(bad)]}; features must be finite (no NaN or inf)"
+        )
     if not np.issubdtype(y.dtype, np.integer):
         raise DataValueError(f"{name}: labels must be integers, got dtype {y.dtype}")
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= num_classes:
-        raise DataValueError(f"{name}: label {low if low < 0 else high} outside "
-                             f"[0, {num_classes}) (the model has {num_classes} classes)")
+        raise DataValueError(
+            f"{name}: label {low if low < 0 else high} outside "
+            f"[0, {num_classes}) (the model has {num_classes} classes)"
+        )
 
 
 def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
@@ -721,8 +846,9 @@ def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
     return w * (n / w.sum())
 
 
-def make_model(config: TrainConfig, X_train: Any, num_classes: int, *,
-               sample_weight: Any = None) -> Any:
+def make_model(
+    config: TrainConfig, X_train: Any, num_classes: int, *, sample_weight: Any = None
+) -> Any:
     """The model ``config`` asks for, sized for ``X_train (n_samples, n_features)`` and
     ``num_classes``, with the input standardisation ``config.normalize`` asks for fitted on
     ``X_train`` (weighted by ``sample_weight (n_samples,)`` when given).
@@ -761,15 +887,20 @@ def check_trainable(model: Any, config: TrainConfig) -> None:
         Saying which, with the numbers.
     """
     if config.sampled and config.sampled >= model.num_outputs:
-        raise ConfigError(f"sampled={config.sampled} classes per step, but the model has only "
-                          f"{model.num_outputs}: sampled softmax is for many classes; use "
-                          f"sampled=0 (the exact loss), with chunk_size for a large vocabulary")
+        raise ConfigError(
+            f"sampled={config.sampled} classes per step, but the model has only "
+            f"{model.num_outputs}: sampled softmax is for many classes; use "
+            f"sampled=0 (the exact loss), with chunk_size for a large vocabulary"
+        )
     n_parameters = sum(math.prod(shape) for shape in model.param_shapes().values())
-    layers = "-".join(str(n) for n in (model.num_inputs, *getattr(model, "hidden", ()),
-                                       model.num_outputs))
-    check_fits_in_memory(n_parameters * TRAINING_BYTES_PER_PARAMETER,
-                         f"a {config.model} model {layers} ({n_parameters:,} parameters) "
-                         f"needs about", ConfigError)
+    layers = "-".join(
+        str(n) for n in (model.num_inputs, *getattr(model, "hidden", ()), model.num_outputs)
+    )
+    check_fits_in_memory(
+        n_parameters * TRAINING_BYTES_PER_PARAMETER,
+        f"a {config.model} model {layers} ({n_parameters:,} parameters) needs about",
+        ConfigError,
+    )
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

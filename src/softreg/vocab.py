@@ -42,12 +42,14 @@ AUTO_BLOCK = 2**21
 MIN_CHUNK = 512
 
 
-def linear_logsumexp(h: Any, W: Any, b: Any = None, /, *, chunk_size: int | None = None,
-                     xp: Any = None) -> tuple[Any, Any]:
+def linear_logsumexp(
+    h: Any, W: Any, b: Any = None, /, *, chunk_size: int | None = None, xp: Any = None
+) -> tuple[Any, Any]:
     """``logsumexp(h @ W + b, axis=1)`` and ``argmax(h @ W + b, axis=1)``, both
     ``(n_samples,)``, computed ``chunk_size`` columns at a time (``None``: as many as keep a
     block at :data:`AUTO_BLOCK` entries, at least :data:`MIN_CHUNK`). Ties go to the first
-    class, as ``argmax``'s."""
+    class, as ``argmax``'s.
+    """
     xp = get_namespace(h, W, xp=xp)
     num_classes = W.shape[1]
     step = _chunk_columns(chunk_size, h.shape[0], num_classes)
@@ -77,12 +79,22 @@ def target_logits(h: Any, W: Any, b: Any, y: Any, /, *, xp: Any = None) -> Any:
     return picked if b is None else picked + xp.take(b, y, axis=0)
 
 
-def linear_cross_entropy(h: Any, W: Any, b: Any, y: Any, /, *, chunk_size: int | None = None,
-                         reduction: str = "mean", xp: Any = None) -> Any:
+def linear_cross_entropy(
+    h: Any,
+    W: Any,
+    b: Any,
+    y: Any,
+    /,
+    *,
+    chunk_size: int | None = None,
+    reduction: str = "mean",
+    xp: Any = None,
+) -> Any:
     """Cross-entropy of ``softmax(h @ W + b)`` against labels ``y``, as
     ``ops.cross_entropy(h @ W + b, y, reduction=reduction)`` gives it, but over chunks of
     ``chunk_size`` classes (see :func:`linear_logsumexp`), so that the ``(n_samples,
-    n_classes)`` logits never exist. Returns ``(n,)`` for ``reduction="none"``, else 0-d."""
+    n_classes)`` logits never exist. Returns ``(n,)`` for ``reduction="none"``, else 0-d.
+    """
     xp = get_namespace(h, W, y, xp=xp)
     if reduction not in ops.REDUCTIONS:
         raise ValueError(f"reduction must be one of {ops.REDUCTIONS}, got {reduction!r}")
@@ -94,10 +106,19 @@ def linear_cross_entropy(h: Any, W: Any, b: Any, y: Any, /, *, chunk_size: int |
     return xp.sum(losses) if reduction == "sum" else xp.mean(losses)
 
 
-def linear_cross_entropy_backward(h: Any, W: Any, b: Any, y: Any, lse: Any, /, *,
-                                  chunk_size: int | None = None, weight: Any = None,
-                                  input_grad: bool = True, xp: Any = None
-                                  ) -> tuple[Any, Any, Any]:
+def linear_cross_entropy_backward(
+    h: Any,
+    W: Any,
+    b: Any,
+    y: Any,
+    lse: Any,
+    /,
+    *,
+    chunk_size: int | None = None,
+    weight: Any = None,
+    input_grad: bool = True,
+    xp: Any = None,
+) -> tuple[Any, Any, Any]:
     """Gradients ``(dh, dW, db)`` of the mean loss, given each row's log-sum-exp ``lse``
     (``(n,)``, from :func:`linear_logsumexp`), recomputing the logits chunk by chunk.
 
@@ -148,10 +169,18 @@ def linear_cross_entropy_backward(h: Any, W: Any, b: Any, y: Any, lse: Any, /, *
     return dh, dW, (db if b is not None else None)
 
 
-def linear_cross_entropy_with_grad(h: Any, W: Any, b: Any, y: Any, /, *,
-                                   chunk_size: int | None = None, weight: Any = None,
-                                   input_grad: bool = True, xp: Any = None
-                                   ) -> tuple[Any, Any, Any, Any]:
+def linear_cross_entropy_with_grad(
+    h: Any,
+    W: Any,
+    b: Any,
+    y: Any,
+    /,
+    *,
+    chunk_size: int | None = None,
+    weight: Any = None,
+    input_grad: bool = True,
+    xp: Any = None,
+) -> tuple[Any, Any, Any, Any]:
     """Per-example losses ``(n,)`` of ``softmax(h @ W + b)`` against ``y`` and the gradients
     ``(dh, dW, db)`` of their mean, with at most a few ``(n, chunk_size)`` blocks in memory:
     one pass of :func:`linear_logsumexp`, one of :func:`linear_cross_entropy_backward`.
@@ -164,14 +193,25 @@ def linear_cross_entropy_with_grad(h: Any, W: Any, b: Any, y: Any, /, *,
     _check_inputs(h, W, b, y, xp)
     lse, _ = linear_logsumexp(h, W, b, chunk_size=chunk_size, xp=xp)
     losses = lse - target_logits(h, W, b, y, xp=xp)
-    dh, dW, db = linear_cross_entropy_backward(h, W, b, y, lse, chunk_size=chunk_size,
-                                               weight=weight, input_grad=input_grad, xp=xp)
+    dh, dW, db = linear_cross_entropy_backward(
+        h, W, b, y, lse, chunk_size=chunk_size, weight=weight, input_grad=input_grad, xp=xp
+    )
     return (losses if weight is None else losses * weight), dh, dW, db
 
 
-def sampled_softmax_with_grad(h: Any, W: Any, b: Any, y: Any, sampled: Any, log_q: Any, /, *,
-                              weight: Any = None, remove_accidental_hits: bool = True,
-                              xp: Any = None) -> tuple[Any, Any, Any, Any]:
+def sampled_softmax_with_grad(
+    h: Any,
+    W: Any,
+    b: Any,
+    y: Any,
+    sampled: Any,
+    log_q: Any,
+    /,
+    *,
+    weight: Any = None,
+    remove_accidental_hits: bool = True,
+    xp: Any = None,
+) -> tuple[Any, Any, Any, Any]:
     """Sampled softmax: per-example losses ``(n,)`` and the gradients ``(dh, dW, db)`` of
     their mean, from ``n * (S + 1)`` logits instead of ``n * n_classes``.
 
@@ -210,12 +250,14 @@ def sampled_softmax_with_grad(h: Any, W: Any, b: Any, y: Any, sampled: Any, log_
     # class that appears more than once gets the sum (segment_sum, the adjoint of take).
     columns = xp.concat([xp.astype(y, sampled.dtype), sampled])
     num_classes = W.shape[1]
-    dW = backend.segment_sum(xp.concat([g_true[:, None] * h, (h.T @ g_sampled).T]), columns,
-                             num_classes, xp=xp).T
+    dW = backend.segment_sum(
+        xp.concat([g_true[:, None] * h, (h.T @ g_sampled).T]), columns, num_classes, xp=xp
+    ).T
     db = None
     if b is not None:
-        db = backend.segment_sum(xp.concat([g_true, xp.sum(g_sampled, axis=0)]), columns,
-                                 num_classes, xp=xp)
+        db = backend.segment_sum(
+            xp.concat([g_true, xp.sum(g_sampled, axis=0)]), columns, num_classes, xp=xp
+        )
     return (losses if weight is None else losses * weight), dh, dW, db
 
 
@@ -230,13 +272,18 @@ def _chunk_logits(h: Any, W: Any, b: Any, start: int, stop: int) -> Any:
 def _chunk_columns(chunk_size: int | None, n: int, num_classes: int) -> int:
     """The chunk width: ``chunk_size`` (checked), or for None the most columns that keep an
     ``(n, chunk)`` block at :data:`AUTO_BLOCK` entries, at least :data:`MIN_CHUNK`; never
-    more than the classes."""
+    more than the classes.
+    """
     if chunk_size is None:
         chunk_size = auto_chunk_size(n)
-    elif (isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
-          or chunk_size < 1):
-        raise ValueError(f"chunk_size must be an integer >= 1 (or None: automatic), "
-                         f"got {chunk_size!r}")
+    elif (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, numbers.Integral)
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            f"chunk_size must be an integer >= 1 (or None: automatic), got {chunk_size!r}"
+        )
     return max(1, min(int(chunk_size), num_classes))
 
 
@@ -247,15 +294,19 @@ def auto_chunk_size(n: int) -> int:
 
 def _check_inputs(h: Any, W: Any, b: Any, y: Any, xp: Any) -> None:
     """Shapes that fit together, and labels in range (out-of-range ones would gather another
-    row's column, or clamp silently on JAX)."""
+    row's column, or clamp silently on JAX).
+    """
     if h.ndim != 2 or W.ndim != 2 or h.shape[1] != W.shape[0]:
-        raise ValueError(f"h (n_samples, n_features) and W (n_features, n_classes) do not fit: "
-                         f"shapes {tuple(h.shape)} and {tuple(W.shape)}")
+        raise ValueError(
+            f"h (n_samples, n_features) and W (n_features, n_classes) do not fit: "
+            f"shapes {tuple(h.shape)} and {tuple(W.shape)}"
+        )
     if W.shape[1] == 0:
         raise ValueError("W has no classes (shape (n_features, 0))")
     if b is not None and tuple(b.shape) != (W.shape[1],):
-        raise ValueError(f"b must have shape ({W.shape[1]},), one entry per class, "
-                         f"got {tuple(b.shape)}")
+        raise ValueError(
+            f"b must have shape ({W.shape[1]},), one entry per class, got {tuple(b.shape)}"
+        )
     ops.check_labels(y, W.shape[1], xp=xp)
     if y.shape[0] != h.shape[0]:
         raise ValueError(f"{h.shape[0]} rows of h but {y.shape[0]} labels")

@@ -35,7 +35,8 @@ def minibatch_indices(
     smaller (like a PyTorch DataLoader with ``drop_last=False``). The batches are views
     of one array.
 
-    Raises:
+    Raises
+    ------
         ValueError: ``batch_size`` < 1 or ``n`` < 0.
     """
     batch_size = operator.index(batch_size)

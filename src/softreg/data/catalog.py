@@ -121,13 +121,15 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 def expand_user(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` with a leading ``~`` or ``~user`` expanded, or a :class:`DataError` naming
-    ``what`` when there is no such user (or no home directory to expand to)."""
+    ``what`` when there is no such user (or no home directory to expand to).
+    """
     try:
         return Path(path).expanduser()
     except RuntimeError:  # pathlib's "Could not determine home directory"
         user = os.fspath(path).split(os.sep, 1)[0]
-        raise DataError(f"{what}: cannot expand {user} (no such user, or no home "
-                        f"directory)") from None
+        raise DataError(
+            f"{what}: cannot expand {user} (no such user, or no home directory)"
+        ) from None
 
 
 def default_cache_dir() -> Path:

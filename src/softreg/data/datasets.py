@@ -61,7 +61,8 @@ IMAGE_SHAPE = (28, 28)
 class Dataset:
     """A train/test split of labelled grayscale images.
 
-    Attributes:
+    Attributes
+    ----------
         name: dataset name, e.g. ``"fashion-mnist"``.
         class_names: text label of each class index.
         train_images, test_images: uint8 arrays of shape (n, height, width), the stored form.
@@ -69,7 +70,8 @@ class Dataset:
             ``[0, len(class_names))`` (other integer types are converted on construction).
         source: the directory the files were read from.
 
-    Raises:
+    Raises
+    ------
         DataError: on construction, if the arrays are inconsistent.
     """
 
@@ -151,7 +153,8 @@ def check_split(
     ``image_file`` and ``label_file`` name the sources in error messages; by default
     the roles (``train_images`` ...) are named.
 
-    Raises:
+    Raises
+    ------
         DataError: images are not 3-D uint8, labels not 1-D integers, their counts
             differ, or a label lies outside ``[0, num_classes)``.
     """
@@ -191,7 +194,8 @@ def text_labels(
     """Class names for integer class indices, e.g. ``text_labels([0, 9])`` ->
     ``["t-shirt", "ankle boot"]``. ``dataset`` is a dataset name or a :class:`Dataset`.
 
-    Raises:
+    Raises
+    ------
         ValueError: an index is outside ``[0, number of classes)`` or not an integer.
     """
     names = (
@@ -215,7 +219,8 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike[str] | None = None) 
     """The first directory in the search order (see module docstring) holding all four
     files of dataset ``name``, each either ``.gz``-compressed or not; None if none does.
 
-    Raises:
+    Raises
+    ------
         DataError: ``name`` is unknown, or ``data_dir`` / ``$SOFTREG_DATA`` is given but
             holds no complete dataset.
     """
@@ -253,7 +258,8 @@ def _explicit_dir(spec: DatasetSpec, root: Path, what: str) -> Path:
 
 def _dataset_files(spec: DatasetSpec, directory: Path) -> dict[str, Path]:
     """Role -> existing file in ``directory``, preferring the ``.gz`` name; absent roles
-    are left out."""
+    are left out.
+    """
     found = {}
     for role in ROLES:
         gz_name = spec.files[role]
@@ -281,7 +287,8 @@ def load_dataset(
     Returns a :class:`Dataset` with uint8 images (n, 28, 28) and int64 labels (n,), or for
     ``"synthetic"`` the seed's generated 2-D, 3-class data as a ``TabularDataset``.
 
-    Raises:
+    Raises
+    ------
         DataError: the dataset is not found and ``download`` is False (the message
             lists every place searched), a download fails, or a file is corrupt or
             inconsistent with the others.
@@ -311,7 +318,8 @@ def _not_found_message(spec: DatasetSpec) -> str:
 def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
     """Read and validate the four IDX files of ``spec`` in ``directory``.
 
-    Raises:
+    Raises
+    ------
         DataError: a file is missing, corrupt (the IDX error is chained), or the
             arrays are not (n, 28, 28) uint8 images with n >= 1 matching in-range labels.
     """
@@ -337,8 +345,9 @@ def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
             split, images, arrays[f"{split}_labels"], len(spec.class_names), image_file, label_file
         )
         if len(images) == 0:
-            raise DataError(f"{image_file}: no images (its header says 0); the {split} set "
-                            "is empty")
+            raise DataError(
+                f"{image_file}: no images (its header says 0); the {split} set is empty"
+            )
     return Dataset(
         name=spec.name,
         class_names=spec.class_names,

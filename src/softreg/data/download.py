@@ -54,7 +54,8 @@ def download_dataset(
     right MD5 are not downloaded again. A ``<file>.part`` left by an interrupted download
     is resumed where the server supports it.
 
-    Raises:
+    Raises
+    ------
         DataError: a file could not be had with the right checksum from any mirror.
     """
     spec = dataset_spec(name)

@@ -75,7 +75,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     (uint8 stays uint8). It is read-only, and the only full-size allocation: the payload
     is read or inflated straight into it and, for multi-byte types, byte-swapped in place.
 
-    Raises:
+    Raises
+    ------
         IDXError: the file is missing or unreadable, the gzip stream is corrupt, the
             header is malformed, the payload is shorter or longer than the header says,
             or the header declares more than the file can hold or than fits in memory.
@@ -125,9 +126,7 @@ def _read_gzip(f: io.BufferedReader, name: str) -> np.ndarray:
     return _as_array(buffer, stored, dims)
 
 
-def _read_header(
-    read: Callable[[int], bytes], name: str
-) -> tuple[np.dtype, tuple[int, ...], int]:
+def _read_header(read: Callable[[int], bytes], name: str) -> tuple[np.dtype, tuple[int, ...], int]:
     """Read and check the header: the stored element type, the dimensions, its length.
 
     ``read(n)`` returns ``n`` bytes, or fewer at the end of the data.
@@ -158,8 +157,7 @@ def _read_header(
         )
     if ndim > NUMPY_MAX_DIMS:
         raise IDXError(
-            f"{name}: IDX header declares {ndim} dimensions, more than NumPy's "
-            f"{NUMPY_MAX_DIMS}"
+            f"{name}: IDX header declares {ndim} dimensions, more than NumPy's {NUMPY_MAX_DIMS}"
         )
     dims = struct.unpack(f">{ndim}I", sizes)
     # NumPy refuses a shape whose nonzero sizes overflow its index type even when another
@@ -191,8 +189,9 @@ def _allocate(name: str, stored: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
     try:
         return np.empty(nbytes, dtype=np.uint8)
     except MemoryError as exc:  # the estimate of available memory was too hopeful
-        raise IDXError(f"{what} {limits.format_bytes(nbytes)}, more than can be allocated "
-                       "here") from exc
+        raise IDXError(
+            f"{what} {limits.format_bytes(nbytes)}, more than can be allocated here"
+        ) from exc
 
 
 def _fill(readinto: Callable[[memoryview], int], buffer: np.ndarray, name: str) -> None:
@@ -279,7 +278,8 @@ class _GzipStream:
 
     def _inflate(self, max_length: int) -> bytes:
         """The next 1 to ``max_length`` bytes of data (at most INFLATE_CHUNK), or b"" at the
-        end of the last member."""
+        end of the last member.
+        """
         max_length = min(max_length, INFLATE_CHUNK)
         if max_length < 1:  # zlib would read 0 as "no limit"
             return b""

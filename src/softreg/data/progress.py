@@ -44,7 +44,8 @@ class _SilentBar:
 
 class _PercentBar:
     """Rewrites one stderr line when the whole percentage (or MiB count, if the total is
-    unknown) changes, so a slow download prints at most about a hundred updates."""
+    unknown) changes, so a slow download prints at most about a hundred updates.
+    """
 
     def __init__(self, total: int | None, desc: str, stream: TextIO) -> None:
         self.total = total if total else None

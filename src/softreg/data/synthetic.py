@@ -29,9 +29,7 @@ def _int_param(name: str, value: object, minimum: int) -> int:
     try:
         number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(
-            f"make_classification: {name} must be an integer, got {value!r}"
-        ) from None
+        raise TypeError(f"make_classification: {name} must be an integer, got {value!r}") from None
     if number < minimum:
         raise ValueError(f"make_classification: {name} must be >= {minimum}, got {number}")
     return number
@@ -153,8 +151,7 @@ def train_test_split(
     y = np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(
-            f"train_test_split: X and y must have a sample axis, got shapes {X.shape} "
-            f"and {y.shape}"
+            f"train_test_split: X and y must have a sample axis, got shapes {X.shape} and {y.shape}"
         )
     n = X.shape[0]
     if y.shape[0] != n:
@@ -164,9 +161,7 @@ def train_test_split(
         )
     test_fraction = float(test_fraction)
     if not 0.0 < test_fraction < 1.0:  # also rejects NaN
-        raise ValueError(
-            f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}"
-        )
+        raise ValueError(f"train_test_split: test_fraction must be in (0, 1), got {test_fraction}")
     # The small tolerance keeps 0.7 * 10 = 7.000000000000001 from becoming 8.
     n_test = math.ceil(test_fraction * n - 1e-9)
     if not 0 < n_test < n:
@@ -181,15 +176,22 @@ def train_test_split(
 
 # The seed's call, with n_clusters_per_class=1: its own call leaves the default of 2, which asks
 # for 3 x 2 = 6 clusters on the 4 corners of a 2-D square, and scikit-learn refuses it.
-SYNTHETIC_RECIPE = {"n_samples": 1000, "n_features": 2, "n_informative": 2, "n_redundant": 0,
-                    "n_classes": 3, "n_clusters_per_class": 1}
+SYNTHETIC_RECIPE = {
+    "n_samples": 1000,
+    "n_features": 2,
+    "n_informative": 2,
+    "n_redundant": 0,
+    "n_classes": 3,
+    "n_clusters_per_class": 1,
+}
 SYNTHETIC_SEED = 0  # the data are fixed; the training seed varies only the model
 
 
 @dataclass(frozen=True, eq=False)
 class TabularDataset:
     """A train/test split of feature vectors (no images): the same attributes training and
-    evaluation read from an image :class:`~softreg.data.Dataset`."""
+    evaluation read from an image :class:`~softreg.data.Dataset`.
+    """
 
     name: str
     class_names: tuple[str, ...]
@@ -219,7 +221,11 @@ def synthetic_dataset() -> TabularDataset:
     X_train, X_test, y_train, y_test = train_test_split(X, y, seed=SYNTHETIC_SEED)
     classes = SYNTHETIC_RECIPE["n_classes"]
     return TabularDataset(
-        name="synthetic", class_names=tuple(f"class {k}" for k in range(classes)),
-        X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+        name="synthetic",
+        class_names=tuple(f"class {k}" for k in range(classes)),
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
         source=f"make_classification({SYNTHETIC_RECIPE}, seed={SYNTHETIC_SEED})",
     )

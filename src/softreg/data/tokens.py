@@ -46,11 +46,20 @@ class NextTokenData:
         return self.vocab_size
 
 
-def make_next_token(n_train: int = 16384, n_test: int = 4096, *, vocab_size: int = 65536,
-                    n_features: int = 32, n_clusters: int = 32, zipf: float = 1.0,
-                    stickiness: float = 0.8, seed: int = 0) -> NextTokenData:
+def make_next_token(
+    n_train: int = 16384,
+    n_test: int = 4096,
+    *,
+    vocab_size: int = 65536,
+    n_features: int = 32,
+    n_clusters: int = 32,
+    zipf: float = 1.0,
+    stickiness: float = 0.8,
+    seed: int = 0,
+) -> NextTokenData:
     """Draw ``n_train + n_test`` (previous-token features, next token) pairs as described in
-    the module docstring, with ``seed`` deciding everything."""
+    the module docstring, with ``seed`` deciding everything.
+    """
     if not 1 <= n_clusters <= vocab_size:
         raise ValueError(f"n_clusters must be in [1, vocab_size], got {n_clusters}")
     if not 0.0 <= stickiness <= 1.0:
@@ -80,9 +89,16 @@ def make_next_token(n_train: int = 16384, n_test: int = 4096, *, vocab_size: int
 
     X = embedding[cluster].astype(np.float32)
     conditional, unigram = _entropies(p0, n_clusters, successor, stickiness, cluster_mass)
-    return NextTokenData(X[:n_train], next_token[:n_train], X[n_train:], next_token[n_train:],
-                         vocab_size=vocab_size, entropy_uniform=math.log(vocab_size),
-                         entropy_unigram=unigram, entropy_conditional=conditional)
+    return NextTokenData(
+        X[:n_train],
+        next_token[:n_train],
+        X[n_train:],
+        next_token[n_train:],
+        vocab_size=vocab_size,
+        entropy_uniform=math.log(vocab_size),
+        entropy_unigram=unigram,
+        entropy_conditional=conditional,
+    )
 
 
 def _zipf(vocab_size: int, exponent: float) -> np.ndarray:
@@ -92,7 +108,8 @@ def _zipf(vocab_size: int, exponent: float) -> np.ndarray:
 
 def _cluster_tables(p0: np.ndarray, n_clusters: int) -> tuple[int, np.ndarray, np.ndarray]:
     """Row ``j`` of a ``(n_clusters, per)`` table holds ``p0`` of tokens ``j, j + K, ...``
-    (zero-padded); returns ``per``, the cdf of the flattened table and each row's mass."""
+    (zero-padded); returns ``per``, the cdf of the flattened table and each row's mass.
+    """
     per = -(-p0.shape[0] // n_clusters)
     table = np.zeros(per * n_clusters)
     table[: p0.shape[0]] = p0
@@ -105,8 +122,13 @@ def _draw(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
 
 
-def _entropies(p0: np.ndarray, n_clusters: int, successor: np.ndarray, stickiness: float,
-               cluster_mass: np.ndarray) -> tuple[float, float]:
+def _entropies(
+    p0: np.ndarray,
+    n_clusters: int,
+    successor: np.ndarray,
+    stickiness: float,
+    cluster_mass: np.ndarray,
+) -> tuple[float, float]:
     """``H(next | cluster of previous)`` and ``H(next)``, in nats, from the definition."""
     token_cluster = np.arange(p0.shape[0]) % n_clusters
     conditional, marginal = 0.0, np.zeros_like(p0)
