@@ -57,7 +57,9 @@ def worker(args: argparse.Namespace) -> dict | None:
     import torch
 
     from softreg import distributed, load_dataset
-    from softreg.train import TrainConfig, fit, make_model
+    from softreg.build import make_model
+    from softreg.config import TrainConfig
+    from softreg.train import fit
 
     config = TrainConfig(
         dataset=DATASET,

@@ -149,7 +149,7 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
 
 def train_softreg(data, rows: slice, epochs: int, backend: str) -> dict:
     import softreg
-    from softreg.train import make_model
+    from softreg.build import make_model
 
     config = softreg.TrainConfig(
         dataset="mnist", model="mlp", epochs=epochs, backend=backend, **RECIPE

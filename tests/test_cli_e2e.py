@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from softreg.cli import build_parser, main
-from softreg.train import TrainConfig
+from softreg.config import TrainConfig
 
 CONTRACT_FILES = (
     "metrics.json",

@@ -25,15 +25,16 @@ except ImportError:
         raise
     pytest.skip("torch is not installed", allow_module_level=True)
 
+from softreg.build import make_model
 from softreg.checkpoint import load_checkpoint
 from softreg.cli import main
+from softreg.config import TrainConfig
 from softreg.data import load_dataset
 from softreg.distributed import Communicator, init, launch_from_env
 from softreg.errors import ConfigError, DistributedError, ModelFileError
 from softreg.runs import CHECKPOINT_FILE, train_run
-from softreg.train import TrainConfig, fit, make_model
+from softreg.train import fit
 
-# 800 training rows in batches of 17: the shards are 9 and 8 rows, and the last batch has one
 # row, so rank 1's shard of it is empty. An MLP with momentum: several tensors to all-reduce.
 RECIPE = {
     "dataset": "synthetic",
@@ -365,7 +366,7 @@ def test_other_ranks_write_nothing(tmp_path, capsys):
 def test_a_rank_without_rows_in_the_last_batch_adds_nothing():
     """A last batch smaller than the ranks leaves some with no rows; their mean gradient is
     0/0. Sent as it was, NaN times 0 rows, it made every rank's weights NaN."""
-    from softreg.train import _sum_over_ranks
+    from softreg.step import _sum_over_ranks
 
     partner = {
         "grads": {"W": np.full((2, 3), 3.0, np.float32)},

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from softreg import backend
+from softreg.callbacks import Callback
 from softreg.checkpoint import load_model
 from softreg.cli import main
+from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import DivergenceError
 from softreg.models import SoftmaxRegression
-from softreg.train import Callback, TrainConfig, fit
+from softreg.train import fit
 
 N = 6000  # enough of Fashion-MNIST to diverge many times over
 

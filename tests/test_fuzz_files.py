@@ -57,13 +57,16 @@ from safetensors.numpy import save as safetensors_bytes
 
 import softreg
 from softreg import limits
+from softreg.build import make_model
+from softreg.callbacks import Callback
 from softreg.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ModelFileError, RunDirError, SoftregError
 from softreg.fileio import canonical_json
+from softreg.history import History, TrainState
 from softreg.models import MLP, SoftmaxRegression
 from softreg.runs import MAX_CONFIG_BYTES, read_run_config
-from softreg.train import Callback, History, TrainConfig, TrainState, make_model
 
 MEMORY = 32_000_000  # what the tests pretend is available (softreg.limits.available_memory)
 SLACK = 8_000_000  # traced memory a reader may use beyond COPIES times the size of the file

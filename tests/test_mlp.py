@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from softreg import backend
+from softreg.build import make_model
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError
 from softreg.models import MLP
 from softreg.optim import SGD
 from softreg.standardise import input_stats
-from softreg.train import TrainConfig, evaluate, fit, make_model
+from softreg.train import evaluate, fit
 
 
 def float64_params(model, seed=0):
@@ -143,7 +145,7 @@ def test_donated_update_is_the_same_update_in_place(nesterov):
 
 def test_fit_never_changes_the_arrays_it_was_given_or_handed_out(blobs):
     """fit updates its own copies in place; states passed in or handed out stay as they are."""
-    from softreg.train import Callback
+    from softreg.callbacks import Callback
 
     X, y, _, _ = blobs
     config = TrainConfig(model="mlp", hidden=(6,), epochs=3, batch_size=50, lr=0.1, momentum=0.9)

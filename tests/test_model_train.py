@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from softreg import ops
+from softreg.callbacks import Callback
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError, DataValueError
 from softreg.models import SoftmaxRegression
 from softreg.optim import SGD
-from softreg.train import Callback, TrainConfig, evaluate, fit
+from softreg.train import evaluate, fit
 
 
 def float64_params(model, seed=0):

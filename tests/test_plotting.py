@@ -5,9 +5,12 @@ import types
 
 import numpy as np
 
+from softreg.callbacks import Callback
+from softreg.config import TrainConfig
+from softreg.history import EpochRecord, History
 from softreg.models import SoftmaxRegression
 from softreg.plotting import LiveCurves, plot_curves, plot_predictions, save_figure
-from softreg.train import Callback, EpochRecord, History, TrainConfig, fit
+from softreg.train import fit
 
 
 def history_of(n):

@@ -2,9 +2,11 @@
 
 import io
 
+from softreg.config import TrainConfig
+from softreg.history import EpochRecord
 from softreg.models import SoftmaxRegression
 from softreg.progress import ProgressBar, format_record
-from softreg.train import EpochRecord, TrainConfig, fit
+from softreg.train import fit
 
 
 def test_format_record_reads_like_the_book():

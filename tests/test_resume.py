@@ -17,11 +17,14 @@ import numpy as np
 import pytest
 
 from softreg import backend
+from softreg.callbacks import Callback
 from softreg.checkpoint import load_checkpoint, save_checkpoint
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError, ModelFileError, RunDirError
+from softreg.history import History
 from softreg.models import MLP, SoftmaxRegression
 from softreg.runs import CHECKPOINT_FILE, resume_run, train_run
-from softreg.train import Callback, History, TrainConfig, fit
+from softreg.train import fit
 
 TIMING = {"seconds"}  # EpochRecord fields that measure time, not training
 

@@ -10,11 +10,12 @@ import pytest
 
 from softreg import backend
 from softreg.cli import build_parser
+from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError
 from softreg.models import SoftmaxRegression
 from softreg.optim import scheduled_lr
-from softreg.train import TrainConfig, fit
+from softreg.train import fit
 
 
 def test_cosine_is_torchs_cosine_annealing_stepped_per_batch():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from softreg import sweep
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError
 from softreg.sweep import (
     best_point,
@@ -22,7 +23,6 @@ from softreg.sweep import (
     validation_split,
     write_sweep,
 )
-from softreg.train import TrainConfig
 
 BASE = TrainConfig(dataset="synthetic", epochs=2, batch_size=32, lr=0.1, log_every=0)
 

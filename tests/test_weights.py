@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from softreg import ops
+from softreg.config import TrainConfig
 from softreg.errors import DataValueError
 from softreg.models import SoftmaxRegression
-from softreg.train import TrainConfig, fit
+from softreg.train import fit
 
 
 @pytest.mark.parametrize("softmax", ["stable", "naive"])

@@ -11,6 +11,9 @@ The public surface is listed in ``__all__``; importing softreg needs NumPy only.
 
 __version__ = "0.1.0"
 
+from softreg.build import init_state, make_model
+from softreg.callbacks import Callback
+from softreg.config import TrainConfig
 from softreg.data import Dataset, load_dataset, text_labels
 from softreg.errors import (
     ConfigError,
@@ -21,6 +24,7 @@ from softreg.errors import (
     RunDirError,
     SoftregError,
 )
+from softreg.history import EpochRecord, Evaluation, FitResult, History, StepRecord, TrainState
 from softreg.models import MLP, SoftmaxRegression
 from softreg.ops import (
     accuracy,
@@ -36,20 +40,7 @@ from softreg.ops import (
     softmax_naive,
 )
 from softreg.optim import SGD
-from softreg.train import (
-    Callback,
-    EpochRecord,
-    Evaluation,
-    FitResult,
-    History,
-    StepRecord,
-    TrainConfig,
-    TrainState,
-    evaluate,
-    fit,
-    init_state,
-    make_model,
-)
+from softreg.train import evaluate, fit
 
 __all__ = [
     "MLP",

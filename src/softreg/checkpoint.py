@@ -37,11 +37,12 @@ from typing import Any
 import numpy as np
 
 from softreg import backend
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError, DataValueError, ModelFileError, describe, require
 from softreg.fileio import atomic_write_bytes, canonical_json, parse_json
+from softreg.history import EpochRecord, History, StepRecord, TrainState
 from softreg.limits import check_fits_in_memory
 from softreg.models import MODELS
-from softreg.train import EpochRecord, History, StepRecord, TrainConfig, TrainState
 
 __all__ = [
     "Checkpoint",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from softreg import __version__
 from softreg.backend import BACKENDS, DEVICES
+from softreg.config import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 from softreg.data import DATASET_NAMES
 from softreg.distributed import DEFAULT_TIMEOUT as DIST_TIMEOUT
 from softreg.errors import SoftregError, printable, require
@@ -27,7 +28,6 @@ from softreg.models import MODELS
 from softreg.optim import LR_SCHEDULES
 from softreg.recipes import RECIPES, recipe_config
 from softreg.runs import MAX_SHOW
-from softreg.train import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 
 DEBUG_VAR = "SOFTREG_DEBUG"  # set to 1: unexpected errors show their traceback
 

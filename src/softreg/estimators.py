@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from softreg import backend, ops
+from softreg.build import make_model
+from softreg.config import TrainConfig
 from softreg.errors import MissingDependencyError
-from softreg.train import TrainConfig, TrainState, make_model
+from softreg.history import TrainState
 from softreg.train import fit as train
 
 try:

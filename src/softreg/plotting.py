@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from softreg.callbacks import Callback
+from softreg.config import TrainConfig
 from softreg.errors import require
 from softreg.fileio import atomic_write_bytes
-from softreg.train import Callback, EpochRecord, History, TrainConfig, TrainState
+from softreg.history import EpochRecord, History, TrainState
 
-# The book's Animator: x = epoch, y-limits 0.3..0.9, these three lines in these styles.
 CURVES = (
     ("train_loss", "train loss", "-"),
     ("train_acc", "train acc", "m--"),

@@ -7,7 +7,9 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from softreg.train import Callback, EpochRecord, History, StepRecord, TrainConfig, TrainState
+from softreg.callbacks import Callback
+from softreg.config import TrainConfig
+from softreg.history import EpochRecord, History, StepRecord, TrainState
 
 
 def format_record(record: EpochRecord, epochs: int) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from softreg.config import TrainConfig
 from softreg.errors import ConfigError
-from softreg.train import TrainConfig
 
 RECIPES: dict[str, dict[str, Any]] = {
     "book": {},

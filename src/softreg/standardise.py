@@ -164,7 +164,7 @@ def feature_stats(
 
 def _normalised(sample_weight: np.ndarray | None) -> np.ndarray | None:
     """Weights summing to 1, float64 ``(n,)``, or None (weights as
-    :func:`softreg.train.checked_sample_weight` gives them: finite, >= 0, averaging 1).
+    :func:`softreg.validation.checked_sample_weight` gives them: finite, >= 0, averaging 1).
     """
     if sample_weight is None:
         return None

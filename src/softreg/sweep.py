@@ -41,12 +41,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from softreg.build import make_model
+from softreg.config import TrainConfig
 from softreg.data import download_dataset, find_dataset_dir, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, DivergenceError, SoftregError, printable, require
 from softreg.fileio import atomic_write_bytes, write_json
+from softreg.history import TrainState
 from softreg.rundir import RunDirectory
-from softreg.train import TrainConfig, TrainState, evaluate, fit, make_model
+from softreg.train import evaluate, fit
 
 FIELDS = ("lr", "batch_size")
 EQUAL = ("epochs", "updates")

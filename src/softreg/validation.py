@@ -1,0 +1,92 @@
+"""Checks of the data a model is trained or evaluated on, and of sample weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from softreg import backend
+from softreg.errors import DataValueError
+
+
+def to_device(
+    arrays: tuple[Any, Any], be: backend.Backend, name: str, model: Any
+) -> tuple[Any, Any]:
+    """``(X, y)`` checked on the host (see :func:`check_data`) and moved to the backend's
+    device.
+    """
+    X, y = (backend.to_numpy(a) for a in arrays)
+    check_data(X, y, name, model)
+    # softreg trains in float32 on every backend (the parameters' dtype): other features,
+    # integers or float64, are converted once here rather than promoted at every step.
+    if X.dtype != np.float32:
+        with np.errstate(over="ignore"):  # said below, in one line
+            X = X.astype(np.float32)
+        if not np.isfinite(X).all():
+            raise DataValueError(f"{name}: features beyond float32's range (about 3.4e38)")
+    return be.asarray(X), be.asarray(y)
+
+
+def check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
+    """Refuse data ``model`` cannot be trained or evaluated on: mismatched or empty arrays,
+    the wrong number of features, NaN or inf features, labels outside its classes.
+    """
+    num_classes = model.num_outputs
+    if y.ndim != 1:
+        raise DataValueError(f"{name}: labels must be 1-D (n_samples,), got shape {y.shape}")
+    if X.ndim < 2:
+        raise DataValueError(
+            f"{name}: features must be (n_samples, n_features), got shape {X.shape}"
+        )
+    if X.shape[0] != y.shape[0]:
+        raise DataValueError(f"{name}: {X.shape[0]} examples but {y.shape[0]} labels")
+    if X.shape[0] == 0:
+        raise DataValueError(f"{name}: the dataset is empty")
+    if math.prod(X.shape[1:]) != model.num_inputs:
+        raise DataValueError(
+            f"{name}: {math.prod(X.shape[1:])} features per example, but the "
+            f"model takes {model.num_inputs}"
+        )
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise DataValueError(f"{name}: features must be real numbers, got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise DataValueError(
+            f"{name}: feature {tuple(int(i) for i in bad)} is "
+            f"{X[tuple(bad)]}; features must be finite (no NaN or inf)"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataValueError(f"{name}: labels must be integers, got dtype {y.dtype}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise DataValueError(
+            f"{name}: label {low if low < 0 else high} outside "
+            f"[0, {num_classes}) (the model has {num_classes} classes)"
+        )
+
+
+def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` checked and rescaled to average 1, float64 ``(n,)`` on the host, or
+    None when there are none or all are equal (equal weights are no weights, exactly).
+    What ``fit`` weights the loss with and ``make_model`` the input statistics.
+
+    Raises
+    ------
+    DataValueError
+        Another shape, a weight that is negative or not finite, or all weights 0.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(backend.to_numpy(sample_weight), dtype=np.float64)
+    if w.shape != (n,):
+        raise DataValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataValueError("sample weights must be finite and >= 0")
+    if not w.any():
+        raise DataValueError("sample weights sum to 0: nothing to learn from")
+    if (w == w[0]).all():  # rescaled, equal weights are no weights: make that exact
+        return None
+    w = w / w.max()  # first: weights near float64's largest would overflow their sum
+    return w * (n / w.sum())
