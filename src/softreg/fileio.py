@@ -9,7 +9,9 @@ destination only after it has been flushed and fsynced.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import json
 import math
 import os
@@ -17,7 +19,7 @@ import stat
 import tempfile
 import tokenize
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -202,6 +204,32 @@ def _depth(value: Any) -> int:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
     return deepest
+
+
+def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows as a CSV file with a header line, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where the file goes; it appears whole or not at all (see :func:`atomic_write`).
+    rows : iterable of mapping
+        One mapping per row, all with the same keys in the same order: the first row's keys
+        are the header.
+
+    Raises
+    ------
+    ValueError
+        There are no rows, or a row has keys the first one does not.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError(f"no rows to write to {path}")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
