@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from softreg import backend, ops
+from softreg.checks import check_choice, check_int
 from softreg.errors import ConfigError
 from softreg.models import MODELS, check_sigma
 from softreg.optim import LR_SCHEDULES, SGD
@@ -118,13 +119,3 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -20,7 +20,8 @@ import numpy as np
 from softreg import backend
 from softreg.build import check_trainable, init_state
 from softreg.callbacks import Callback
-from softreg.config import TrainConfig, check_int
+from softreg.checks import check_int
+from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.distributed import check_config as check_distributed
 from softreg.errors import ConfigError, DivergenceError
