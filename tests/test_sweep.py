@@ -13,6 +13,7 @@ import pytest
 
 from softreg import sweep
 from softreg.config import TrainConfig
+from softreg.data.split import validation_split
 from softreg.errors import ConfigError
 from softreg.sweep import (
     best_point,
@@ -20,7 +21,6 @@ from softreg.sweep import (
     run_sweep,
     run_sweep_dataset,
     sweep_main,
-    validation_split,
     write_sweep,
 )
 

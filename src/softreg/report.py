@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from softreg import metrics, ops
+from softreg.data.split import validation_split
 from softreg.errors import SoftregError, describe
 from softreg.fileio import atomic_write_bytes, load_npy, regular_file_opener, write_json
 from softreg.limits import format_bytes
 from softreg.predict import finite_logits
 from softreg.rundir import RunDirectory
-from softreg.sweep import validation_split
 
 CALIBRATION_FRACTION = 0.1  # of the training set, held out to fit the temperature
 CALIBRATION_SEED = 0

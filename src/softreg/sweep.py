@@ -45,6 +45,7 @@ from softreg.build import make_model
 from softreg.config import TrainConfig
 from softreg.data import download_dataset, find_dataset_dir, load_dataset
 from softreg.data.batching import epoch_permutation
+from softreg.data.split import check_fraction, validation_split
 from softreg.errors import ConfigError, DivergenceError, SoftregError, printable, require
 from softreg.fileio import atomic_write_bytes, write_json
 from softreg.history import TrainState
@@ -122,30 +123,6 @@ class SweepPoint:
 
 
 # --- choosing and checking what to sweep -------------------------------------------------
-
-
-def validation_split(
-    X: Any, y: Any, *, fraction: float = 0.1, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(X_fit, y_fit, X_val, y_val)``: a seeded random ``fraction`` of the training rows held
-    out for choosing hyperparameters, so the test set stays unseen until the end.
-
-    ``round(fraction * n)`` rows are held out; each part keeps the rows' original order.
-    """
-    X, y = np.asarray(X), np.asarray(y)
-    _check_fraction(fraction)
-    n = X.shape[0]
-    if y.shape[0] != n:
-        raise ConfigError(f"validation split: {n} examples but {y.shape[0]} labels")
-    n_val = round(fraction * n)
-    if not 0 < n_val < n:
-        raise ConfigError(
-            f"validation fraction {fraction} of {n} examples leaves "
-            f"{n_val} to validate and {n - n_val} to fit: both must be non-empty"
-        )
-    held_out = np.zeros(n, dtype=bool)
-    held_out[np.random.default_rng(seed).permutation(n)[:n_val]] = True
-    return X[~held_out], y[~held_out], X[held_out], y[held_out]
 
 
 def check_field(field: str) -> str:
@@ -505,7 +482,7 @@ def _dataset_source(
     """Where the workers read ``base.dataset``'s training set from: found (or downloaded)
     once, here, first.
     """
-    _check_fraction(val_fraction)
+    check_fraction(val_fraction)
     directory = data_dir
     if base.dataset != "synthetic":
         directory = find_dataset_dir(base.dataset, data_dir)
@@ -513,11 +490,6 @@ def _dataset_source(
             directory = download_dataset(base.dataset)
         # else: load_dataset raises the error that lists every place searched
     return ("dataset", base.dataset, directory, val_fraction, base.seed)
-
-
-def _check_fraction(fraction: float) -> None:
-    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise ConfigError(f"validation fraction must be in (0, 1), got {fraction!r}")
 
 
 def best_point(points: Sequence[SweepPoint], metric: str = "val_loss") -> SweepPoint:
@@ -705,7 +677,7 @@ def sweep_main(
     values = list(values)
     for budget in budgets:  # every mistake is reported before the first (long) run
         _check_sweep(base, field, values, budget, updates)
-    _check_fraction(val_fraction)
+    check_fraction(val_fraction)
     _check_workers(workers, len(values))
     if plots:
         require("matplotlib.figure", "drawing the sweep's figures (or pass plots=False)")
@@ -758,6 +730,5 @@ __all__ = [
     "sweep_main",
     "train_point",
     "updates_budget",
-    "validation_split",
     "write_sweep",
 ]
