@@ -366,7 +366,7 @@ def test_other_ranks_write_nothing(tmp_path, capsys):
 def test_a_rank_without_rows_in_the_last_batch_adds_nothing():
     """A last batch smaller than the ranks leaves some with no rows; their mean gradient is
     0/0. Sent as it was, NaN times 0 rows, it made every rank's weights NaN."""
-    from softreg.step import _sum_over_ranks
+    from softreg.step import sum_over_ranks as _sum_over_ranks
 
     partner = {
         "grads": {"W": np.full((2, 3), 3.0, np.float32)},

@@ -40,11 +40,12 @@ from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
 from softreg.config import TrainConfig
 from softreg.data import DataError, Dataset, load_dataset
 from softreg.data.batching import epoch_permutation
+from softreg.divergence import params_finite
 from softreg.errors import ConfigError, DivergenceError, RunDirError, require
 from softreg.fileio import atomic_write_bytes, parse_json, write_json
 from softreg.history import EpochRecord, FitResult, History, StepRecord, TrainState
 from softreg.rundir import RunDirectory
-from softreg.train import fit, params_finite
+from softreg.train import fit
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"

@@ -1,118 +1,177 @@
-"""One training step and one evaluation pass over a chunk: pure functions of the parameters
-that JAX and TensorFlow compile."""
+"""One training step and one evaluation pass over a chunk of rows.
+
+Both are pure functions of arrays (and dicts and tuples of arrays), so that JAX and
+TensorFlow can compile them; NumPy and PyTorch run them eagerly. What stays the same through
+a run (the model, the optimiser, the loss's variant) is bound once in a :class:`StepRules`;
+what changes from step to step travels as a :class:`Carry` (the training state the step
+updates) and a :class:`StepInputs` (this step's learning rate and sampled classes).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from softreg import backend, ops, sampling
 from softreg.config import TrainConfig
-from softreg.optim import scheduled_lr
-from softreg.protocols import Params
+from softreg.optim import SGD, scheduled_lr
+from softreg.protocols import Model, Params
+
+# Keeps the sampled softmax's draws apart from other (seed, epoch, ...) random streams.
+_SAMPLING_STREAM = 1
 
 
 class NonFiniteLoss(Exception):
-    """Raised by an eager training step before it changes anything in place."""
+    """Raised by an eager training step before it changes anything in place.
+
+    Parameters
+    ----------
+    loss : float
+        The batch's summed loss, NaN or infinite.
+    """
 
     def __init__(self, loss: float):
         self.loss = loss
 
 
-def train_step(
-    model: Any,
-    optimizer: Any,
-    softmax: str,
-    params: Params,
-    opt_state: dict[str, Any],
-    totals: dict[str, Any],
-    X: Any,
-    y: Any,
-    idx: Any,
-    weight: Any = None,
-    sampled: Any = None,
-    lr: Any = None,
-    *,
-    check_loss: bool = False,
-    all_reduce: Any = None,
-    chunk_size: int = 0,
-) -> tuple[Params, dict[str, Any], dict[str, Any]]:
-    """One SGD step on the rows ``idx`` of ``(X, y)`` (JAX and TensorFlow compile it).
+@dataclass(frozen=True)
+class StepRules:
+    """What every step of a run does the same way.
 
-    Returns the new parameters and optimiser state, and ``totals`` (0-d arrays: ``loss``, the
-    summed loss, and ``correct``, the number of correct predictions) with this batch's added,
-    computed before the update as the book does. Accumulating here keeps the epoch's sums on
-    the device and the step one call. ``weight`` (all examples' weights) weights the loss.
-    ``params`` and ``opt_state`` are donated to the update (see :meth:`SGD.update`): mutable
-    arrays are updated in place, so only the owner of the training loop (:func:`fit`) may
-    call this. With ``check_loss`` (eager backends only) a batch loss that is not finite
-    raises before anything is updated. With ``all_reduce`` (a data-parallel run's sum over
-    ranks) ``idx`` is this rank's shard of the batch, and the gradient, loss and count are
-    the whole batch's, on every rank. ``chunk_size`` > 0 computes the output layer over
-    chunks of that many classes, never forming the logits; ``sampled`` (``{"classes": (S,)
-    classes drawn for this step, "log_q": (num_outputs,) log-proposal}``) takes the gradient
-    of the sampled softmax instead (the losses and counts stay exact). ``lr`` (a 0-d array)
-    is this step's learning rate under a schedule; None: the optimiser's own.
+    Attributes
+    ----------
+    model : Model
+        The model, without input standardisation (``fit`` standardises the data once).
+    optimizer : SGD
+        The optimiser; its ``update`` takes the parameters over (see ``donate``).
+    softmax : str
+        ``"stable"`` or ``"naive"`` (the book's formula, which overflows).
+    chunk_size : int
+        > 0: the output layer over chunks of that many classes, never forming the logits.
+    check_loss : bool
+        Raise :class:`NonFiniteLoss` before updating anything when the batch's loss is not
+        finite (eager backends: they update in place, so the check must come first).
+    all_reduce : callable or None
+        A data-parallel run's sum over ranks (:meth:`Communicator.all_reduce_sum`).
+    """
+
+    model: Model
+    optimizer: SGD
+    softmax: str = "stable"
+    chunk_size: int = 0
+    check_loss: bool = False
+    all_reduce: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+class Carry(NamedTuple):
+    """The training state a step reads and returns anew.
+
+    Attributes
+    ----------
+    params : Params
+        The model's parameters.
+    opt_state : dict
+        The optimiser's state (momentum buffers).
+    totals : dict
+        The epoch's sums so far, 0-d arrays: ``loss`` (summed per-example loss) and
+        ``correct`` (number of correct predictions), computed before each update as the
+        book does.
+    """
+
+    params: Params
+    opt_state: dict[str, Any]
+    totals: dict[str, Any]
+
+
+class StepInputs(NamedTuple):
+    """What one step takes besides the state and the batch's rows.
+
+    Attributes
+    ----------
+    weight : array or None
+        ``(n_samples,)`` every example's loss weight (averaging 1), or None.
+    sampled : dict or None
+        Sampled softmax: ``{"classes": (n_sampled,) int, "log_q": (n_classes,) float32}``,
+        this step's classes and the log of the distribution they were drawn from; else None.
+    lr : array or None
+        This step's learning rate as a float32 0-d array under a schedule; None for the
+        optimiser's constant rate.
+    """
+
+    weight: Any = None
+    sampled: dict[str, Any] | None = None
+    lr: Any = None
+
+
+def train_step(
+    rules: StepRules, carry: Carry, X: Any, y: Any, idx: Any, inputs: StepInputs
+) -> Carry:
+    """Take one SGD step on the rows ``idx`` of ``(X, y)``.
+
+    Parameters
+    ----------
+    rules : StepRules
+        The model, optimiser and loss variant.
+    carry : Carry
+        The parameters, optimiser state and the epoch's sums so far. The parameters and
+        optimiser state are donated to the update: mutable arrays are updated in place, so
+        only the owner of the training loop (:func:`softreg.train.fit`) may call this.
+    X : array, shape (n_samples, n_features)
+        All training inputs, standardised.
+    y : array, shape (n_samples,)
+        All training labels.
+    idx : array, shape (batch_size,)
+        The rows of this batch (of this rank's shard, in a data-parallel run).
+    inputs : StepInputs
+        Sample weights, sampled classes and learning rate.
+
+    Returns
+    -------
+    Carry
+        The new parameters and optimiser state, and ``totals`` with this batch's summed loss
+        and correct count added. With ``rules.all_reduce`` the gradient, loss and count are
+        the whole batch's, on every rank.
+
+    Raises
+    ------
+    NonFiniteLoss
+        With ``rules.check_loss``: the batch's loss is not finite; nothing was changed.
     """
     xp = backend.get_namespace(X)
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
-    w_batch = xp.take(weight, idx, axis=0) if weight is not None else None
+    w_batch = xp.take(inputs.weight, idx, axis=0) if inputs.weight is not None else None
     losses, grads, correct = _losses_and_grads(
-        model, params, X_batch, y_batch, w_batch, softmax, chunk_size, sampled
+        rules, carry.params, X_batch, y_batch, w_batch, inputs.sampled
     )
     batch_loss = xp.sum(losses)
-    if all_reduce is not None:  # before the check, so that every rank checks the same loss
-        grads, batch_loss, correct = _sum_over_ranks(
-            all_reduce, grads, batch_loss, correct, losses.shape[0], xp=xp
+    if rules.all_reduce is not None:  # before the check: every rank checks the same loss
+        grads, batch_loss, correct = sum_over_ranks(
+            rules.all_reduce, grads, batch_loss, correct, losses.shape[0], xp=xp
         )
-    if check_loss and not math.isfinite(float(batch_loss)):
+    if rules.check_loss and not math.isfinite(float(batch_loss)):
         raise NonFiniteLoss(float(batch_loss))
-    params, opt_state = optimizer.update(params, grads, opt_state, donate=True, lr=lr)
-    totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
-    return params, opt_state, totals
-
-
-def _sum_over_ranks(
-    all_reduce: Any, grads: Params, batch_loss: Any, correct: Any, rows: int, *, xp: Any
-) -> tuple[Params, Any, Any]:
-    """The whole batch's mean gradient, summed loss and correct count from this rank's shard
-    of ``rows`` rows. Each rank sends sums (its mean gradient times its rows), so a batch that
-    does not split evenly still weighs every example alike, as one process would. A rank with
-    no rows (a last batch smaller than the ranks) sends zeros: its mean over no rows is 0/0,
-    and NaN times 0 rows would still be NaN. One collective: everything travels in the loss's
-    dtype (a batch's counts are exact in it).
-    """
-    dtype, dev = batch_loss.dtype, backend.device(batch_loss)
-    sums = {name: g * rows if rows else xp.zeros_like(g) for name, g in grads.items()}
-    total = all_reduce(
-        {
-            "grads": sums,
-            "loss": batch_loss,
-            "correct": xp.astype(correct, dtype),
-            "rows": xp.asarray(rows, dtype=dtype, device=dev),
-        }
+    params, opt_state = rules.optimizer.update(
+        carry.params, grads, carry.opt_state, donate=True, lr=inputs.lr
     )
-    mean_grads = {name: g / total["rows"] for name, g in total["grads"].items()}
-    return mean_grads, total["loss"], xp.astype(total["correct"], correct.dtype)
+    totals = carry.totals
+    totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
+    return Carry(params, opt_state, totals)
 
 
 def _losses_and_grads(
-    model: Any,
-    params: Params,
-    X: Any,
-    y: Any,
-    weight: Any,
-    softmax: str,
-    chunk_size: int,
-    sampled: Any,
+    rules: StepRules, params: Params, X: Any, y: Any, weight: Any, sampled: dict[str, Any] | None
 ) -> tuple[Any, Params, Any]:
-    """One batch's per-example losses, gradients and number of correct predictions, the
-    way the configuration asks: all logits at once, over chunks of classes, or with the
-    sampled softmax's gradient.
+    """Return one batch's per-example losses, gradients and number of correct predictions.
+
+    The way the rules ask: all logits at once, over chunks of classes, or with the sampled
+    softmax's gradient.
     """
     xp = backend.get_namespace(X)
+    model, chunk_size = rules.model, rules.chunk_size
     if sampled is not None:
         losses, grads, predicted = model.loss_and_grad_sampled(
             params,
@@ -128,17 +187,84 @@ def _losses_and_grads(
             params, X, y, chunk_size=chunk_size, weight=weight
         )
     else:
-        losses, grads, logits = model.loss_and_grad(params, X, y, weight=weight, softmax=softmax)
+        losses, grads, logits = model.loss_and_grad(
+            params, X, y, weight=weight, softmax=rules.softmax
+        )
         return losses, grads, ops.count_correct(logits, y, xp=xp)
     return losses, grads, xp.sum(xp.astype(predicted == y, xp.int32))
 
 
-def _proposal(
-    config: TrainConfig, model: Any, labels: Any, be: backend.Backend
+def sum_over_ranks(
+    all_reduce: Callable[[dict[str, Any]], dict[str, Any]],
+    grads: Params,
+    batch_loss: Any,
+    correct: Any,
+    rows: int,
+    *,
+    xp: Any,
+) -> tuple[Params, Any, Any]:
+    """Return the whole batch's mean gradient, summed loss and correct count.
+
+    Each rank sends sums (its mean gradient times its ``rows``), so a batch that does not
+    split evenly still weighs every example alike, as one process would. A rank with no rows
+    (a last batch smaller than the ranks) sends zeros: its mean over no rows is 0/0, and NaN
+    times 0 rows would still be NaN. One collective: everything travels in the loss's dtype
+    (a batch's counts are exact in it).
+
+    Parameters
+    ----------
+    all_reduce : callable
+        Sums a dict of dicts of arrays over the ranks.
+    grads : Params
+        This rank's mean gradient over its ``rows`` rows.
+    batch_loss, correct : 0-d arrays
+        This rank's summed loss and number of correct predictions.
+    rows : int
+        Rows in this rank's shard of the batch.
+    xp : namespace
+        The arrays' namespace.
+
+    Returns
+    -------
+    tuple
+        ``(grads, batch_loss, correct)`` of the whole batch.
+    """
+    dtype, dev = batch_loss.dtype, backend.device(batch_loss)
+    sums = {name: g * rows if rows else xp.zeros_like(g) for name, g in grads.items()}
+    total = all_reduce(
+        {
+            "grads": sums,
+            "loss": batch_loss,
+            "correct": xp.astype(correct, dtype),
+            "rows": xp.asarray(rows, dtype=dtype, device=dev),
+        }
+    )
+    mean_grads = {name: g / total["rows"] for name, g in total["grads"].items()}
+    return mean_grads, total["loss"], xp.astype(total["correct"], correct.dtype)
+
+
+def sampling_proposal(
+    config: TrainConfig, model: Model, labels: Any, be: backend.Backend
 ) -> tuple[np.ndarray, Any] | None:
-    """With sampled softmax, what the classes are drawn from: the training labels'
-    frequencies mixed with a little of the uniform distribution (host, float64), and their
-    log (on the device); else None.
+    """Return what the sampled softmax draws classes from, or None without it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration; ``config.sampled`` > 0 asks for the sampled softmax.
+    model : Model
+        The model (its number of classes).
+    labels : array, shape (n_samples,)
+        The training labels.
+    be : Backend
+        Where the log-proposal goes.
+
+    Returns
+    -------
+    tuple or None
+        ``(probs, log_q)``: the training labels' frequencies mixed with a little of the
+        uniform distribution (host, float64 ``(n_classes,)``) and their log (float32, on the
+        device).
     """
     if not config.sampled:
         return None
@@ -146,12 +272,17 @@ def _proposal(
     return probs, be.asarray(np.log(probs).astype(np.float32))
 
 
-def _step_sampled(
-    proposal: Any, config: TrainConfig, epoch: int, batch: int, be: backend.Backend
+def sampled_classes(
+    proposal: tuple[np.ndarray, Any] | None,
+    config: TrainConfig,
+    epoch: int,
+    batch: int,
+    be: backend.Backend,
 ) -> dict[str, Any] | None:
-    """With sampled softmax, the step's ``sampled`` argument: this step's classes, drawn from
-    ``(seed, epoch, batch)`` alone so that a resumed run draws what the uninterrupted one
-    would have, and the log-proposal; else None.
+    """Return a step's sampled classes (:attr:`StepInputs.sampled`), or None without them.
+
+    The classes are drawn from ``(seed, epoch, batch)`` alone, so that a resumed run draws
+    what the uninterrupted one would have.
     """
     if proposal is None:
         return None
@@ -161,27 +292,44 @@ def _step_sampled(
     return {"classes": classes, "log_q": log_q}
 
 
-def _step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
-    """Step ``step``'s (0-based) learning rate as a float32 0-d array on the device, under a
-    schedule; None with a constant rate (the optimiser's own, as a Python number). An array,
-    not a number, so that a compiled step is traced once, not once per value.
+def step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
+    """Return step ``step``'s (0-based) learning rate (:attr:`StepInputs.lr`).
+
+    Under a schedule, a float32 0-d array on the device (an array, not a number, so that a
+    compiled step is traced once, not once per value); with a constant rate, None (the
+    optimiser's own rate).
     """
     if config.lr_schedule == "constant":
         return None
-    return be.asarray(
-        np.asarray(scheduled_lr(config.lr, config.lr_schedule, step, total_steps), dtype=np.float32)
-    )
-
-
-_SAMPLING_STREAM = 1  # keeps the draws' seeds apart from other (seed, epoch, ...) streams
+    lr = scheduled_lr(config.lr, config.lr_schedule, step, total_steps)
+    return be.asarray(np.asarray(lr, dtype=np.float32))
 
 
 def evaluation_sums(
-    model: Any, params: Params, X: Any, y: Any, *, chunk_size: int | None = 0
+    model: Model, params: Params, X: Any, y: Any, *, chunk_size: int | None = 0
 ) -> tuple[Any, Any]:
-    """Summed cross-entropy and number of correct predictions on ``(X, y)``, as a pure
-    function (labels must have been checked). ``chunk_size``: 0 forms the logits; otherwise
-    classes are taken that many at a time (None: automatic), see :mod:`softreg.vocab`.
+    """Return the summed cross-entropy and number of correct predictions on ``(X, y)``.
+
+    A pure function (the labels must have been checked).
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    params : Params
+        Its parameters.
+    X : array, shape (n_samples, n_features)
+        Inputs.
+    y : array, shape (n_samples,)
+        Labels in ``[0, n_classes)``.
+    chunk_size : int or None
+        0 forms the logits; otherwise classes are taken that many at a time (None:
+        automatically), see :mod:`softreg.vocab`.
+
+    Returns
+    -------
+    tuple of 0-d arrays
+        ``(loss_sum, correct)``.
     """
     xp = backend.get_namespace(X)
     if chunk_size != 0:

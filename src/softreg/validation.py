@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from softreg import backend
-from softreg.errors import DataValueError
+from softreg.errors import ConfigError, DataValueError
+from softreg.history import TrainState
 
 
 def to_device(
@@ -90,3 +91,33 @@ def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
         return None
     w = w / w.max()  # first: weights near float64's largest would overflow their sum
     return w * (n / w.sum())
+
+
+def check_resumable(state: TrainState, steps_per_epoch: int, batch_size: int) -> None:
+    """Refuse a state this run cannot continue from: a position outside its epochs, or sums
+    and a last report that count more examples than its batches hold.
+    """
+    if not 0 <= state.batch <= steps_per_epoch:
+        raise ConfigError(
+            f"the state is at batch {state.batch} of an epoch of "
+            f"{steps_per_epoch} batches: it comes from another configuration"
+        )
+    if state.batch and state.epoch_sums is None:
+        raise ConfigError("a state in the middle of an epoch needs the epoch's sums so far")
+    seen = state.batch * batch_size  # examples done in this epoch, at most
+    logged_loss, logged_n = state.logged
+    if not (0 <= logged_n <= seen and math.isfinite(logged_loss) and logged_loss >= 0):
+        raise ConfigError(
+            f"the state's last running-loss report ({logged_loss}, after "
+            f"{logged_n} examples) does not fit its position (batch "
+            f"{state.batch}, at most {seen} examples)"
+        )
+    if state.epoch_sums is not None:
+        loss = float(backend.to_numpy(state.epoch_sums["loss"]))
+        correct = int(backend.to_numpy(state.epoch_sums["correct"]))
+        if not (math.isfinite(loss) and loss >= logged_loss and 0 <= correct <= seen):
+            raise ConfigError(
+                f"the state's epoch sums (loss {loss}, {correct} correct) do not "
+                f"fit its position (batch {state.batch}, at most {seen} "
+                f"examples)"
+            )
