@@ -9,9 +9,10 @@ import pytest
 
 from softreg import backend, ops
 from softreg.config import TrainConfig
+from softreg.evaluation import evaluate
 from softreg.models import SoftmaxRegression
 from softreg.optim import SGD
-from softreg.train import evaluate, fit
+from softreg.train import fit
 
 F32 = {"rtol": 2e-5, "atol": 2e-6}  # float32 agreement, for values of order 1
 

@@ -11,10 +11,11 @@ from softreg import backend
 from softreg.build import make_model
 from softreg.config import TrainConfig
 from softreg.errors import ConfigError
+from softreg.evaluation import evaluate
 from softreg.models import MLP
 from softreg.optim import SGD
 from softreg.standardise import input_stats
-from softreg.train import evaluate, fit
+from softreg.train import fit
 
 
 def float64_params(model, seed=0):

@@ -9,9 +9,10 @@ from softreg import ops
 from softreg.callbacks import Callback
 from softreg.config import TrainConfig
 from softreg.errors import ConfigError, DataValueError
+from softreg.evaluation import evaluate
 from softreg.models import SoftmaxRegression
 from softreg.optim import SGD
-from softreg.train import evaluate, fit
+from softreg.train import fit
 
 
 def float64_params(model, seed=0):

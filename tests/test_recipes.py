@@ -11,11 +11,11 @@ from softreg.checkpoint import load_model
 from softreg.cli import main
 from softreg.config import TrainConfig
 from softreg.errors import ConfigError
+from softreg.evaluation import evaluate
 from softreg.models import SoftmaxRegression
 from softreg.recipes import RECIPES, recipe_config
 from softreg.runs import train_run
 from softreg.standardise import feature_stats
-from softreg.train import evaluate
 
 
 def test_feature_stats_are_numpys_mean_and_std_plus_the_floor():

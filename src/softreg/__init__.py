@@ -24,6 +24,7 @@ from softreg.errors import (
     RunDirError,
     SoftregError,
 )
+from softreg.evaluation import evaluate
 from softreg.history import EpochRecord, Evaluation, FitResult, History, StepRecord, TrainState
 from softreg.models import MLP, SoftmaxRegression
 from softreg.ops import (
@@ -40,7 +41,7 @@ from softreg.ops import (
     softmax_naive,
 )
 from softreg.optim import SGD
-from softreg.train import evaluate, fit
+from softreg.train import fit
 
 __all__ = [
     "MLP",

@@ -47,10 +47,11 @@ from softreg.data import download_dataset, find_dataset_dir, load_dataset
 from softreg.data.batching import epoch_permutation
 from softreg.data.split import check_fraction, validation_split
 from softreg.errors import ConfigError, DivergenceError, SoftregError, printable, require
+from softreg.evaluation import evaluate
 from softreg.fileio import atomic_write_bytes, write_json
 from softreg.history import TrainState
 from softreg.rundir import RunDirectory
-from softreg.train import evaluate, fit
+from softreg.train import fit
 
 FIELDS = ("lr", "batch_size")
 EQUAL = ("epochs", "updates")

@@ -13,8 +13,6 @@ ends with the evaluation and its record (:func:`_end_epoch`).
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -24,26 +22,24 @@ from typing import Any
 import numpy as np
 
 from softreg import backend, divergence
-from softreg.build import check_trainable, init_state
+from softreg.build import init_state
 from softreg.callbacks import Callback
 from softreg.checks import check_int
 from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import DivergenceError
-from softreg.history import EpochRecord, Evaluation, FitResult, History, StepRecord, TrainState
-from softreg.protocols import Communicator, Model, Params
+from softreg.evaluation import evaluate_in_chunks
+from softreg.history import EpochRecord, FitResult, History, StepRecord, TrainState
+from softreg.prepare import Loop, prepare
+from softreg.protocols import Communicator, Model
 from softreg.step import (
     Carry,
     NonFiniteLoss,
     StepInputs,
-    StepRules,
-    evaluation_sums,
     sampled_classes,
-    sampling_proposal,
     step_lr,
-    train_step,
 )
-from softreg.validation import check_data, check_resumable, checked_sample_weight, to_device
+from softreg.validation import check_resumable, start_fingerprint
 
 
 # Overflow shows up as a non-finite loss, which stops training with a clear error; NumPy's
@@ -121,14 +117,14 @@ def fit(  # noqa: PLR0913 - the data, the configuration and where to start, all 
     """
     config = config or TrainConfig()
     check_int("checkpoint_every", checkpoint_every, minimum=0)
-    loop = _prepare(
+    loop = prepare(
         model, train, test, config, sample_weight=sample_weight, communicator=communicator
     )
     state = init_state(model, config) if state is None else state
     history = History() if history is None else History(list(history.records), list(history.steps))
     check_resumable(state, loop.steps_per_epoch, loop.batch_size)
     if communicator is not None:
-        communicator.agree(_start_fingerprint(train, state, config))
+        communicator.agree(start_fingerprint(train, state, config))
     clock = _Clock(
         tuple(callbacks), checkpoint_every, loop.compiled, state.seconds + loop.seconds_scaling
     )
@@ -153,38 +149,6 @@ def fit(  # noqa: PLR0913 - the data, the configuration and where to start, all 
         seconds_train=seconds_train,
         seconds_compile=clock.compile_seconds(),
     )
-
-
-@dataclass(frozen=True)
-class _Loop:
-    """What stays the same through one call of ``fit``: the data on the device, the compiled
-    step and evaluation, the batch geometry and this rank's place in it.
-    """
-
-    config: TrainConfig
-    be: backend.Backend
-    X: Any  # (n_samples, n_features), standardised, on the device
-    y: Any  # (n_samples,)
-    test: tuple[Any, Any] | None
-    weight: Any  # (n_samples,) float32 on the device, or None
-    proposal: tuple[np.ndarray, Any] | None  # the sampled softmax's, or None
-    step_fn: backend.Compiled
-    eval_fn: backend.Compiled
-    batch_size: int
-    shard: tuple[int, int]  # (rank, ranks): this rank takes batch[rank::ranks]
-    seconds_scaling: float  # standardising the data: training work, before the clock starts
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.n / self.batch_size)
-
-    @property
-    def compiled(self) -> tuple[backend.Compiled, ...]:
-        return self.step_fn, self.eval_fn
 
 
 @dataclass
@@ -213,75 +177,24 @@ class _Clock:
         self.start = time.perf_counter() - seconds_before
 
     def compile_seconds(self) -> float:
+        """Return the seconds spent compiling so far (not training time)."""
         return sum(fn.seconds for fn in self.compiled)
 
     def elapsed(self) -> float:
-        """Training seconds so far (those of the runs this one continues included)."""
+        """Return the training seconds so far (those of the runs continued included)."""
         now = time.perf_counter()
         return now - self.start - self.callback_seconds - self.compile_seconds()
 
     def notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every callback with ``args``, timing it apart."""
         started = time.perf_counter()
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
         self.callback_seconds += time.perf_counter() - started
 
 
-def _prepare(
-    model: Model,
-    train: tuple[Any, Any],
-    test: tuple[Any, Any] | None,
-    config: TrainConfig,
-    *,
-    sample_weight: Any,
-    communicator: Communicator | None,
-) -> _Loop:
-    """Check the data, move it to the device standardised, and compile the step."""
-    be = backend.resolve(config.backend, config.device)
-    check_trainable(model, config)
-    X, y = to_device(train, be, "train", model)
-    test = to_device(test, be, "test", model) if test is not None else None
-    # The model's input standardisation is applied to the data once, here, rather than at
-    # every step: the steps and evaluations see the same model without it, on inputs
-    # already standardised (the same float32 arithmetic, so the same numbers). It is
-    # training work: its time counts in seconds_train.
-    started = time.perf_counter()
-    X = model.scale_inputs(X)
-    test = (model.scale_inputs(test[0]), test[1]) if test is not None else None
-    model = model.without_input_scaling()
-    seconds_scaling = time.perf_counter() - started
-    weight = checked_sample_weight(sample_weight, X.shape[0])
-    # Divergence is caught at the step it happens and the state from before that step kept.
-    # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
-    # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
-    rules = StepRules(
-        model,
-        config.sgd(),
-        config.softmax,
-        config.chunk_size,
-        check_loss=be.mutable,
-        all_reduce=communicator.all_reduce_sum if communicator else None,
-    )
-    # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
-    eval_chunk = config.chunk_size or (None if config.sampled else 0)
-    return _Loop(
-        config=config,
-        be=be,
-        X=X,
-        y=y,
-        test=test,
-        weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
-        proposal=sampling_proposal(config, model, train[1], be),
-        step_fn=be.compile(functools.partial(train_step, rules)),
-        eval_fn=be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk)),
-        batch_size=X.shape[0] if config.optimizer == "gd" else config.batch_size,
-        shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
-        seconds_scaling=seconds_scaling,
-    )
-
-
 def _train_epoch(
-    loop: _Loop,
+    loop: Loop,
     clock: _Clock,
     carry: Carry,
     cursor: _Cursor,
@@ -311,10 +224,12 @@ def _train_epoch(
 
 
 def _take_step(
-    loop: _Loop, clock: _Clock, carry: Carry, cursor: _Cursor, order: Any, history: History
+    loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, order: Any, history: History
 ) -> Carry:
-    """Take the step of batch ``cursor.batch``; on a loss that is not finite, raise a
-    :class:`DivergenceError` that keeps the state from before it.
+    """Take the step of batch ``cursor.batch`` and return the new carry.
+
+    On a loss that is not finite, raise a :class:`DivergenceError` that keeps the state from
+    before the step.
     """
     config, be = loop.config, loop.be
     begin, end = (cursor.batch - 1) * loop.batch_size, min(cursor.batch * loop.batch_size, loop.n)
@@ -343,11 +258,11 @@ def _take_step(
     raise DivergenceError(message, state=good, history=history, step=cursor.step + 1)
 
 
-def _after_step(
-    loop: _Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History
-) -> None:
-    """Give the callbacks what this step is due: the step's end, the running loss every
-    ``log_every`` batches, a checkpoint every ``checkpoint_every`` steps.
+def _after_step(loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History) -> None:
+    """Give the callbacks what this step is due.
+
+    The step's end; the running loss every ``log_every`` batches; a checkpoint every
+    ``checkpoint_every`` steps.
     """
     if clock.callbacks:
         clock.notify("on_step_end", cursor.step, cursor.epoch)
@@ -371,15 +286,19 @@ def _after_step(
 
 
 def _end_epoch(
-    loop: _Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History
+    loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History
 ) -> TrainState:
-    """Evaluate on the test data, refuse overflowed weights, record the epoch and return the
-    state at its end.
+    """Evaluate, record the epoch and return the state at its end.
+
+    Refuses parameters that overflowed in the epoch's last steps (no later loss would show
+    it).
     """
     config, totals = loop.config, carry.totals
     evaluation = None
     if loop.test is not None:
-        evaluation = _evaluate(loop.eval_fn, carry.params, *loop.test, config.eval_batch_size)
+        evaluation = evaluate_in_chunks(
+            loop.eval_fn, carry.params, *loop.test, config.eval_batch_size
+        )
     overflow = divergence.overflow(carry.params, evaluation)
     if overflow:  # the last steps' updates overflowed: no later loss would say so
         raise DivergenceError(
@@ -405,7 +324,7 @@ def _end_epoch(
 
 
 def _snapshot(
-    loop: _Loop,
+    loop: Loop,
     clock: _Clock,
     carry: Carry,
     cursor: _Cursor,
@@ -414,9 +333,10 @@ def _snapshot(
     sums: bool,
     copy: bool = True,
 ) -> TrainState:
-    """The state at ``cursor`` after ``batch`` batches of its epoch, with the epoch's sums so
-    far (``sums``) and the last report's position when mid-epoch; copied unless ``copy`` is
-    False (the arrays of a step that failed before changing them).
+    """Return the state at ``cursor`` after ``batch`` batches of its epoch.
+
+    With the epoch's sums so far (``sums``) and the last report's position when mid-epoch;
+    copied unless ``copy`` is False (the arrays of a step that failed before changing them).
     """
     params, opt_state = carry.params, carry.opt_state
     if copy:
@@ -433,7 +353,7 @@ def _snapshot(
     )
 
 
-def _zero_sums(loop: _Loop) -> dict[str, Any]:
+def _zero_sums(loop: Loop) -> dict[str, Any]:
     xp, device = loop.be.xp, loop.be.device
     return {
         "loss": xp.zeros((), dtype=loop.X.dtype, device=device),
@@ -442,70 +362,5 @@ def _zero_sums(loop: _Loop) -> dict[str, Any]:
 
 
 def _copy(tree: Any, xp: Any) -> Any:
-    """A copy of a dict (of dicts) of arrays."""
+    """Return a copy of a dict (of dicts) of arrays."""
     return backend.tree_map(lambda a: xp.asarray(a, copy=True), tree)
-
-
-def _start_fingerprint(
-    train: tuple[Any, Any], state: TrainState, config: TrainConfig
-) -> dict[str, float]:
-    """What the ranks of a data-parallel run must share before the first step, as numbers
-    (float64 sums stand in for checksums): a rank with other data, another NumPy's data
-    order or another checkpoint would otherwise train on silently.
-    """
-    X, y = (backend.to_numpy(a) for a in train)
-    order = epoch_permutation(X.shape[0], seed=config.seed, epoch=state.epoch)
-    config_hash = hashlib.sha256(repr(sorted(config.to_dict().items())).encode()).hexdigest()
-    return {
-        "configuration": float(int(config_hash[:12], 16)),  # 48 bits: exact in float64
-        "training data": float(np.sum(X, dtype=np.float64) + np.sum(y, dtype=np.float64)),
-        "data order": float(order[:4096] @ np.arange(min(X.shape[0], 4096))),
-        "step": float(state.step),
-        "parameters": sum(
-            float(np.sum(backend.to_numpy(p), dtype=np.float64)) for p in state.params.values()
-        ),
-    }
-
-
-def evaluate(model: Model, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
-    """Return the mean cross-entropy and accuracy of ``model`` on ``(X, y)``.
-
-    The book's ``evaluate_accuracy`` with its accumulator of correct and total, in chunks of
-    ``batch_size`` rows (which bound memory, not results).
-
-    Parameters
-    ----------
-    model : Model
-        The model, with its input standardisation.
-    params : Params
-        Its parameters.
-    X : array, shape (n_samples, n_features) or (n_samples, 28, 28)
-        Inputs.
-    y : array, shape (n_samples,)
-        Integer labels in ``[0, n_classes)``.
-    batch_size : int
-        Rows per chunk.
-
-    Returns
-    -------
-    Evaluation
-        ``loss``, ``accuracy`` and ``n``.
-
-    Raises
-    ------
-    DataValueError
-        The data do not fit the model (see :func:`softreg.validation.check_data`).
-    """
-    check_data(backend.to_numpy(X), backend.to_numpy(y), "evaluation data", model)
-    return _evaluate(functools.partial(evaluation_sums, model), params, X, y, batch_size)
-
-
-def _evaluate(sums: Any, params: Params, X: Any, y: Any, batch_size: int) -> Evaluation:
-    n = X.shape[0]
-    loss_sum = correct = 0
-    for begin in range(0, n, batch_size):
-        end = min(begin + batch_size, n)  # the standard leaves out-of-range stops undefined
-        chunk_loss, chunk_correct = sums(params, X[begin:end, ...], y[begin:end])
-        loss_sum = loss_sum + chunk_loss
-        correct = correct + chunk_correct
-    return Evaluation(loss=float(loss_sum) / n, accuracy=float(correct) / n, n=n)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 import numpy as np
 
 from softreg import backend
+from softreg.config import TrainConfig
+from softreg.data.batching import epoch_permutation
 from softreg.errors import ConfigError, DataValueError
 from softreg.history import TrainState
 
@@ -121,3 +124,25 @@ def check_resumable(state: TrainState, steps_per_epoch: int, batch_size: int) ->
                 f"fit its position (batch {state.batch}, at most {seen} "
                 f"examples)"
             )
+
+
+def start_fingerprint(
+    train: tuple[Any, Any], state: TrainState, config: TrainConfig
+) -> dict[str, float]:
+    """Return what the ranks of a data-parallel run must share before the first step.
+
+    As numbers (float64 sums stand in for checksums): a rank with other data, another
+    NumPy's data order or another checkpoint would otherwise train on silently.
+    """
+    X, y = (backend.to_numpy(a) for a in train)
+    order = epoch_permutation(X.shape[0], seed=config.seed, epoch=state.epoch)
+    config_hash = hashlib.sha256(repr(sorted(config.to_dict().items())).encode()).hexdigest()
+    return {
+        "configuration": float(int(config_hash[:12], 16)),  # 48 bits: exact in float64
+        "training data": float(np.sum(X, dtype=np.float64) + np.sum(y, dtype=np.float64)),
+        "data order": float(order[:4096] @ np.arange(min(X.shape[0], 4096))),
+        "step": float(state.step),
+        "parameters": sum(
+            float(np.sum(backend.to_numpy(p), dtype=np.float64)) for p in state.params.values()
+        ),
+    }

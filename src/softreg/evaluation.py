@@ -1,0 +1,77 @@
+"""Evaluation: the mean loss and accuracy of a model on a dataset, in chunks of rows."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from softreg import backend
+from softreg.history import Evaluation
+from softreg.protocols import Model, Params
+from softreg.step import evaluation_sums
+from softreg.validation import check_data
+
+
+def evaluate(model: Model, params: Params, X: Any, y: Any, *, batch_size: int = 8192) -> Evaluation:
+    """Return the mean cross-entropy and accuracy of ``model`` on ``(X, y)``.
+
+    The book's ``evaluate_accuracy`` with its accumulator of correct and total, in chunks of
+    ``batch_size`` rows (which bound memory, not results).
+
+    Parameters
+    ----------
+    model : Model
+        The model, with its input standardisation.
+    params : Params
+        Its parameters.
+    X : array, shape (n_samples, n_features) or (n_samples, 28, 28)
+        Inputs.
+    y : array, shape (n_samples,)
+        Integer labels in ``[0, n_classes)``.
+    batch_size : int
+        Rows per chunk.
+
+    Returns
+    -------
+    Evaluation
+        ``loss``, ``accuracy`` and ``n``.
+
+    Raises
+    ------
+    DataValueError
+        The data do not fit the model (see :func:`softreg.validation.check_data`).
+    """
+    check_data(backend.to_numpy(X), backend.to_numpy(y), "evaluation data", model)
+    return evaluate_in_chunks(functools.partial(evaluation_sums, model), params, X, y, batch_size)
+
+
+def evaluate_in_chunks(sums: Any, params: Params, X: Any, y: Any, batch_size: int) -> Evaluation:
+    """Return the mean loss and accuracy on ``(X, y)``, summed ``batch_size`` rows at a time.
+
+    Parameters
+    ----------
+    sums : callable
+        ``sums(params, X_chunk, y_chunk) -> (loss_sum, correct)``, e.g.
+        :func:`softreg.step.evaluation_sums` bound to a model (and compiled).
+    params : Params
+        The model's parameters.
+    X : array, shape (n_samples, n_features)
+        Inputs, as the model takes them.
+    y : array, shape (n_samples,)
+        Checked labels.
+    batch_size : int
+        Rows per chunk: bounds memory, not results.
+
+    Returns
+    -------
+    Evaluation
+        ``loss``, ``accuracy`` and ``n``.
+    """
+    n = X.shape[0]
+    loss_sum = correct = 0
+    for begin in range(0, n, batch_size):
+        end = min(begin + batch_size, n)  # the standard leaves out-of-range stops undefined
+        chunk_loss, chunk_correct = sums(params, X[begin:end, ...], y[begin:end])
+        loss_sum = loss_sum + chunk_loss
+        correct = correct + chunk_correct
+    return Evaluation(loss=float(loss_sum) / n, accuracy=float(correct) / n, n=n)

@@ -1,0 +1,140 @@
+"""What ``fit`` sets up once, before its first step.
+
+The data checked and moved to the device, standardised; the step and the evaluation
+compiled; the batch geometry and this rank's place in it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from softreg import backend
+from softreg.build import check_trainable
+from softreg.config import TrainConfig
+from softreg.protocols import Communicator, Model
+from softreg.step import StepRules, evaluation_sums, sampling_proposal, train_step
+from softreg.validation import checked_sample_weight, to_device
+
+
+@dataclass(frozen=True)
+class Loop:
+    """What stays the same through one call of ``fit``.
+
+    The data on the device, the compiled step and evaluation, the batch geometry and this
+    rank's place in it (each attribute's comment says what it holds).
+    """
+
+    config: TrainConfig
+    be: backend.Backend
+    X: Any  # (n_samples, n_features), standardised, on the device
+    y: Any  # (n_samples,)
+    test: tuple[Any, Any] | None
+    weight: Any  # (n_samples,) float32 on the device, or None
+    proposal: tuple[np.ndarray, Any] | None  # the sampled softmax's, or None
+    step_fn: backend.Compiled
+    eval_fn: backend.Compiled
+    batch_size: int
+    shard: tuple[int, int]  # (rank, ranks): this rank takes batch[rank::ranks]
+    seconds_scaling: float  # standardising the data: training work, before the clock starts
+
+    @property
+    def n(self) -> int:
+        """Number of training examples."""
+        return self.X.shape[0]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Number of batches in an epoch (the last may be smaller)."""
+        return math.ceil(self.n / self.batch_size)
+
+    @property
+    def compiled(self) -> tuple[backend.Compiled, ...]:
+        """The compiled functions, whose compile time is not training time."""
+        return self.step_fn, self.eval_fn
+
+
+def prepare(
+    model: Model,
+    train: tuple[Any, Any],
+    test: tuple[Any, Any] | None,
+    config: TrainConfig,
+    *,
+    sample_weight: Any,
+    communicator: Communicator | None,
+) -> Loop:
+    """Check the data, move it to the device standardised, and compile the step.
+
+    Parameters
+    ----------
+    model : Model
+        The model to train, with its input standardisation.
+    train : tuple of arrays
+        ``(X (n_samples, ...), y (n_samples,))``.
+    test : tuple of arrays or None
+        ``(X_test, y_test)`` to evaluate after every epoch.
+    config : TrainConfig
+        The run's configuration.
+    sample_weight : array, shape (n_samples,), or None
+        Weights of each example's loss.
+    communicator : Communicator or None
+        This rank's part in a data-parallel run.
+
+    Returns
+    -------
+    Loop
+        What the loop needs, on ``config``'s backend and device.
+
+    Raises
+    ------
+    ConfigError
+        The configuration cannot train this model.
+    DataValueError
+        The data cannot be trained on.
+    """
+    be = backend.resolve(config.backend, config.device)
+    check_trainable(model, config)
+    X, y = to_device(train, be, "train", model)
+    test = to_device(test, be, "test", model) if test is not None else None
+    # The model's input standardisation is applied to the data once, here, rather than at
+    # every step: the steps and evaluations see the same model without it, on inputs
+    # already standardised (the same float32 arithmetic, so the same numbers). It is
+    # training work: its time counts in seconds_train.
+    started = time.perf_counter()
+    X = model.scale_inputs(X)
+    test = (model.scale_inputs(test[0]), test[1]) if test is not None else None
+    model = model.without_input_scaling()
+    seconds_scaling = time.perf_counter() - started
+    weight = checked_sample_weight(sample_weight, X.shape[0])
+    # Divergence is caught at the step it happens and the state from before that step kept.
+    # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
+    # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
+    rules = StepRules(
+        model,
+        config.sgd(),
+        config.softmax,
+        config.chunk_size,
+        check_loss=be.mutable,
+        all_reduce=communicator.all_reduce_sum if communicator else None,
+    )
+    # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
+    eval_chunk = config.chunk_size or (None if config.sampled else 0)
+    return Loop(
+        config=config,
+        be=be,
+        X=X,
+        y=y,
+        test=test,
+        weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
+        proposal=sampling_proposal(config, model, train[1], be),
+        step_fn=be.compile(functools.partial(train_step, rules)),
+        eval_fn=be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk)),
+        batch_size=X.shape[0] if config.optimizer == "gd" else config.batch_size,
+        shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
+        seconds_scaling=seconds_scaling,
+    )
