@@ -1,0 +1,90 @@
+"""The package's shape, checked so that it stays true: small functions and modules, and
+imports that go one way (the core never imports the layers built on it)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "softreg"
+MODULES = sorted(PACKAGE.rglob("*.py"))
+MAX_FUNCTION_LINES = 60  # of code: the docstring is documentation, not length
+MAX_MODULE_LINES = 400
+
+# The training core: what ``fit`` and the models need. It never imports the layers built on
+# it (run directories, sweeps, reports, the CLI, plotting, data-parallel training).
+CORE = ("backend", "build", "callbacks", "checks", "config", "divergence", "evaluation",
+        "history", "models", "ops", "optim", "prepare", "protocols", "sampling", "standardise",
+        "step", "train", "validation")  # fmt: skip
+LAYERS = ("cli", "distributed", "plotting", "progress", "report", "runs", "sweep")
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+
+
+def softreg_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every ``import softreg...`` / ``from softreg... import``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("softreg"):
+            names = [a.name for a in node.names]
+            if node.module == "softreg":  # from softreg import backend, ops
+                found += [(f"softreg.{name}", []) for name in names]
+            else:
+                found.append((node.module, names))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names if a.name.startswith("softreg")]
+    return found
+
+
+def code_lines(node: ast.AST) -> int:
+    """Lines of a function without its docstring."""
+    lines = node.end_lineno - node.lineno + 1
+    body = node.body
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+        lines -= first.end_lineno - first.lineno + 1
+    return lines
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_modules_and_functions_are_small(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name}: split it along a seam"
+    long = [
+        f"{node.name} ({code_lines(node)} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and code_lines(node) > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path.name}: functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_no_private_names_from_other_modules(path):
+    this = module_name(path)
+    private = [
+        f"{module}.{name}"
+        for module, names in softreg_imports(path)
+        for name in names
+        if name.startswith("_") and module != this and not name.startswith("__")
+    ]
+    assert not private, f"{this} imports private names: {private}"
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_the_core_does_not_import_the_layers_built_on_it(name):
+    imported = {module for module, _ in softreg_imports(PACKAGE / f"{name}.py")}
+    layers = sorted(m for m in imported if m.split(".")[1] in LAYERS)
+    assert not layers, f"softreg.{name} imports {layers}"
+
+
+def test_report_and_sweep_do_not_import_each_other_or_runs():
+    for name, forbidden in {"report": ("runs", "sweep"), "sweep": ("runs", "report")}.items():
+        path = PACKAGE / f"{name}.py"
+        paths = [path] if path.exists() else sorted((PACKAGE / name).rglob("*.py"))
+        imported = {m.split(".")[1] for p in paths for m, _ in softreg_imports(p) if "." in m}
+        assert not imported & set(forbidden), f"softreg.{name} imports {imported & set(forbidden)}"
