@@ -1,5 +1,9 @@
-"""Datasets for softreg: IDX reading, finding, downloading and loading MNIST-style data,
-generated data, and minibatch order.
+"""Datasets for softreg: MNIST-style image data, generated data, and minibatch order.
+
+The package reads IDX files (:mod:`~softreg.data.idx`), finds, downloads and loads the
+image datasets (:mod:`~softreg.data.datasets`, :mod:`~softreg.data.download`), generates
+data (:mod:`~softreg.data.synthetic`, :mod:`~softreg.data.tokens`) and decides the order
+of the minibatches (:mod:`~softreg.data.batching`).
 
 Every loaded dataset is a :class:`LabelledData`: an image :class:`Dataset` (MNIST,
 Fashion-MNIST) or a :class:`TabularDataset` (the generated ``"synthetic"`` data). Where the
