@@ -22,7 +22,14 @@ import numpy as np
 
 from softreg.data.catalog import DataError
 
-__all__ = ["Dataset", "LabelledData", "TabularDataset", "check_split", "to_features"]
+__all__ = [
+    "Dataset",
+    "LabelledData",
+    "TabularDataset",
+    "check_split",
+    "describe_array",
+    "to_features",
+]
 
 
 class LabelledData(Protocol):
