@@ -1,5 +1,13 @@
-"""Datasets for softreg: IDX reading, finding/downloading/loading MNIST-style data, and
-minibatch order.
+"""Datasets for softreg: MNIST-style image data, generated data, and minibatch order.
+
+The package reads IDX files (:mod:`~softreg.data.idx`), finds, downloads and loads the
+image datasets (:mod:`~softreg.data.datasets`, :mod:`~softreg.data.download`), generates
+data (:mod:`~softreg.data.synthetic`, :mod:`~softreg.data.tokens`) and decides the order
+of the minibatches (:mod:`~softreg.data.batching`).
+
+Every loaded dataset is a :class:`LabelledData`: an image :class:`Dataset` (MNIST,
+Fashion-MNIST) or a :class:`TabularDataset` (the generated ``"synthetic"`` data). Where the
+files are looked for is documented in :mod:`softreg.data.datasets`.
 
 Typical use::
 
@@ -17,10 +25,11 @@ from softreg.data.catalog import (
     DatasetSpec,
     default_cache_dir,
 )
-from softreg.data.datasets import Dataset, find_dataset_dir, load_dataset, text_labels
+from softreg.data.datasets import find_dataset_dir, load_dataset, text_labels
 from softreg.data.download import download_dataset
 from softreg.data.idx import IDXError, read_idx
-from softreg.data.synthetic import TabularDataset, make_classification, synthetic_dataset
+from softreg.data.labelled import Dataset, LabelledData, TabularDataset
+from softreg.data.synthetic import make_classification, synthetic_dataset
 
 # Every name load_dataset knows: the downloadable image datasets and the generated one.
 DATASET_NAMES = (*DATASETS, "synthetic")
@@ -34,6 +43,7 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "IDXError",
+    "LabelledData",
     "TabularDataset",
     "default_cache_dir",
     "download_dataset",

@@ -14,9 +14,31 @@ __all__ = ["epoch_permutation", "minibatch_indices"]
 
 
 def epoch_permutation(n: int, *, seed: int, epoch: int) -> np.ndarray:
-    """A permutation of ``range(n)``, int64 (n,), determined by ``seed`` and ``epoch``.
+    """Return the permutation of ``range(n)`` that ``seed`` and ``epoch`` determine.
 
-    ``seed`` and ``epoch`` must be non-negative integers (NumPy's SeedSequence rule).
+    The generator is seeded with ``(seed, epoch)``, so every epoch has its own order and
+    any epoch's order can be recomputed without the ones before it.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples, >= 0.
+    seed : int
+        The run's seed, >= 0 (NumPy's SeedSequence rule).
+    epoch : int
+        The epoch, >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(n,)``, each of ``0 .. n - 1`` once.
+
+    Raises
+    ------
+    ValueError
+        ``n``, ``seed`` or ``epoch`` is negative.
+    TypeError
+        ``n`` is not an integer.
     """
     n = operator.index(n)
     if n < 0:
@@ -28,16 +50,32 @@ def epoch_permutation(n: int, *, seed: int, epoch: int) -> np.ndarray:
 def minibatch_indices(
     n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True
 ) -> list[np.ndarray]:
-    """Split ``range(n)`` into batches of ``batch_size`` index arrays (int64), in the
-    order of :func:`epoch_permutation` or, with ``shuffle=False``, in order.
+    """Split ``range(n)`` into minibatches of indices, in the epoch's order.
 
     Every index appears exactly once; the last batch holds the remainder and may be
-    smaller (like a PyTorch DataLoader with ``drop_last=False``). The batches are views
-    of one array.
+    smaller (like a PyTorch DataLoader with ``drop_last=False``).
+
+    Parameters
+    ----------
+    n : int
+        Number of samples, >= 0.
+    batch_size : int
+        Indices per batch, >= 1.
+    seed, epoch : int
+        Decide the order, as for :func:`epoch_permutation`.
+    shuffle : bool, default True
+        Use :func:`epoch_permutation`'s order; False keeps ``0 .. n - 1`` in order.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``ceil(n / batch_size)`` int64 arrays ``(batch_size,)``, the last one possibly
+        shorter; views of one array.
 
     Raises
     ------
-        ValueError: ``batch_size`` < 1 or ``n`` < 0.
+    ValueError
+        ``batch_size`` < 1 or ``n`` < 0.
     """
     batch_size = operator.index(batch_size)
     if batch_size < 1:

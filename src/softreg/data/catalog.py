@@ -1,7 +1,7 @@
 """What the known datasets are: file names, official checksums, mirrors, class names.
 
-Also home to :class:`DataError` and :func:`default_cache_dir`, which both the loader and
-the downloader need.
+Also home to :class:`DataError` and :func:`default_cache_dir`, which both the loader
+(:mod:`softreg.data.datasets`) and the downloader (:mod:`softreg.data.download`) need.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from softreg.errors import SoftregError
 
 __all__ = [
     "DATASETS",
+    "ENV_VAR",
     "FASHION_MNIST_LABELS",
     "MNIST_LABELS",
+    "ROLES",
     "DataError",
     "DatasetSpec",
     "dataset_spec",
@@ -27,6 +29,7 @@ __all__ = [
 # Environment variable naming a directory with the data (see datasets.find_dataset_dir).
 ENV_VAR = "SOFTREG_DATA"
 
+# The four files of a dataset, by role; the keys of DatasetSpec.files and .md5.
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
 # Spelled as in the d2l book's get_fashion_mnist_labels.
@@ -46,17 +49,33 @@ MNIST_LABELS = tuple(str(digit) for digit in range(10))
 
 
 class DataError(SoftregError, RuntimeError):
-    """A dataset could not be found, downloaded, verified, or is inconsistent."""
+    """A dataset could not be found, downloaded or verified, or its arrays are inconsistent.
+
+    The message says which file or directory, what is wrong, and what to do where there is
+    something to do (pass ``data_dir=``, set ``SOFTREG_DATA``, allow the download).
+    """
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset as published: where to get it and how to check it.
 
-    ``files`` and ``md5`` map each role in :data:`ROLES` to the official compressed file
-    name and its MD5. ``mirrors`` are base URLs, tried in order, each serving all four
-    files. ``debian_package`` names the Debian/Ubuntu package that installs the files
-    under ``/usr/share/datasets/<name>``, if there is one.
+    Parameters
+    ----------
+    name : str
+        The name softreg knows it by, e.g. ``"fashion-mnist"``.
+    class_names : tuple of str
+        The text label of each class index.
+    files : mapping of str to str
+        Each role in :data:`ROLES` (``"train_images"`` ...) to the official compressed file
+        name, e.g. ``"train-images-idx3-ubyte.gz"``.
+    md5 : mapping of str to str
+        Each role to the hex MD5 of that compressed file.
+    mirrors : tuple of str
+        Base URLs, tried in order, each serving all four files.
+    debian_package : str, optional
+        The Debian/Ubuntu package that installs the files under
+        ``/usr/share/datasets/<name>``, if there is one.
     """
 
     name: str
@@ -111,7 +130,23 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def dataset_spec(name: str) -> DatasetSpec:
-    """Return the spec of a known dataset, or raise :class:`DataError` listing the known ones."""
+    """Return the spec of a known dataset.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DATASETS`.
+
+    Returns
+    -------
+    DatasetSpec
+        ``DATASETS[name]``.
+
+    Raises
+    ------
+    DataError
+        ``name`` is not a known dataset; the message lists the known ones.
+    """
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
@@ -120,8 +155,24 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def expand_user(path: str | os.PathLike[str], what: str) -> Path:
-    """``path`` with a leading ``~`` or ``~user`` expanded, or a :class:`DataError` naming
-    ``what`` when there is no such user (or no home directory to expand to).
+    """Return ``path`` with a leading ``~`` or ``~user`` expanded.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A path, e.g. ``"~/data"``.
+    what : str
+        What the path is, for the error message, e.g. ``"data_dir ~/data"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The expanded path (unchanged without a leading ``~``).
+
+    Raises
+    ------
+    DataError
+        There is no such user, or no home directory to expand to.
     """
     try:
         return Path(path).expanduser()
@@ -133,9 +184,16 @@ def expand_user(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/softreg``, or ``~/.cache/softreg``.
+    """Return the directory softreg downloads datasets into (one folder per dataset).
 
-    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG Base Directory spec asks.
+    ``$XDG_CACHE_HOME/softreg``, or ``~/.cache/softreg`` when ``XDG_CACHE_HOME`` is unset or
+    relative (a relative one is ignored, as the XDG Base Directory spec asks). It is third
+    in the search order of :func:`~softreg.data.find_dataset_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory; it may not exist yet.
     """
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"

@@ -1,31 +1,29 @@
-"""Finding, loading and validating MNIST-style datasets.
+"""Finding and loading MNIST-style datasets: where their files are looked for.
 
-Search order for a dataset's files (first complete directory wins):
+Search order for a dataset's four files (the first complete directory wins):
 
 1. an explicit ``data_dir`` argument,
 2. the ``SOFTREG_DATA`` environment variable,
-3. ``default_cache_dir() / name`` (where :func:`download_dataset` puts them),
-4. ``SYSTEM_DATA_DIR / name`` (Debian's ``dataset-fashion-mnist`` installs there).
+3. ``default_cache_dir() / name`` (where :func:`~softreg.data.download_dataset` puts them:
+   ``$XDG_CACHE_HOME/softreg/<name>``, else ``~/.cache/softreg/<name>``),
+4. ``SYSTEM_DATA_DIR / name``, i.e. ``/usr/share/datasets/<name>`` (Debian's
+   ``dataset-fashion-mnist`` package installs there).
 
 An explicit ``data_dir`` or ``SOFTREG_DATA`` may name the dataset's own directory or its
 parent; if it holds no complete dataset that is an error rather than a silent fall-through.
+Each file may be ``.gz``-compressed (the official name) or not.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from softreg.data.catalog import (
-    DATASETS,
     ENV_VAR,
-    FASHION_MNIST_LABELS,
-    MNIST_LABELS,
     ROLES,
     DataError,
     DatasetSpec,
@@ -35,178 +33,59 @@ from softreg.data.catalog import (
 )
 from softreg.data.download import download_dataset
 from softreg.data.idx import IDXError, read_idx
+from softreg.data.labelled import Dataset, TabularDataset, check_split, describe_array
 from softreg.data.synthetic import synthetic_dataset
 
 __all__ = [
-    "DATASETS",
-    "ENV_VAR",
-    "FASHION_MNIST_LABELS",
-    "MNIST_LABELS",
     "SYSTEM_DATA_DIR",
-    "DataError",
-    "Dataset",
-    "DatasetSpec",
-    "default_cache_dir",
-    "download_dataset",
     "find_dataset_dir",
     "load_dataset",
+    "read_dataset_dir",
     "text_labels",
 ]
 
+# The last place searched; read at call time, so it can be repointed.
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
-IMAGE_SHAPE = (28, 28)
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: identity hashing; arrays cannot be compared
-class Dataset:
-    """A train/test split of labelled grayscale images.
-
-    Attributes
-    ----------
-        name: dataset name, e.g. ``"fashion-mnist"``.
-        class_names: text label of each class index.
-        train_images, test_images: uint8 arrays of shape (n, height, width), the stored form.
-        train_labels, test_labels: int64 arrays of shape (n,), values in
-            ``[0, len(class_names))`` (other integer types are converted on construction).
-        source: the directory the files were read from.
-
-    Raises
-    ------
-        DataError: on construction, if the arrays are inconsistent.
-    """
-
-    name: str
-    class_names: tuple[str, ...]
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    source: Path
-
-    def __post_init__(self) -> None:
-        # object.__setattr__ is how a frozen dataclass normalizes its own fields.
-        object.__setattr__(self, "class_names", tuple(self.class_names))
-        object.__setattr__(self, "source", Path(self.source))
-        for split in ("train", "test"):
-            labels = check_split(
-                split,
-                getattr(self, f"{split}_images"),
-                getattr(self, f"{split}_labels"),
-                self.num_classes,
-            )
-            object.__setattr__(self, f"{split}_labels", labels)
-        if self.train_images.shape[1:] != self.test_images.shape[1:]:
-            raise DataError(
-                f"{self.name}: train images are {self.train_images.shape[1:]} "
-                f"but test images are {self.test_images.shape[1:]}"
-            )
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @cached_property
-    def X_train(self) -> np.ndarray:
-        """Training images as read-only float32 (n, height*width) in [0, 1]."""
-        return to_features(self.train_images)
-
-    @cached_property
-    def X_test(self) -> np.ndarray:
-        """Test images as read-only float32 (n, height*width) in [0, 1]."""
-        return to_features(self.test_images)
-
-    @property
-    def y_train(self) -> np.ndarray:
-        """Training labels, int64 (n,)."""
-        return self.train_labels
-
-    @property
-    def y_test(self) -> np.ndarray:
-        """Test labels, int64 (n,)."""
-        return self.test_labels
-
-
-def to_features(images: np.ndarray) -> np.ndarray:
-    """uint8 (n, h, w) -> C-contiguous read-only float32 (n, h*w) in [0, 1].
-
-    Same arithmetic as torchvision's ToTensor (float32 division by 255), so pixel values
-    are bit-identical to what a PyTorch pipeline sees.
-    """
-    # (n, h*w) spelled out: reshape(n, -1) cannot infer the width when n is 0.
-    width = int(np.prod(images.shape[1:]))
-    features = images.reshape(len(images), width).astype(np.float32)  # fresh C-order copy
-    features /= np.float32(255)
-    features.flags.writeable = False  # shared, cached: guard against in-place edits
-    return features
-
-
-def check_split(
-    split: str,
-    images: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    image_file: str | None = None,
-    label_file: str | None = None,
-) -> np.ndarray:
-    """Validate one split and return its labels as int64 (n,).
-
-    ``image_file`` and ``label_file`` name the sources in error messages; by default
-    the roles (``train_images`` ...) are named.
-
-    Raises
-    ------
-        DataError: images are not 3-D uint8, labels not 1-D integers, their counts
-            differ, or a label lies outside ``[0, num_classes)``.
-    """
-    image_file = image_file or f"{split}_images"
-    label_file = label_file or f"{split}_labels"
-    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(
-            f"{image_file}: expected uint8 images of shape (n, height, width), "
-            f"got {_describe(images)}"
-        )
-    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DataError(f"{label_file}: expected 1-D integer labels, got {_describe(labels)}")
-    if len(images) != len(labels):
-        raise DataError(
-            f"{split}: {len(images)} images but {len(labels)} labels ({image_file}, {label_file})"
-        )
-    if labels.size:
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= num_classes:
-            bad = low if low < 0 else high
-            raise DataError(f"{label_file}: label {bad} outside [0, {num_classes})")
-    if labels.dtype != np.int64:
-        labels = labels.astype(np.int64)
-        labels.flags.writeable = False
-    return labels
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype} array of shape {value.shape}"
-    return type(value).__name__
+IMAGE_SHAPE = (28, 28)  # (height, width) of every image a dataset directory may hold
 
 
 def text_labels(
-    indices: Iterable[int] | np.ndarray, dataset: str | Dataset = "fashion-mnist"
+    indices: Iterable[int] | np.ndarray,
+    dataset: str | Dataset | TabularDataset = "fashion-mnist",
 ) -> list[str]:
-    """Class names for integer class indices, e.g. ``text_labels([0, 9])`` ->
-    ``["t-shirt", "ankle boot"]``. ``dataset`` is a dataset name or a :class:`Dataset`.
+    """Return the class names of integer class indices.
+
+    Parameters
+    ----------
+    indices : iterable of int or numpy.ndarray
+        Class indices, 1-D ``(n_samples,)``.
+    dataset : str or Dataset or TabularDataset, default "fashion-mnist"
+        A dataset name (see :data:`~softreg.data.DATASETS`) or a loaded dataset, whose
+        ``class_names`` are used.
+
+    Returns
+    -------
+    list of str
+        One name per index, e.g. ``text_labels([0, 9])`` is ``["t-shirt", "ankle boot"]``.
 
     Raises
     ------
-        ValueError: an index is outside ``[0, number of classes)`` or not an integer.
+    ValueError
+        An index is outside ``[0, number of classes)`` or not an integer.
+    DataError
+        ``dataset`` is a name softreg does not know.
     """
     names = (
-        dataset.class_names if isinstance(dataset, Dataset) else dataset_spec(dataset).class_names
+        dataset.class_names
+        if isinstance(dataset, (Dataset, TabularDataset))
+        else dataset_spec(dataset).class_names
     )
     array = np.asarray(indices if isinstance(indices, np.ndarray) else list(indices))
     if array.size == 0:
         return []
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise ValueError(
-            f"text_labels: expected a 1-D sequence of integers, got {_describe(array)}"
+            f"text_labels: expected a 1-D sequence of integers, got {describe_array(array)}"
         )
     low, high = int(array.min()), int(array.max())
     if low < 0 or high >= len(names):
@@ -216,13 +95,30 @@ def text_labels(
 
 
 def find_dataset_dir(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The first directory in the search order (see module docstring) holding all four
-    files of dataset ``name``, each either ``.gz``-compressed or not; None if none does.
+    """Return the first directory in the search order holding all four files of a dataset.
+
+    The search order is ``data_dir``, then ``$SOFTREG_DATA``, then ``default_cache_dir() /
+    name``, then ``SYSTEM_DATA_DIR / name`` (see :mod:`softreg.data.datasets`). Each file
+    may be ``.gz``-compressed or not.
+
+    Parameters
+    ----------
+    name : str
+        A known dataset, e.g. ``"fashion-mnist"`` (see :data:`~softreg.data.DATASETS`).
+    data_dir : str or os.PathLike, optional
+        A directory holding the files, or its parent (``~`` is expanded). When given, it
+        is the only place searched.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The directory, or None if no default place holds a complete copy.
 
     Raises
     ------
-        DataError: ``name`` is unknown, or ``data_dir`` / ``$SOFTREG_DATA`` is given but
-            holds no complete dataset.
+    DataError
+        ``name`` is unknown, or ``data_dir`` / ``$SOFTREG_DATA`` is given but holds no
+        complete dataset (the message lists the files missing).
     """
     spec = dataset_spec(name)
     if data_dir is not None:
@@ -238,11 +134,13 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike[str] | None = None) 
 
 
 def _default_dirs(spec: DatasetSpec) -> list[Path]:
+    """Return the cache and the system directory of ``spec``, in search order."""
     # SYSTEM_DATA_DIR is read at call time so tests (and users) can repoint it.
     return [default_cache_dir() / spec.name, SYSTEM_DATA_DIR / spec.name]
 
 
 def _explicit_dir(spec: DatasetSpec, root: Path, what: str) -> Path:
+    """Return ``root / name`` or ``root`` if complete, else raise DataError naming ``what``."""
     candidates = [root / spec.name, root]
     for directory in candidates:
         if _missing_files(spec, directory) == []:
@@ -257,8 +155,9 @@ def _explicit_dir(spec: DatasetSpec, root: Path, what: str) -> Path:
 
 
 def _dataset_files(spec: DatasetSpec, directory: Path) -> dict[str, Path]:
-    """Role -> existing file in ``directory``, preferring the ``.gz`` name; absent roles
-    are left out.
+    """Map each role to its file in ``directory``, preferring the ``.gz`` name.
+
+    Roles without a file are left out.
     """
     found = {}
     for role in ROLES:
@@ -271,6 +170,7 @@ def _dataset_files(spec: DatasetSpec, directory: Path) -> dict[str, Path]:
 
 
 def _missing_files(spec: DatasetSpec, directory: Path) -> list[str]:
+    """Return the official names of the files ``directory`` lacks."""
     found = _dataset_files(spec, directory)
     return [spec.files[role] for role in ROLES if role not in found]
 
@@ -281,17 +181,36 @@ def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
     progress: bool = True,
-) -> Dataset:
-    """Find (or else download into the cache) and load dataset ``name``.
+) -> Dataset | TabularDataset:
+    """Find (or else download into the cache) and load a dataset.
 
-    Returns a :class:`Dataset` with uint8 images (n, 28, 28) and int64 labels (n,), or for
-    ``"synthetic"`` the seed's generated 2-D, 3-class data as a ``TabularDataset``.
+    Parameters
+    ----------
+    name : str, default "fashion-mnist"
+        ``"fashion-mnist"``, ``"mnist"``, or ``"synthetic"`` (generated, never read).
+    data_dir : str or os.PathLike, optional
+        A directory holding the files, or its parent: the only place searched. Otherwise
+        the search order of :func:`find_dataset_dir` applies.
+    download : bool, default True
+        Download the files into ``default_cache_dir() / name`` when no complete copy is
+        found.
+    progress : bool, default True
+        Show download progress on stderr.
+
+    Returns
+    -------
+    Dataset or TabularDataset
+        A :class:`Dataset` of uint8 images ``(n_samples, 28, 28)`` and int64 labels
+        ``(n_samples,)``, 60000 training and 10000 test examples for the official files;
+        for ``"synthetic"`` the fixed generated 2-feature, 3-class data as a
+        :class:`TabularDataset` (see :func:`~softreg.data.synthetic_dataset`).
 
     Raises
     ------
-        DataError: the dataset is not found and ``download`` is False (the message
-            lists every place searched), a download fails, or a file is corrupt or
-            inconsistent with the others.
+    DataError
+        ``name`` is unknown, the dataset is not found and ``download`` is False (the
+        message lists every place searched), a download fails, or a file is corrupt or
+        inconsistent with the others.
     """
     if name == "synthetic":  # generated, not read: nothing to find
         return synthetic_dataset()
@@ -305,6 +224,7 @@ def load_dataset(
 
 
 def _not_found_message(spec: DatasetSpec) -> str:
+    """Return the error message for a dataset found nowhere, with what to do."""
     searched = ", ".join(str(d) for d in _default_dirs(spec))
     hint = f"pass data_dir=, set {ENV_VAR} to a directory holding the files, or allow download"
     if spec.debian_package:
@@ -316,38 +236,34 @@ def _not_found_message(spec: DatasetSpec) -> str:
 
 
 def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
-    """Read and validate the four IDX files of ``spec`` in ``directory``.
+    """Read and validate the four IDX files of a dataset in one directory.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The dataset, its file names and class names.
+    directory : pathlib.Path
+        The directory holding the four files, each ``.gz``-compressed or not.
+
+    Returns
+    -------
+    Dataset
+        uint8 images ``(n_samples, 28, 28)`` and int64 labels ``(n_samples,)`` for each
+        split, with ``source`` set to ``directory``.
 
     Raises
     ------
-        DataError: a file is missing, corrupt (the IDX error is chained), or the
-            arrays are not (n, 28, 28) uint8 images with n >= 1 matching in-range labels.
+    DataError
+        A file is missing, corrupt (the :class:`~softreg.data.IDXError` is chained), or
+        the arrays are not ``(n, 28, 28)`` uint8 images with ``n >= 1`` and as many
+        in-range labels.
     """
     files = _dataset_files(spec, directory)
     missing = [spec.files[role] for role in ROLES if role not in files]
     if missing:
         raise DataError(f"{directory}: missing {', '.join(missing)}")
-    arrays = {}
-    for role, path in files.items():
-        try:
-            arrays[role] = read_idx(path)
-        except IDXError as exc:
-            raise DataError(str(exc)) from exc
-    labels = {}
-    for split in ("train", "test"):
-        image_file, label_file = str(files[f"{split}_images"]), str(files[f"{split}_labels"])
-        images = arrays[f"{split}_images"]
-        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-            raise DataError(
-                f"{image_file}: expected uint8 images of shape (n, 28, 28), got {_describe(images)}"
-            )
-        labels[split] = check_split(
-            split, images, arrays[f"{split}_labels"], len(spec.class_names), image_file, label_file
-        )
-        if len(images) == 0:
-            raise DataError(
-                f"{image_file}: no images (its header says 0); the {split} set is empty"
-            )
+    arrays = _read_files(files)
+    labels = {split: _checked_labels(spec, split, files, arrays) for split in ("train", "test")}
     return Dataset(
         name=spec.name,
         class_names=spec.class_names,
@@ -357,3 +273,33 @@ def read_dataset_dir(spec: DatasetSpec, directory: Path) -> Dataset:
         test_labels=labels["test"],
         source=directory,
     )
+
+
+def _read_files(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    """Read each role's IDX file; an IDXError becomes a DataError (chained)."""
+    arrays = {}
+    for role, path in files.items():
+        try:
+            arrays[role] = read_idx(path)
+        except IDXError as exc:
+            raise DataError(str(exc)) from exc
+    return arrays
+
+
+def _checked_labels(
+    spec: DatasetSpec, split: str, files: dict[str, Path], arrays: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Check one split read from ``files``: non-empty 28x28 images, in-range labels."""
+    image_file, label_file = str(files[f"{split}_images"]), str(files[f"{split}_labels"])
+    images = arrays[f"{split}_images"]
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(
+            f"{image_file}: expected uint8 images of shape (n, 28, 28), "
+            f"got {describe_array(images)}"
+        )
+    labels = check_split(
+        split, images, arrays[f"{split}_labels"], len(spec.class_names), image_file, label_file
+    )
+    if len(images) == 0:
+        raise DataError(f"{image_file}: no images (its header says 0); the {split} set is empty")
+    return labels

@@ -46,17 +46,38 @@ def download_dataset(
     mirrors: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Path:
-    """Download the four files of dataset ``name`` into ``dest`` and return ``dest``.
+    """Download the four files of a dataset, verified, and return where they are.
 
-    ``dest`` defaults to ``default_cache_dir() / name``. Each file is tried on every
-    mirror in turn (``mirrors`` overrides the spec's base URLs; ``file://`` works too)
-    and kept only if its MD5 matches the official one. Files already in ``dest`` with the
-    right MD5 are not downloaded again. A ``<file>.part`` left by an interrupted download
-    is resumed where the server supports it.
+    Each file is tried on every mirror in turn and kept only if its MD5 matches the
+    official one. Files already in ``dest`` with the right MD5 are not downloaded again. A
+    ``<file>.part`` left by an interrupted download is resumed with an HTTP Range request
+    where the server supports it. If the call fails, the directories it created and left
+    empty are removed.
+
+    Parameters
+    ----------
+    name : str
+        A known dataset, e.g. ``"fashion-mnist"`` (see :data:`~softreg.data.DATASETS`).
+    dest : str or os.PathLike, optional
+        The directory to download into (``~`` is expanded); by default
+        ``default_cache_dir() / name``, where :func:`~softreg.data.load_dataset` looks.
+    mirrors : sequence of str, optional
+        Base URLs to use instead of the dataset's own (``file://`` works too).
+    progress : bool, default True
+        Show a progress bar per file on stderr (tqdm when installed).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``, holding the four official ``.gz`` files.
 
     Raises
     ------
-        DataError: a file could not be had with the right checksum from any mirror.
+    DataError
+        ``name`` is unknown, or a file could not be had with the right checksum from any
+        mirror (the message names the URLs tried and the last error).
+    ValueError
+        ``mirrors`` is empty.
     """
     spec = dataset_spec(name)
     if dest is None:
@@ -80,11 +101,28 @@ def download_dataset(
 
 
 def file_md5(path: Path) -> str:
-    """Hex MD5 of a file's bytes, read in chunks."""
+    """Return the MD5 of a file's bytes, read in chunks.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        The digest as 32 lowercase hex digits.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
     return _md5_of(path).hexdigest()
 
 
 def _md5_of(path: Path) -> Any:
+    """Return a hashlib MD5 object fed with the bytes of ``path``."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
@@ -100,6 +138,7 @@ def _fetch(
     bases: tuple[str, ...],
     progress: bool,
 ) -> None:
+    """Download ``file_name`` into ``target`` from the first mirror that serves it verified."""
     urls = [base if base.endswith("/") else base + "/" for base in bases]
     urls = [base + file_name for base in urls]
     last_error = ""
@@ -194,6 +233,7 @@ def _open_from(url: str, offset: int) -> tuple[Any, int]:
 
 
 def _request(url: str, offset: int) -> Request:
+    """Build a GET request for ``url``, from byte ``offset`` on."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -215,13 +255,14 @@ def _copy(response: Any, out: IO[bytes], digest: Any, bar: Any) -> int:
 
 
 def _drop_if_empty(part: Path) -> None:
+    """Delete ``part`` if it holds no bytes (an empty part is no use to a resume)."""
     with contextlib.suppress(FileNotFoundError):
         if part.stat().st_size == 0:
             part.unlink()
 
 
 def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable. Windows cannot open a directory, and needs no such step."""
+    """Make a rename in ``directory`` durable (Windows cannot open a directory, nor needs to)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -234,11 +275,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _range_start(response: Any) -> int | None:
+    """Return the first byte of a 206 response's Content-Range, or None if unparsable."""
     match = _CONTENT_RANGE.fullmatch((response.headers.get("Content-Range") or "").strip())
     return int(match.group(1)) if match else None
 
 
 def _content_length(response: object) -> int | None:
+    """Return the response's Content-Length, or None if absent or not a number."""
     headers = getattr(response, "headers", None)
     value = headers.get("Content-Length") if headers is not None else None
     try:

@@ -69,17 +69,28 @@ class IDXError(SoftregError, ValueError):
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file, gzip-compressed or raw, into a NumPy array.
 
-    Compression is detected from the gzip magic bytes, not the file name. The result has
-    the shape the header declares, e.g. ``(60000, 28, 28)`` for MNIST training images or
-    ``(60000,)`` for its labels, and the header's element type in native byte order
-    (uint8 stays uint8). It is read-only, and the only full-size allocation: the payload
-    is read or inflated straight into it and, for multi-byte types, byte-swapped in place.
+    Compression is detected from the gzip magic bytes, not the file name. The array is the
+    only full-size allocation: the payload is read or inflated straight into it and, for
+    multi-byte types, byte-swapped in place.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file (a FIFO or device is refused rather than read).
+
+    Returns
+    -------
+    numpy.ndarray
+        Read-only, of the shape the header declares, e.g. ``(60000, 28, 28)`` for MNIST
+        training images or ``(60000,)`` for its labels, and of the header's element type
+        in native byte order (uint8 stays uint8).
 
     Raises
     ------
-        IDXError: the file is missing or unreadable, the gzip stream is corrupt, the
-            header is malformed, the payload is shorter or longer than the header says,
-            or the header declares more than the file can hold or than fits in memory.
+    IDXError
+        The file is missing or unreadable, the gzip stream is corrupt, the header is
+        malformed, the payload is shorter or longer than the header says, or the header
+        declares more than the file can hold or than fits in memory.
     """
     name = os.fspath(path)
     try:  # a regular file only: a FIFO would block, a device never end
@@ -93,7 +104,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _read_raw(f: io.BufferedReader, name: str) -> np.ndarray:
-    """The IDX file ``f`` (positioned at its start) without compression."""
+    """Read the IDX file ``f`` (positioned at its start) without compression."""
     stored, dims, header_len = _read_header(f.read, name)
     expected = math.prod(dims) * stored.itemsize
     _check_payload_size(name, expected, os.fstat(f.fileno()).st_size - header_len)
@@ -104,7 +115,7 @@ def _read_raw(f: io.BufferedReader, name: str) -> np.ndarray:
 
 
 def _read_gzip(f: io.BufferedReader, name: str) -> np.ndarray:
-    """The IDX file ``f`` (positioned at its start) compressed by gzip."""
+    """Read the IDX file ``f`` (positioned at its start) compressed by gzip."""
     stream = _GzipStream(f, name)
     try:
         stored, dims, _ = _read_header(stream.read, name)
@@ -170,6 +181,7 @@ def _read_header(read: Callable[[int], bytes], name: str) -> tuple[np.dtype, tup
 
 
 def _check_payload_size(name: str, expected: int, actual: int) -> None:
+    """Refuse a payload of ``actual`` bytes where the header says ``expected``."""
     if actual < expected:
         raise IDXError(
             f"{name}: truncated IDX data: header says {expected} bytes, file has {actual}"
@@ -182,7 +194,7 @@ def _check_payload_size(name: str, expected: int, actual: int) -> None:
 
 
 def _allocate(name: str, stored: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
-    """An uninitialized byte buffer for the payload, once it is known to fit in memory."""
+    """Allocate an uninitialized byte buffer for the payload, once it is known to fit."""
     nbytes = math.prod(dims) * stored.itemsize
     what = f"{name}: the header declares {_shape(dims)} {stored.newbyteorder('=').name} values,"
     limits.check_fits_in_memory(nbytes, what, IDXError)
@@ -225,7 +237,7 @@ def _check_no_trailing_bytes(read: Callable[[int], bytes], name: str, expected: 
 
 
 def _as_array(buffer: np.ndarray, stored: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
-    """The filled byte buffer as a read-only array of ``dims`` in native byte order."""
+    """Return the filled byte buffer as a read-only array of ``dims``, native byte order."""
     if not stored.isnative:
         buffer.view(stored).byteswap(inplace=True)  # in place: no second full-size copy
     buffer.flags.writeable = False  # views made from here on are read-only too
@@ -233,6 +245,7 @@ def _as_array(buffer: np.ndarray, stored: np.dtype, dims: tuple[int, ...]) -> np
 
 
 def _shape(dims: tuple[int, ...]) -> str:
+    """Format ``dims`` as ``60000x28x28``."""
     return "x".join(map(str, dims))
 
 
@@ -256,7 +269,7 @@ class _GzipStream:
         self._failed = False
 
     def read(self, n: int) -> bytes:
-        """``n`` bytes of data, or fewer at the end of the last member."""
+        """Return ``n`` bytes of data, or fewer at the end of the last member."""
         pieces = []
         while n > 0 and (piece := self._inflate(n)):
             pieces.append(piece)
@@ -277,8 +290,9 @@ class _GzipStream:
             limit -= len(piece)
 
     def _inflate(self, max_length: int) -> bytes:
-        """The next 1 to ``max_length`` bytes of data (at most INFLATE_CHUNK), or b"" at the
-        end of the last member.
+        """Return the next 1 to ``max_length`` bytes of data (at most INFLATE_CHUNK).
+
+        Return b"" at the end of the last member.
         """
         max_length = min(max_length, INFLATE_CHUNK)
         if max_length < 1:  # zlib would read 0 as "no limit"
@@ -322,6 +336,7 @@ class _GzipStream:
         return True
 
     def _read_chunk(self) -> bytes:
+        """Read the next READ_CHUNK compressed bytes (fewer at the end), counting them."""
         chunk = self._file.read(READ_CHUNK)
         self._compressed += len(chunk)
         return chunk
