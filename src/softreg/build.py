@@ -1,5 +1,9 @@
-"""Model construction: the model a configuration asks for, sized for the data, with its input
-standardisation fitted; the state a run starts from; what cannot be trained refused early."""
+"""Model construction: what ``fit`` is given to train.
+
+The model a configuration asks for, sized for the data, with its input standardisation
+fitted (:func:`make_model`); the state a run starts from (:func:`init_state`); and what
+cannot be trained, refused before anything is allocated (:func:`check_trainable`).
+"""
 
 from __future__ import annotations
 
@@ -22,15 +26,39 @@ from softreg.validation import checked_sample_weight
 def make_model(
     config: TrainConfig, X_train: Any, num_classes: int, *, sample_weight: Any = None
 ) -> Any:
-    """The model ``config`` asks for, sized for ``X_train (n_samples, n_features)`` and
-    ``num_classes``, with the input standardisation ``config.normalize`` asks for fitted on
-    ``X_train`` (weighted by ``sample_weight (n_samples,)`` when given).
+    """Return the model ``config`` asks for, sized for the data, its standardisation fitted.
+
+    The model has ``n_features`` inputs and ``num_classes`` outputs, and the input
+    standardisation ``config.normalize`` asks for (:attr:`TrainConfig.input_scaling`),
+    fitted on ``X_train``: the model keeps the statistics and applies them to every input.
+    The configuration is checked against the model (:func:`check_trainable`) before the
+    statistics are computed, since they take a pass over the data.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The recipe: ``model``, ``hidden``, ``sigma``, ``normalize``, ``sampled``.
+    X_train : array, shape (n_samples, n_features) or (n_samples, 28, 28)
+        Training inputs, of any backend (read on the host); images are flattened.
+    num_classes : int
+        Number of classes, the model's outputs.
+    sample_weight : array, shape (n_samples,), optional
+        Weights (>= 0) of the examples in the standardisation's statistics, as in the loss;
+        see :func:`~softreg.validation.checked_sample_weight`.
+
+    Returns
+    -------
+    SoftmaxRegression or MLP
+        The model, without parameters (see :func:`init_state`).
 
     Raises
     ------
     ConfigError
         The configuration cannot train this model (see :func:`check_trainable`), or the
         inputs cannot be standardised (all equal, say).
+    DataValueError
+        ``sample_weight`` has another shape, a weight that is negative or not finite, or
+        all weights 0.
     """
     X_train = backend.to_numpy(X_train)
     shape = {"num_inputs": int(np.prod(X_train.shape[1:])), "num_outputs": num_classes}
@@ -44,15 +72,27 @@ def make_model(
     return replace(model, input_mean=mean, input_scale=scale)
 
 
-# Bytes per parameter while training: float32 parameters, gradients and momentum buffers,
-# and the float64 draw of the initial values.
 TRAINING_BYTES_PER_PARAMETER = 4 + 4 + 4 + 8
+"""Bytes per parameter while training.
+
+float32 parameters, gradients and momentum buffers, and the float64 draw of the initial
+values.
+"""
 
 
 def check_trainable(model: Any, config: TrainConfig) -> None:
-    """Refuse what ``fit`` could not do with ``model`` and ``config``, before anything is
-    allocated or written: sampled softmax with as many samples as classes, or a model whose
-    training state cannot fit in memory.
+    """Refuse what ``fit`` could not do with ``model`` and ``config``.
+
+    Checked before anything is allocated or written: sampled softmax with as many samples
+    as classes, or a model whose training state cannot fit in memory (about
+    :data:`TRAINING_BYTES_PER_PARAMETER` bytes per parameter).
+
+    Parameters
+    ----------
+    model : Model
+        The model to train, e.g. from :func:`make_model`.
+    config : TrainConfig
+        The configuration to train it with.
 
     Raises
     ------
@@ -77,8 +117,29 @@ def check_trainable(model: Any, config: TrainConfig) -> None:
 
 
 def init_state(model: Any, config: TrainConfig) -> TrainState:
-    """The state a run starts from: ``model``'s initial parameters drawn with ``config.seed``
-    on ``config``'s backend and device, and the optimiser's initial state.
+    """Return the state a run starts from.
+
+    ``model``'s initial parameters, drawn with ``config.seed`` and placed on ``config``'s
+    backend and device, and the optimiser's initial state; epoch, step and batch are 0.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose parameters to draw.
+    config : TrainConfig
+        Gives the seed, the backend and device, and the optimiser.
+
+    Returns
+    -------
+    TrainState
+        The state before the first step.
+
+    Raises
+    ------
+    ConfigError
+        The backend cannot run on ``config.device`` (it sees no GPU, say).
+    MissingDependencyError
+        The backend's library is not installed.
     """
     be = backend.resolve(config.backend, config.device)
     params = model.init(np.random.default_rng(config.seed), xp=be.xp, device=be.device)

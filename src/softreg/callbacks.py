@@ -1,5 +1,8 @@
-"""The hooks ``fit`` calls while it trains: progress bars, live plots and run-directory files
-are callbacks that read what it reports."""
+"""The hooks ``fit`` calls while it trains.
+
+Progress bars, live plots and run-directory files are callbacks that read what ``fit``
+reports; ``fit`` itself never prints or writes.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,94 @@ from softreg.history import EpochRecord, History, StepRecord, TrainState
 
 
 class Callback:
-    """Hooks ``fit`` calls; override what you need. Time spent here is not training time."""
+    """Hooks ``fit`` calls as it trains; override what you need, the others do nothing.
+
+    ``fit`` calls the hooks of each callback in the order the callbacks were given. Time
+    spent in them is not training time: it is left out of every ``seconds`` that ``fit``
+    reports. The records, history and states passed in are ``fit``'s own: read them, do not
+    change them.
+
+    See Also
+    --------
+    softreg.train.fit : Train a model, calling these hooks.
+    """
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        pass
+        """Act before training: called once, before the first step.
+
+        Parameters
+        ----------
+        config : TrainConfig
+            The run's configuration.
+        steps_per_epoch : int
+            Optimiser steps in each epoch.
+        state : TrainState
+            The state training starts from: a fresh one, or the one a run continues from
+            (whose ``epoch`` and ``batch`` say how many steps are left).
+        """
 
     def on_step_end(self, step: int, epoch: int) -> None:
-        pass
+        """Act after a step: called after every optimiser step.
+
+        Parameters
+        ----------
+        step : int
+            Optimiser steps done in the whole run, this one included.
+        epoch : int
+            The epoch the step belongs to, 0-based.
+        """
 
     def on_log(self, record: StepRecord, history: History) -> None:
-        """Every ``config.log_every`` batches: the running loss."""
+        """Receive the running loss: called every ``config.log_every`` batches, after the step.
+
+        Parameters
+        ----------
+        record : StepRecord
+            The report, already appended to ``history.steps``.
+        history : History
+            The run's history so far.
+        """
 
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
-        pass
+        """Receive an epoch's record: called at the end of every epoch.
+
+        Called after the epoch's evaluation on the test data (when there is test data) and
+        its check for overflowed weights.
+
+        Parameters
+        ----------
+        record : EpochRecord
+            The epoch's record, already appended to ``history.records``.
+        history : History
+            The run's history so far.
+        state : TrainState
+            A copy of the state at the end of the epoch; training can continue from it.
+        """
 
     def on_checkpoint(self, state: TrainState, history: History) -> None:
-        """Every ``checkpoint_every`` steps (see :func:`fit`): a copy of the state, which
-        may be in the middle of an epoch.
+        """Receive a checkpoint: called every ``checkpoint_every`` steps of the run.
+
+        Only when :func:`~softreg.train.fit` is given ``checkpoint_every > 0``; called after
+        ``on_step_end`` and ``on_log`` of the same step.
+
+        Parameters
+        ----------
+        state : TrainState
+            A copy of the state, which may be in the middle of an epoch; training can
+            continue from it.
+        history : History
+            The run's history so far.
         """
 
     def on_train_end(self, history: History, state: TrainState) -> None:
-        pass
+        """Act after training: called once, after the last epoch's ``on_epoch_end``.
+
+        Not called when training stops with an error (a divergence, say).
+
+        Parameters
+        ----------
+        history : History
+            The run's complete history.
+        state : TrainState
+            The final state, the one :class:`~softreg.history.FitResult` holds.
+        """

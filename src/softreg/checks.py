@@ -1,5 +1,8 @@
-"""Checks of single values given to softreg (configuration fields, function arguments), each
-raising :class:`~softreg.errors.ConfigError` (a :class:`ValueError`) that names the value."""
+"""Checks of single values given to softreg: configuration fields, function arguments.
+
+Each check raises :class:`~softreg.errors.ConfigError` (a :class:`ValueError`) that names
+the value, and returns the value when it passes.
+"""
 
 from __future__ import annotations
 

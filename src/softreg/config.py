@@ -1,5 +1,8 @@
-"""The configuration of a training run: one frozen dataclass whose fields the CLI's flags map
-onto, checked whole when it is made."""
+"""The configuration of a training run.
+
+One frozen dataclass, :class:`TrainConfig`, whose fields the CLI's flags map onto one to one.
+It is checked whole when it is made, so a configuration that exists is one ``fit`` can run.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ from softreg.models import MODELS, check_sigma
 from softreg.optim import LR_SCHEDULES, SGD
 
 OPTIMIZERS = ("sgd", "gd")
+"""The values of :attr:`TrainConfig.optimizer`."""
 
 
 NORMALIZE = ("auto", "yes", "no", "per-feature")
+"""The values of :attr:`TrainConfig.normalize`."""
 
 
 SOFTMAX = tuple(ops.LOSS_GRADS)  # stable, naive
+"""The values of :attr:`TrainConfig.softmax`: ``"stable"`` and ``"naive"``."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,72 @@ class TrainConfig:
 
     The defaults are the book's recipe (d2l 3.6 / 4.4). The lecture's MNIST MLP is
     ``TrainConfig(dataset="mnist", model="mlp", batch_size=64, lr=0.01, momentum=0.5)``.
+    Every field is checked when the configuration is made; NumPy integers and floats are
+    stored as the Python numbers they are, so that the configuration can be written to JSON.
+
+    Attributes
+    ----------
+    dataset : str
+        Name of the dataset, ``"fashion-mnist"`` by default.
+    model : str
+        ``"softmax-regression"`` or ``"mlp"``.
+    hidden : tuple of int
+        The MLP's hidden layer sizes, ``(512, 256, 128, 64)`` by default (the lecture's).
+    epochs : int
+        Passes over the data (iterations with ``optimizer="gd"``), >= 1.
+    batch_size : int
+        Examples per minibatch, >= 1.
+    lr : float
+        Learning rate, positive.
+    lr_schedule : str
+        ``"constant"``, or ``"cosine"``: the rate decays along a half cosine to about 0 at
+        the end of the run.
+    momentum : float
+        PyTorch's SGD momentum, in ``[0, 1)`` (the lecture uses 0.5).
+    weight_decay : float
+        L2 penalty added to the gradient, as ``torch.optim.SGD`` does; >= 0.
+    optimizer : str
+        ``"sgd"``: shuffled minibatches; ``"gd"``: full-batch gradient descent.
+    normalize : str
+        Input standardisation: ``"yes"`` (one mean and scale for all features),
+        ``"per-feature"`` (each its own), ``"no"``, or ``"auto"`` (yes for the MLP, as the
+        lecture does; no for softmax regression, as the book does).
+        :func:`~softreg.build.make_model` fits the statistics on the training data; the model
+        keeps and applies them (:mod:`softreg.standardise`).
+    softmax : str
+        ``"stable"``, or ``"naive"``: the book's ``exp(o) / sum(exp(o))``, which overflows for
+        large scores (the chapter's exercise).
+    chunk_size : int
+        > 0: the output layer's loss and gradients over chunks of this many classes, never
+        forming the ``(n_samples, n_classes)`` logits (:mod:`softreg.vocab`: large
+        vocabularies); 0: all classes at once.
+    sampled : int
+        > 0: sampled softmax, this many classes drawn per step from the training labels'
+        frequencies (log-Q corrected); 0: the exact loss.
+    seed : int
+        Seed of every random draw (the initial parameters, the data order, sampled softmax's
+        classes), in ``[0, 2**64)``.
+    sigma : float
+        Standard deviation of the initial weights of softmax regression, >= 0.
+    backend : str
+        The array library that computes: ``"numpy"``, ``"torch"``, ``"jax"`` or
+        ``"tensorflow"``.
+    device : str
+        ``"cpu"``, or ``"cuda"`` / ``"gpu"`` (the same) with torch and jax.
+    eval_batch_size : int
+        Rows per evaluation chunk, >= 1: bounds memory, not results.
+    log_every : int
+        Report the running loss every this many batches (the lecture's 300); 0: never.
+
+    Raises
+    ------
+    ConfigError
+        On construction, when a field has a wrong type or value, or when ``chunk_size`` or
+        ``sampled`` is combined with ``softmax="naive"``; the message names the field.
+
+    See Also
+    --------
+    softreg.train.fit : Train a model with this configuration.
     """
 
     dataset: str = "fashion-mnist"
@@ -61,6 +133,7 @@ class TrainConfig:
     log_every: int = 300  # report the running loss every N batches (the lecture's 300; 0: never)
 
     def __post_init__(self) -> None:
+        """Convert NumPy scalars to Python numbers and check every field."""
         # NumPy's scalars are taken as the numbers they are (the config goes into JSON).
         for f in fields(self):
             value = getattr(self, f.name)
@@ -103,13 +176,23 @@ class TrainConfig:
         check_sigma(self.sigma)
 
     def sgd(self) -> SGD:
-        """The optimiser this configuration asks for."""
+        """Return the optimiser this configuration asks for.
+
+        Returns
+        -------
+        SGD
+            :class:`~softreg.optim.SGD` with this configuration's ``lr``, ``momentum`` and
+            ``weight_decay``; a training state's ``opt_state`` comes from its ``init``.
+        """
         return SGD(self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     @property
     def input_scaling(self) -> str:
-        """The input standardisation ``normalize`` asks for: ``"none"``, ``"scalar"`` (one
-        mean and scale for every feature) or ``"per-feature"`` (see :func:`make_model`).
+        """The input standardisation ``normalize`` asks for.
+
+        ``"none"``, ``"scalar"`` (one mean and scale for every feature) or
+        ``"per-feature"`` (see :func:`~softreg.build.make_model`). ``normalize="auto"``
+        resolves here: ``"scalar"`` for the MLP, ``"none"`` for softmax regression.
         """
         if self.normalize == "per-feature":
             return "per-feature"
@@ -118,4 +201,11 @@ class TrainConfig:
         return "none"
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict, as written to JSON (``config.json``, checkpoints).
+
+        Returns
+        -------
+        dict
+            Field name to value; ``hidden`` stays a tuple.
+        """
         return asdict(self)

@@ -1,4 +1,9 @@
-"""Checks of the data a model is trained or evaluated on, and of sample weights."""
+"""Checks of the data a model is trained or evaluated on, of sample weights, and of a state.
+
+Each check says what is wrong, with the value, before anything is computed: data a model
+cannot take (:func:`check_data`), sample weights (:func:`checked_sample_weight`), and a
+training state a run cannot continue from (:func:`check_resumable`).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,33 @@ from softreg.history import TrainState
 def to_device(
     arrays: tuple[Any, Any], be: backend.Backend, name: str, model: Any
 ) -> tuple[Any, Any]:
-    """``(X, y)`` checked on the host (see :func:`check_data`) and moved to the backend's
-    device.
+    """Return ``(X, y)`` checked on the host and moved to the backend's device.
+
+    softreg trains in float32 on every backend, so features of another dtype (integers,
+    float64) are converted here, once.
+
+    Parameters
+    ----------
+    arrays : tuple of arrays
+        ``(X, y)``: inputs ``(n_samples, n_features)`` (or ``(n_samples, 28, 28)``) and
+        integer labels ``(n_samples,)``, of any backend.
+    be : Backend
+        The backend and device to move them to.
+    name : str
+        What the data are (``"train"``, ``"test"``), for error messages.
+    model : Model
+        The model they are for (see :func:`check_data`).
+
+    Returns
+    -------
+    tuple of arrays
+        ``(X, y)`` as arrays of ``be`` on its device, ``X`` float32.
+
+    Raises
+    ------
+    DataValueError
+        The data do not fit the model (see :func:`check_data`), or a feature is beyond
+        float32's range.
     """
     X, y = (backend.to_numpy(a) for a in arrays)
     check_data(X, y, name, model)
@@ -34,8 +64,25 @@ def to_device(
 
 
 def check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
-    """Refuse data ``model`` cannot be trained or evaluated on: mismatched or empty arrays,
-    the wrong number of features, NaN or inf features, labels outside its classes.
+    """Refuse data ``model`` cannot be trained or evaluated on.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_samples, n_features) or (n_samples, 28, 28)
+        Inputs; the trailing dimensions hold ``model.num_inputs`` features in all.
+    y : numpy.ndarray, shape (n_samples,)
+        Integer labels in ``[0, model.num_outputs)``.
+    name : str
+        What the data are (``"train"``, ``"test"``), to start error messages.
+    model : Model
+        The model they are for.
+
+    Raises
+    ------
+    DataValueError
+        Mismatched or empty arrays, the wrong number of features, features that are not
+        real numbers or are NaN or inf, labels that are not integers or are outside the
+        model's classes. The message says which, with the value.
     """
     num_classes = model.num_outputs
     if y.ndim != 1:
@@ -72,9 +119,24 @@ def check_data(X: np.ndarray, y: np.ndarray, name: str, model: Any) -> None:
 
 
 def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-    """``sample_weight`` checked and rescaled to average 1, float64 ``(n,)`` on the host, or
-    None when there are none or all are equal (equal weights are no weights, exactly).
-    What ``fit`` weights the loss with and ``make_model`` the input statistics.
+    """Return ``sample_weight`` checked and rescaled to average 1, or None.
+
+    What ``fit`` weights the loss with and ``make_model`` the input statistics. Rescaling
+    keeps the weights' scale from changing the learning rate; equal weights are no weights,
+    exactly, so they give None.
+
+    Parameters
+    ----------
+    sample_weight : array, shape (n_samples,), or None
+        Weights (>= 0, not all 0) of the examples, of any backend.
+    n : int
+        Number of examples, ``n_samples``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_samples,), or None
+        float64 weights on the host, averaging 1; None when ``sample_weight`` is None or
+        all its weights are equal.
 
     Raises
     ------
@@ -97,8 +159,25 @@ def checked_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
 
 
 def check_resumable(state: TrainState, steps_per_epoch: int, batch_size: int) -> None:
-    """Refuse a state this run cannot continue from: a position outside its epochs, or sums
-    and a last report that count more examples than its batches hold.
+    """Refuse a state this run cannot continue from.
+
+    A state made by another configuration shows itself here: a position outside the run's
+    epochs, or epoch sums and a last running-loss report that count more examples than its
+    batches hold.
+
+    Parameters
+    ----------
+    state : TrainState
+        The state to continue from.
+    steps_per_epoch : int
+        Batches in each epoch of this run.
+    batch_size : int
+        Examples per batch in this run.
+
+    Raises
+    ------
+    ConfigError
+        Saying what does not fit, with the numbers.
     """
     if not 0 <= state.batch <= steps_per_epoch:
         raise ConfigError(
