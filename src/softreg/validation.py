@@ -212,6 +212,21 @@ def start_fingerprint(
 
     As numbers (float64 sums stand in for checksums): a rank with other data, another
     NumPy's data order or another checkpoint would otherwise train on silently.
+    :meth:`Communicator.agree <softreg.protocols.Communicator.agree>` compares them.
+
+    Parameters
+    ----------
+    train : tuple of arrays
+        ``(X (n_samples, ...), y (n_samples,))``, this rank's training data.
+    state : TrainState
+        Where the run starts.
+    config : TrainConfig
+        The run's configuration.
+
+    Returns
+    -------
+    dict of str to float
+        ``configuration``, ``training data``, ``data order``, ``step`` and ``parameters``.
     """
     X, y = (backend.to_numpy(a) for a in train)
     order = epoch_permutation(X.shape[0], seed=config.seed, epoch=state.epoch)
