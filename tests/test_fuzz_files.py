@@ -59,7 +59,7 @@ import softreg
 from softreg import limits
 from softreg.build import make_model
 from softreg.callbacks import Callback
-from softreg.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from softreg.checkpoint import Checkpoint, load_checkpoint, load_model, save_checkpoint, save_model
 from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import ModelFileError, RunDirError, SoftregError
@@ -275,14 +275,16 @@ def checkpoint_files() -> tuple[Base, ...]:
                 )
                 path = save_checkpoint(
                     Path(tmp, f"{len(bases)}.safetensors"),
-                    model,
-                    state,
-                    history,
-                    config=config,
-                    class_names=NAMES,
-                    data_order=order,
-                    checkpoint_every=2,
-                    metadata={"dataset": "toy"},
+                    Checkpoint(
+                        model,
+                        state,
+                        history,
+                        config=config,
+                        class_names=NAMES,
+                        data_order=order,
+                        checkpoint_every=2,
+                        metadata={"dataset": "toy"},
+                    ),
                 )
                 load_checkpoint(path)
                 bases.append(_read_back(f"{name}, {where}", path))

@@ -1,7 +1,25 @@
-"""Exceptions users can act on. The CLI turns every SoftregError into one line and exit status 2."""
+"""Exceptions users can act on.
+
+The CLI turns every :class:`SoftregError` into one line and exit status 2.
+"""
 
 import importlib
 from types import ModuleType
+
+__all__ = [
+    "MAX_MESSAGE",
+    "ConfigError",
+    "DataValueError",
+    "DistributedError",
+    "DivergenceError",
+    "MissingDependencyError",
+    "ModelFileError",
+    "RunDirError",
+    "SoftregError",
+    "describe",
+    "printable",
+    "require",
+]
 
 
 class SoftregError(Exception):
@@ -32,8 +50,9 @@ class ModelFileError(SoftregError):
 
 
 class DataValueError(SoftregError, ValueError):
-    """Training data that cannot be trained on: NaN or inf features, labels out of range,
-    mismatched lengths, bad sample weights.
+    """Training data that cannot be trained on.
+
+    NaN or inf features, labels out of range, mismatched lengths, bad sample weights.
     """
 
 
@@ -42,7 +61,17 @@ class RunDirError(SoftregError):
 
 
 class MissingDependencyError(SoftregError, ImportError):
-    """An optional dependency (an extra) is needed for this feature."""
+    """An optional dependency (an extra) is needed for this feature.
+
+    Parameters
+    ----------
+    package : str
+        The package to install.
+    feature : str
+        What needs it, starting the message.
+    extra : str
+        The softreg extra that installs it.
+    """
 
     def __init__(self, package: str, feature: str, extra: str = "cli"):
         super().__init__(f"{feature} needs the '{package}' package: pip install 'softreg[{extra}]'")
@@ -51,7 +80,29 @@ class MissingDependencyError(SoftregError, ImportError):
 def require(
     module: str, feature: str, *, package: str | None = None, extra: str = "cli"
 ) -> ModuleType:
-    """Import an optional dependency, or say which extra provides it."""
+    """Import an optional dependency, or say which extra provides it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"safetensors.numpy"``.
+    feature : str
+        What needs it, for the message.
+    package : str, optional
+        The package that provides it (default: the module's top-level name).
+    extra : str
+        The softreg extra that installs it.
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        The module cannot be imported.
+    """
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -59,14 +110,31 @@ def require(
 
 
 class DistributedError(SoftregError):
-    """A data-parallel run cannot go on: another rank died or stopped answering within the
-    timeout, or the ranks do not hold the same data and state.
+    """A data-parallel run cannot go on.
+
+    Another rank died or stopped answering within the timeout, or the ranks do not hold the
+    same data and state.
     """
 
 
 class DivergenceError(SoftregError, FloatingPointError):
-    """Training produced a non-finite loss. ``state`` is the last good training state (the
-    one before the step that diverged) and ``history`` what was reported until then.
+    """Training produced a non-finite loss.
+
+    Parameters
+    ----------
+    message : str
+        What happened.
+    state : TrainState
+        The last good training state (the one before the step that diverged).
+    history : History
+        What was reported until then.
+    step : int
+        The 1-based optimiser step whose loss was not finite.
+
+    Attributes
+    ----------
+    state, history, step
+        As given.
     """
 
     def __init__(self, message: str, *, state: object, history: object, step: int):
@@ -76,18 +144,30 @@ class DivergenceError(SoftregError, FloatingPointError):
         self.step = step  # the 1-based optimiser step whose loss was not finite
 
     def __reduce__(self) -> tuple:
-        # Pickled with its keywords (a process pool sends it back from its worker).
+        """Pickle it with its keywords (a process pool sends it back from its worker)."""
         return _divergence_error, (str(self), self.state, self.history, self.step)
 
 
 def _divergence_error(message: str, state: object, history: object, step: int) -> DivergenceError:
+    """Return the DivergenceError of these arguments (for unpickling)."""
     return DivergenceError(message, state=state, history=history, step=step)
 
 
 def printable(text: str) -> str:
-    """``text`` on one line with nothing a terminal would interpret: line breaks and tabs
-    become spaces, other control characters their escapes (``\\x1b``). For anything printed
-    that comes from outside (paths, file contents, exception messages).
+    r"""Return ``text`` on one line with nothing a terminal would interpret.
+
+    Line breaks and tabs become spaces, other control characters their escapes (``\x1b``).
+    For anything printed that comes from outside (paths, file contents, exception messages).
+
+    Parameters
+    ----------
+    text : str
+        Any text.
+
+    Returns
+    -------
+    str
+        The text, stripped and printable.
     """
     text = text.strip()
     if text.isprintable():  # the usual case, at C speed
@@ -98,7 +178,18 @@ def printable(text: str) -> str:
 
 
 def describe(exc: BaseException, limit: int = 300) -> str:
-    """An exception from a library (a parser, say) as a short phrase for one of softreg's
-    messages: its text on one line, at most ``limit`` characters, or its type's name.
+    """Return an exception from a library (a parser, say) as a phrase for softreg's messages.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception.
+    limit : int
+        The most characters returned.
+
+    Returns
+    -------
+    str
+        Its text on one printable line, at most ``limit`` characters, or its type's name.
     """
     return printable(" ".join(str(exc).split()))[:limit] or type(exc).__name__

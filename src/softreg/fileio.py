@@ -17,26 +17,23 @@ import math
 import os
 import stat
 import tempfile
-import tokenize
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
-from softreg.errors import SoftregError, describe
+from softreg.errors import SoftregError
 from softreg.limits import check_fits_in_memory
 
 __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "canonical_json",
-    "load_npy",
+    "fsync_directory",
     "make_directories",
     "parse_json",
     "regular_file_opener",
     "remove_empty_directories",
+    "write_csv",
     "write_json",
 ]
 
@@ -45,10 +42,27 @@ __all__ = [
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` when the ``with`` block succeeds.
 
-    ``mode`` is ``"wb"`` (binary) or ``"w"`` (UTF-8 text). If the block raises, the
-    temporary file is deleted and ``path`` is left exactly as it was. The new file gets
-    the permissions of the file it replaces, or the usual umask-based ones when ``path``
-    is new (``NamedTemporaryFile`` alone would leave it readable only by its owner).
+    If the block raises, the temporary file is deleted and ``path`` is left exactly as it
+    was. The new file gets the permissions of the file it replaces, or the usual umask-based
+    ones when ``path`` is new (``NamedTemporaryFile`` alone would leave it readable only by
+    its owner).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its directory must exist.
+    mode : {"wb", "w"}
+        Binary, or UTF-8 text.
+
+    Yields
+    ------
+    file object
+        The temporary file, in the destination's directory, named ``.<name>.<random>.tmp``.
+
+    Raises
+    ------
+    ValueError
+        Another ``mode``.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
@@ -73,19 +87,37 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp.name)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    data : bytes
+        Its whole content.
+    """
     with atomic_write(path, "wb") as f:
         f.write(data)
 
 
 def make_directories(path: str | os.PathLike[str]) -> list[Path]:
-    """Create ``path`` and its missing parents; return those this call created, deepest
-    first (a directory another process made meanwhile is not counted), for
-    :func:`remove_empty_directories` to take back when what was to go in them fails.
+    """Create a directory and its missing parents.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The directory.
+
+    Returns
+    -------
+    list of Path
+        The directories this call created, deepest first (one another process made meanwhile
+        is not counted), for :func:`remove_empty_directories` to take back when what was to
+        go in them fails.
     """
     path = Path(path)
     missing = [d for d in (path, *path.parents) if not d.exists()]
@@ -100,13 +132,20 @@ def make_directories(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def remove_empty_directories(directories: list[Path]) -> None:
-    """Remove each of ``directories`` (deepest first) that is still empty."""
+    """Remove each of ``directories`` (deepest first) that is still empty.
+
+    Parameters
+    ----------
+    directories : list of Path
+        As :func:`make_directories` returns them.
+    """
     for directory in directories:
         with contextlib.suppress(OSError):
             directory.rmdir()
 
 
 def _permissions_for(path: Path) -> int:
+    """Return the permission bits of the file ``path`` replaces, or of a new file."""
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
@@ -116,9 +155,17 @@ def _permissions_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; best effort because not every platform or
-    # filesystem lets a directory be opened and fsynced.
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries to disk, making a rename into it durable.
+
+    Best effort: not every platform or filesystem lets a directory be opened and fsynced
+    (Windows cannot open one, and needs no such step), and then nothing happens.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The directory.
+    """
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -137,13 +184,32 @@ MAX_CONTAINER_DENSITY = 16
 
 
 def parse_json(text: str | bytes, what: str, error: type[SoftregError] = SoftregError) -> Any:
-    """``json.loads(text)``, with every way it can fail turned into ``error`` naming ``what``.
+    """Parse JSON from outside: ``json.loads(text)``, bounded, failing with one line.
 
     JSON from outside is bounded before and while it is parsed: text that could not fit in
     memory once parsed, or made mostly of brackets (a flood of ``{}`` takes twenty times its
     size), nesting deeper than MAX_JSON_DEPTH, numbers beyond float64 or integers beyond
     MAX_JSON_INT (which later arithmetic would overflow on), NaN and infinity (which JSON does
-    not have), and bytes that are not UTF-8 are all refused with one line.
+    not have), and bytes that are not UTF-8 are all refused.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The JSON text; bytes are decoded as UTF-8 (a byte-order mark is allowed).
+    what : str
+        What the text is (e.g. a file's name), starting every message.
+    error : type of SoftregError
+        The exception raised.
+
+    Returns
+    -------
+    Any
+        The parsed value.
+
+    Raises
+    ------
+    SoftregError
+        (``error``) For every way the text can fail, naming ``what``.
     """
     if isinstance(text, bytes):
         try:
@@ -174,10 +240,12 @@ def parse_json(text: str | bytes, what: str, error: type[SoftregError] = Softreg
 
 
 def _no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which JSON does not have."""
     raise ValueError(f"{name} is not a JSON number")
 
 
 def _bounded_int(text: str) -> int:
+    """Return the integer of ``text``, refused from MAX_JSON_INT on."""
     value = int(text)  # Python refuses more than 4300 digits itself (a ValueError)
     if abs(value) >= MAX_JSON_INT:
         raise ValueError(f"the integer {text[:20]}... is too large")
@@ -185,6 +253,7 @@ def _bounded_int(text: str) -> int:
 
 
 def _finite_float(text: str) -> float:
+    """Return the float of ``text``, refused beyond float64's range."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{text[:20]} is beyond float64's range")
@@ -192,8 +261,10 @@ def _finite_float(text: str) -> float:
 
 
 def _depth(value: Any) -> int:
-    """How deeply lists and dicts nest in ``value`` (iteratively: no recursion limit; only
-    containers are visited, so a long list of numbers costs nothing).
+    """Return how deeply lists and dicts nest in ``value``.
+
+    Iteratively: no recursion limit; only containers are visited, so a long list of numbers
+    costs nothing.
     """
     deepest = 0
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
@@ -233,14 +304,24 @@ def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically. JSON has no NaN or infinity (a diverged
-    run's loss, say): those are written as ``null``, so every reader can read the file.
+    """Write ``obj`` as indented JSON, atomically.
+
+    JSON has no NaN or infinity (a diverged run's loss, say): those are written as ``null``,
+    so every reader can read the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    obj : Any
+        Dicts, lists, tuples, strings, numbers, booleans and None.
     """
     text = json.dumps(_finite(obj), indent=2, allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
 
 
 def _finite(obj: Any) -> Any:
+    """Return ``obj`` with every NaN or infinite float as None."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
@@ -251,83 +332,53 @@ def _finite(obj: Any) -> Any:
 
 
 def canonical_json(obj: Any) -> str:
-    """One spelling of ``obj`` as JSON: keys sorted, no spaces, ASCII only, no NaN. Equal
-    objects give equal strings in every process, so the text can be hashed and compared.
+    """Return the one spelling of ``obj`` as JSON: keys sorted, no spaces, ASCII only.
+
+    Equal objects give equal strings in every process, so the text can be hashed and
+    compared.
+
+    Parameters
+    ----------
+    obj : Any
+        A JSON value, without NaN or infinity.
+
+    Returns
+    -------
+    str
+        The canonical JSON text.
+
+    Raises
+    ------
+    ValueError
+        ``obj`` holds NaN or infinity.
     """
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     )
 
 
-NPY_MAX_HEADER = 10_000  # bytes of a .npy header's text (NumPy's own default limit)
-
-
-def load_npy(
-    path: str | os.PathLike[str],
-    what: str,
-    *,
-    shape: tuple[int, ...] | None = None,
-    error: type[SoftregError] = SoftregError,
-) -> np.ndarray:
-    """A real-number array from a ``.npy`` file, checked before anything is allocated.
-
-    The header is read first: an array of strings, objects, dates, records or complex
-    numbers, another shape than ``shape``, a size that does not match the file's, or one
-    that cannot fit in memory is refused with
-    ``error``, whose message starts with ``path`` and names ``what`` the file should hold.
-    Returns the array in native byte order, shape ``shape``.
-    """
-    name = os.fspath(path)
-    try:
-        with open(path, "rb", opener=regular_file_opener) as f:
-            size = os.fstat(f.fileno()).st_size
-            version = np.lib.format.read_magic(f)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            with warnings.catch_warnings():
-                # NumPy's notes on Python 2 headers, Python's on escapes in the header's text
-                warnings.simplefilter("ignore")
-                declared, fortran_order, dtype = read_header(f, max_header_size=NPY_MAX_HEADER)
-            offset = f.tell()
-            if any(d < 0 for d in declared):
-                raise error(f"{name}: {what} of negative shape {declared}")
-            if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in "iuf":
-                raise error(f"{name}: {what} must hold real numbers, got dtype {dtype}")
-            if shape is not None and tuple(declared) != tuple(shape):
-                raise error(f"{name}: {what} of shape {declared}, expected {tuple(shape)}")
-            nbytes = int(np.prod(declared, dtype=object)) * dtype.itemsize
-            if size - offset != nbytes:
-                raise error(
-                    f"{name}: the header declares {nbytes} bytes of data, the file "
-                    f"holds {size - offset}"
-                )
-            check_fits_in_memory(nbytes, f"{name}: the header declares", error)
-            data = f.read(nbytes)
-    except SoftregError:
-        raise
-    except OSError as exc:
-        raise error(f"{name}: cannot read {what} ({exc.strerror or exc})") from None
-    except (
-        ValueError,
-        SyntaxError,
-        TypeError,
-        RecursionError,
-        EOFError,
-        tokenize.TokenError,
-    ) as exc:
-        # read_magic's and the header parser's errors for anything that is not a .npy file
-        raise error(f"{name}: not a readable .npy array ({describe(exc)})") from None
-    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran_order else "C")
-    return array.astype(dtype.newbyteorder("="), order="C")
-
-
 def regular_file_opener(path: str, flags: int) -> int:
-    """``os.open`` for ``open(..., opener=)`` that refuses anything but a regular file before
-    reading from it: a FIFO would block, a device never end. O_NONBLOCK lets a FIFO open
-    at all; it does not matter for a regular file.
+    """Open a file with ``os.open``, refusing anything but a regular file before reading.
+
+    For ``open(..., opener=regular_file_opener)``: a FIFO would block, a device never end.
+    O_NONBLOCK lets a FIFO open at all; it does not matter for a regular file.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    flags : int
+        ``os.open``'s flags.
+
+    Returns
+    -------
+    int
+        The file descriptor.
+
+    Raises
+    ------
+    OSError
+        ``EINVAL`` "not a regular file", or what ``os.open`` raises.
     """
     fd = os.open(path, flags | os.O_NONBLOCK)
     if not stat.S_ISREG(os.fstat(fd).st_mode):

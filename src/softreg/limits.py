@@ -17,21 +17,28 @@ __all__ = ["available_memory", "check_fits_in_memory", "format_bytes"]
 
 
 def available_memory() -> int | None:
-    """Bytes of memory this process could still allocate, or None where that is unknown.
+    """Return the bytes of memory this process could still allocate.
 
     Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim from caches), or
     the physical memory size where that is not known; and, in a container or batch job whose
     control group has a memory limit, no more than that limit leaves.
+
+    Returns
+    -------
+    int or None
+        Bytes, or None where that is unknown.
     """
     return _least(_machine_memory(), _cgroup_memory())
 
 
 def _least(*values: int | None) -> int | None:
+    """Return the least of the known values, or None."""
     known = [v for v in values if v is not None]
     return min(known) if known else None
 
 
 def _machine_memory() -> int | None:
+    """Return Linux's MemAvailable, else the physical memory size, else None."""
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -53,6 +60,7 @@ _CGROUP_FILES = (
 
 
 def _cgroup_memory() -> int | None:
+    """Return what this process's control group may still allocate, or None."""
     for limit_file, usage_file in _CGROUP_FILES:
         try:
             with open(limit_file) as f:
@@ -69,9 +77,21 @@ def _cgroup_memory() -> int | None:
 def check_fits_in_memory(nbytes: int, what: str, error: type[SoftregError] = SoftregError) -> None:
     """Raise ``error`` when ``nbytes`` cannot be allocated here.
 
-    ``what`` starts the message and names the declaration, e.g. ``"data.idx: the header
-    declares 10000000x28x28 uint8 values,"``; the rest says how much that is and how much
-    memory there is.
+    Parameters
+    ----------
+    nbytes : int
+        The bytes a declaration asks for.
+    what : str
+        Starts the message and names the declaration, e.g. ``"data.idx: the header declares
+        10000000x28x28 uint8 values,"``; the rest says how much that is and how much memory
+        there is.
+    error : type of SoftregError
+        The exception raised.
+
+    Raises
+    ------
+    SoftregError
+        (``error``) ``nbytes`` is more than :func:`available_memory`.
     """
     available = available_memory()
     if available is not None and nbytes > available:
@@ -82,7 +102,20 @@ def check_fits_in_memory(nbytes: int, what: str, error: type[SoftregError] = Sof
 
 
 def format_bytes(nbytes: float) -> str:
-    """``1536`` -> ``"1.5 kB"``: decimal units, as ``df -H`` and the disk makers count."""
+    """Return a number of bytes for people: ``1536`` -> ``"1.5 kB"``.
+
+    Decimal units, as ``df -H`` and the disk makers count.
+
+    Parameters
+    ----------
+    nbytes : float
+        The number of bytes.
+
+    Returns
+    -------
+    str
+        Whole bytes below 1000, else one decimal and kB, MB, GB, TB or PB.
+    """
     for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
         if abs(nbytes) < 1000 or unit == "PB":
             return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"

@@ -13,7 +13,16 @@ import numpy as np
 
 from softreg import backend, ops
 from softreg.errors import SoftregError, describe, require
-from softreg.fileio import load_npy
+from softreg.npyfile import load_npy
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_SIDE",
+    "Prediction",
+    "finite_logits",
+    "predict_top_k",
+    "read_image_file",
+]
 
 MAX_IMAGE_SIDE = 4096
 MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE  # 64 MB once decoded as RGBA
@@ -28,14 +37,48 @@ _MODE_I_BITS = {"PNG": 16, "PPM": 16}
 
 @dataclass(frozen=True)
 class Prediction:
-    labels: tuple[str, ...]  # the top-k class names, most likely first
+    """The ``k`` most likely classes of one input.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        The top-k class names, most likely first.
+    probs : tuple of float
+        Their probabilities, in the same order.
+    """
+
+    labels: tuple[str, ...]
     probs: tuple[float, ...]
 
 
 def predict_top_k(
     model: Any, params: dict[str, Any], X: Any, class_names: tuple[str, ...], *, k: int = 1
 ) -> list[Prediction]:
-    """The ``k`` most likely classes of each row of ``X (n_samples, n_features)``."""
+    """Return the ``k`` most likely classes of each input, with their probabilities.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression or MLP
+        The model.
+    params : dict of str to array
+        Its parameters.
+    X : array of shape (n_samples, n_features)
+        The inputs, of the parameters' backend.
+    class_names : tuple of str
+        One name per output.
+    k : int
+        How many classes per input; clipped to 1 .. n_classes.
+
+    Returns
+    -------
+    list of Prediction
+        One per input, in order.
+
+    Raises
+    ------
+    SoftregError
+        The model's scores overflow float32 for some input (see :func:`finite_logits`).
+    """
     probs = ops.softmax(finite_logits(model, params, X), axis=1)
     k = max(1, min(k, probs.shape[1]))
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -46,12 +89,25 @@ def predict_top_k(
 
 
 def finite_logits(model: Any, params: dict[str, Any], X: Any) -> np.ndarray:
-    """The model's scores ``(n_samples, num_outputs)`` of ``X`` on the host, refused when
-    any is not finite.
+    """Return the model's scores of ``X`` on the host, refused when any is not finite.
 
     A model whose weights are finite can still overflow float32 on its inputs (weights grown
     huge by too large a learning rate, say); its probabilities would be NaN, and every
     decision taken from them arbitrary.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression or MLP
+        The model.
+    params : dict of str to array
+        Its parameters.
+    X : array of shape (n_samples, n_features)
+        The inputs, of the parameters' backend.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes)
+        The logits, as a NumPy array.
 
     Raises
     ------
@@ -73,16 +129,16 @@ def finite_logits(model: Any, params: dict[str, Any], X: Any) -> np.ndarray:
 def read_image_file(
     path: str | Path, *, size: tuple[int, int] = (28, 28), invert: str = "auto"
 ) -> np.ndarray:
-    """An image file as an array like the datasets' images: light object, black background.
+    """Read an image file as an array like the datasets' images: light object, black background.
 
     Parameters
     ----------
     path : str or Path
         A ``.npy`` file holding a ``size`` array (uint8 0..255, other integers 0..255, or
         floats in [0, 1]), or a picture Pillow reads (PNG, JPEG, GIF, BMP, ...).
-    size : (height, width)
-        The shape of the result; pictures are resized to it (LANCZOS), ``.npy`` arrays must
-        have it.
+    size : tuple of int
+        ``(height, width)``:the shape of the result; pictures are resized to it (LANCZOS),
+        ``.npy`` arrays must have it.
     invert : {"auto", "yes", "no"}
         ``"auto"`` inverts pictures whose border is mostly light (ink on paper);
         ``"yes"``/``"no"`` force it. A transparent background is filled before that: white
@@ -90,7 +146,8 @@ def read_image_file(
 
     Returns
     -------
-    ndarray of uint8, shape ``size``
+    ndarray of uint8, of shape ``size``
+        Grey levels, 0 (black) to 255 (white).
 
     Raises
     ------
@@ -114,7 +171,7 @@ def read_image_file(
 
 
 def _read_npy_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """The ``size`` uint8 array of a ``.npy`` image (header checked before loading)."""
+    """Return the ``size`` uint8 array of a ``.npy`` image (header checked before loading)."""
     values = load_npy(path, "image", shape=size)
     if values.dtype == np.uint8:
         return values
@@ -126,7 +183,7 @@ def _read_npy_image(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _floats_to_uint8(path: Path, values: np.ndarray) -> np.ndarray:
-    """Grey levels in [0, 1], any shape, as uint8 0..255 of the same shape."""
+    """Return grey levels in [0, 1], any shape, as uint8 0..255 of the same shape."""
     if not np.all(np.isfinite(values)):
         raise SoftregError(f"{path}: image contains NaN or infinite values")
     if values.min() < 0 or values.max() > 1:
@@ -135,7 +192,7 @@ def _floats_to_uint8(path: Path, values: np.ndarray) -> np.ndarray:
 
 
 def _read_picture(path: Path, size: tuple[int, int], invert: str) -> np.ndarray:
-    """A picture file, through Pillow, as a uint8 ``size`` grey array (not yet inverted)."""
+    """Return a picture file, through Pillow, as a uint8 ``size`` grey array (not inverted)."""
     Image = require("PIL.Image", "reading image files", package="pillow")
     height, width = size
     with _pillow_errors(Image, path):
@@ -150,7 +207,7 @@ def _read_picture(path: Path, size: tuple[int, int], invert: str) -> np.ndarray:
 
 @contextlib.contextmanager
 def _pillow_errors(Image: Any, path: Path) -> Iterator[None]:
-    """Every failure of Pillow on an untrusted file as one SoftregError line.
+    """Turn every failure of Pillow on an untrusted file into one SoftregError line.
 
     Pillow's parsers raise whatever their code hits on hostile bytes (OSError, ValueError,
     SyntaxError, struct.error, EOFError, IndexError, TypeError, ZeroDivisionError, ...), so
@@ -171,7 +228,7 @@ def _pillow_errors(Image: Any, path: Path) -> Iterator[None]:
 
 
 def _decode_with_pillow(Image: Any, path: Path) -> Any:
-    """The picture opened and decoded by Pillow, its size checked before decoding."""
+    """Return the picture opened and decoded by Pillow, its size checked before decoding."""
     img = _open_header(Image, path)
     try:
         _check_pixels(path, img.size)
@@ -183,7 +240,7 @@ def _decode_with_pillow(Image: Any, path: Path) -> Any:
 
 
 def _open_header(Image: Any, path: Path) -> Any:
-    """``Image.open(path)``: the header is read, the pixels are not yet decoded."""
+    """Return ``Image.open(path)``: the header is read, the pixels are not yet decoded."""
     try:
         return Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -197,6 +254,7 @@ def _open_header(Image: Any, path: Path) -> Any:
 
 
 def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """Refuse a picture of no pixels, or of more than ``MAX_IMAGE_PIXELS``."""
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise SoftregError(
@@ -208,7 +266,7 @@ def _check_pixels(path: Path, size: tuple[int, int]) -> None:
 
 
 def _to_grey_and_alpha(Image: Any, img: Any, path: Path) -> tuple[Any, Any | None]:
-    """A decoded picture as a mode "L" grey image and a mode "L" alpha (or None if opaque).
+    """Return a decoded picture as a mode "L" grey image and alpha (None if opaque).
 
     Each of Pillow's modes is scaled by its bit depth: 16-bit grey to 0..255 (not clipped, as
     ``convert("L")`` does), float grey from [0, 1]; transparency (an alpha channel, or a
@@ -230,7 +288,10 @@ def _to_grey_and_alpha(Image: Any, img: Any, path: Path) -> tuple[Any, Any | Non
 
 
 def _scale_bit_depth(Image: Any, img: Any, path: Path) -> Any:
-    """A 16-bit (or mode "I") grey picture as mode "L": ``rint(value * 255 / (2**bits - 1))``."""
+    """Return a 16-bit (or mode "I") grey picture as mode "L".
+
+    Each value becomes ``rint(value * 255 / (2**bits - 1))``.
+    """
     bits = 16 if img.mode in _UINT16_MODES else _MODE_I_BITS.get(img.format)
     if bits is None:
         raise SoftregError(
@@ -249,7 +310,7 @@ def _scale_bit_depth(Image: Any, img: Any, path: Path) -> Any:
 
 
 def _composite(Image: Any, grey: Any, alpha: Any, invert: str) -> Any:
-    """``grey`` over the background its ink implies, weighted by ``alpha`` (mode "L" images).
+    """Return ``grey`` over the background its ink implies, weighted by ``alpha`` (mode "L").
 
     The datasets show light ink on black. Dark ink (a drawing program's black pen on a
     transparent canvas) goes onto white, which the border rule then inverts; light ink goes
@@ -266,7 +327,7 @@ def _composite(Image: Any, grey: Any, alpha: Any, invert: str) -> Any:
 
 
 def _ink_is_dark(Image: Any, grey: Any, alpha: Any) -> bool:
-    """Whether the alpha-weighted mean grey level of the picture is below the middle, 127.5."""
+    """Return whether the alpha-weighted mean grey level is below the middle, 127.5."""
     # Over black, each pixel becomes grey * alpha / 255: summed, the weighted sum of the ink.
     premultiplied = Image.composite(grey, Image.new("L", grey.size, 0), alpha)
     ink = np.asarray(premultiplied).sum(dtype=np.int64)

@@ -77,9 +77,13 @@ class RunDirectory:
     # --- before anything is written ---------------------------------------------------------
 
     def check(self) -> None:
-        """Refuse a directory that cannot be used, without touching anything: a file in its
-        place, a parent that is not a writable directory, or an earlier run's files (unless
-        ``overwrite``).
+        """Refuse a directory that cannot be used, without touching anything.
+
+        Raises
+        ------
+        RunDirError
+            A file is in its place, its parent is not a writable directory, or it holds an
+            earlier run's files (unless ``overwrite``).
         """
         path = self.path
         try:
@@ -98,7 +102,14 @@ class RunDirectory:
             raise RunDirError(f"{path}: cannot be used ({exc.strerror or exc})") from None
 
     def existing(self) -> list[Path]:
-        """An earlier run's files in the directory."""
+        """Return an earlier run's files in the directory.
+
+        Returns
+        -------
+        list of Path
+            The files (or links) matching ``artifacts``, sorted; empty when the directory
+            does not exist.
+        """
         if not self.path.is_dir():
             return []
         return sorted(
@@ -113,14 +124,26 @@ class RunDirectory:
     # --- writing ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """:meth:`acquire`, then :meth:`clear`: ready for a new run's files."""
+        """Make the directory ready for a new run's files: :meth:`acquire`, then :meth:`clear`.
+
+        Raises
+        ------
+        RunDirError
+            As :meth:`acquire` and :meth:`clear`.
+        """
         self.acquire()
         self.clear()
 
     def acquire(self) -> None:
-        """Create the directory and take its lock, once every other check has passed; an
-        earlier run's files there (which may have appeared since :meth:`check`) are refused
-        unless ``overwrite``. Until :meth:`close`, no other process writes here.
+        """Create the directory and take its lock, once every other check has passed.
+
+        An earlier run's files there (which may have appeared since :meth:`check`) are
+        refused unless ``overwrite``. Until :meth:`close`, no other process writes here.
+
+        Raises
+        ------
+        RunDirError
+            As :meth:`check` and :meth:`lock`, or the directory cannot be created.
         """
         self.check()
         try:
@@ -140,8 +163,14 @@ class RunDirectory:
             raise
 
     def clear(self) -> None:
-        """Remove an earlier run's files, and the temporary files a killed writer left (the
-        lock must be held).
+        """Remove an earlier run's files, and the temporary files a killed writer left.
+
+        The lock must be held.
+
+        Raises
+        ------
+        RunDirError
+            A file cannot be removed.
         """
         try:
             for earlier in self.existing():
@@ -153,8 +182,13 @@ class RunDirectory:
             ) from None
 
     def lock(self) -> None:
-        """Take the directory's lock (it must exist), or refuse naming the process that holds
-        it. Taking it twice through the same object is a no-op.
+        """Take the directory's lock (it must exist); taking it twice is a no-op.
+
+        Raises
+        ------
+        RunDirError
+            Another process holds the lock (naming it), or the lock file cannot be opened
+            or written.
         """
         if self._lock_fd is not None:
             return
@@ -191,6 +225,7 @@ class RunDirectory:
         self._lock_fd = fd
 
     def _open_lock_file(self, path: Path) -> int:
+        """Return a descriptor of the lock file, created if missing; never through a link."""
         try:
             # O_NOFOLLOW: a link planted in its place must not make softreg write (or later
             # remove) a file outside the directory.
@@ -208,8 +243,13 @@ class RunDirectory:
         return fd
 
     def close(self, *, failed: bool = False) -> None:
-        """Release the lock (removing the lock file). With ``failed``, directories
-        :meth:`acquire` created are removed again when nothing was written into them.
+        """Release the lock, removing the lock file.
+
+        Parameters
+        ----------
+        failed : bool
+            The run failed: directories :meth:`acquire` created are removed again when
+            nothing was written into them.
         """
         if self._lock_fd is not None:
             if _same_file(self._lock_fd, self.path / LOCK_FILE):  # ours, still: remove it
@@ -222,21 +262,26 @@ class RunDirectory:
         self._created = []
 
     def remove_temporary_files(self) -> None:
-        """A killed writer leaves the temporary file it was writing (never a half-written
-        file under a real name): ``.<artifact>.<random>.tmp``. Remove softreg's own.
+        """Remove the temporary files softreg's killed writers left.
+
+        A killed writer leaves the temporary file it was writing (never a half-written file
+        under a real name): ``.<artifact>.<random>.tmp``.
         """
         for pattern in self.artifacts:
             for leftover in self.path.glob(f".{pattern}.*.tmp"):
                 leftover.unlink(missing_ok=True)
 
     def __enter__(self) -> RunDirectory:
+        """Return the directory, to be closed when the ``with`` block ends."""
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        """Close it, as failed when the block raised."""
         self.close(failed=kind is not None)
 
 
 def _same_file(fd: int, path: Path) -> bool:
+    """Return whether ``path`` (not followed if a link) is the file open as ``fd``."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -246,12 +291,14 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def _holder_line() -> str:
+    """Return what the lock file says of its holder: process, host, start, command line."""
     command = " ".join(getattr(sys, "orig_argv", sys.argv))  # the command line as typed
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     return f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}"[:500]
 
 
 def _read_holder(fd: int) -> str:
+    """Return the holder's line from a lock file, printable."""
     try:
         text = os.pread(fd, 500, 0).decode("utf-8", "replace")
     except OSError:

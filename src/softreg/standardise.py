@@ -34,8 +34,19 @@ SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are
 
 
 def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.ndarray]:
-    """``mean`` and ``scale`` as read-only float32 arrays, each of shape ``()`` (one number
-    for every feature) or ``(num_inputs,)`` (one per feature).
+    """Return ``mean`` and ``scale`` as checked, read-only float32 arrays.
+
+    Parameters
+    ----------
+    mean, scale : float or array-like of shape (n_features,)
+        One number for every feature, or one per feature.
+    num_inputs : int
+        The number of features.
+
+    Returns
+    -------
+    mean, scale : ndarray of float32, of shape () or (n_features,)
+        Copies, not writeable.
 
     Raises
     ------
@@ -69,11 +80,23 @@ def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.n
 
 
 def _first_bad(array: np.ndarray, good: Any) -> float:
+    """Return the first value of ``array`` for which ``good`` is false."""
     return float(array.reshape(-1)[np.argmin(good(array).reshape(-1))])
 
 
 def scaling_kind(mean: np.ndarray, scale: np.ndarray) -> str:
-    """``"none"`` (the identity), ``"scalar"`` (one number each) or ``"per-feature"``."""
+    """Return the kind of an input standardisation.
+
+    Parameters
+    ----------
+    mean, scale : ndarray of shape () or (n_features,)
+        As :func:`as_scaling` returns them.
+
+    Returns
+    -------
+    {"none", "scalar", "per-feature"}
+        The identity, one number each, or one per feature.
+    """
     if mean.ndim or scale.ndim:
         return "per-feature"
     return "none" if (float(mean), float(scale)) == (0.0, 1.0) else "scalar"
@@ -82,10 +105,27 @@ def scaling_kind(mean: np.ndarray, scale: np.ndarray) -> str:
 def fit_scaling(
     X: np.ndarray, kind: str, *, sample_weight: np.ndarray | None = None
 ) -> tuple[Any, Any]:
-    """``(mean, scale)`` of kind ``"none"``, ``"scalar"`` or ``"per-feature"`` computed from
-    training inputs ``X (n_samples, ...)``. With ``sample_weight (n_samples,)`` (finite,
-    >= 0, not all 0) a row of weight k counts as k rows (and one of weight 0 not at all), as
-    in the loss.
+    """Return the input standardisation of a kind, computed from training inputs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The training inputs (further axes are features too).
+    kind : {"none", "scalar", "per-feature"}
+        The identity ``(0.0, 1.0)``, :func:`input_stats` or :func:`feature_stats`.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, >= 0, not all 0: a row of weight k counts as k rows (and one of weight 0
+        not at all), as in the loss.
+
+    Returns
+    -------
+    mean, scale : float or ndarray of shape (n_features,)
+        The mean and the scale to divide by.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``kind``, or inputs that cannot be standardised.
     """
     if kind == "none":
         return 0.0, 1.0
@@ -99,9 +139,29 @@ def fit_scaling(
 def input_stats(
     X: Any, chunk_rows: int = 8192, *, sample_weight: np.ndarray | None = None
 ) -> tuple[float, float]:
-    """Mean and standard deviation of every entry of ``X (n_samples, ...)`` (host array),
-    accumulated in float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's
+    """Return the mean and standard deviation of every entry of ``X``.
+
+    Accumulated in float64 chunk by chunk (no float64 copy of the whole matrix). For MNIST's
     training set they are the lecture's 0.1307 and 0.3081.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Host inputs (further axes are features too).
+    chunk_rows : int
+        Rows per chunk.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the rows, as for :func:`fit_scaling`.
+
+    Returns
+    -------
+    mean, std : float
+        Finite, ``std`` > 0.
+
+    Raises
+    ------
+    ConfigError
+        ``X`` is empty, or its statistics are not finite or its entries all equal.
     """
     X = np.asarray(X)
     X = X.reshape(X.shape[0], -1)
@@ -133,10 +193,32 @@ def feature_stats(
     chunk_rows: int = 4096,
     sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale (std + ``floor``) of ``X (n_samples, ...)``, float64
-    ``(n_features,)``. Sums accumulate in float64 chunk by chunk; without weights the squares
-    are taken in ``X``'s dtype (no float64 copy of ``X``: five times as fast, and a float32
-    square is within 6e-8 of the exact one).
+    """Return each feature's mean and scale (standard deviation + ``floor``).
+
+    Sums accumulate in float64 chunk by chunk; without weights the squares are taken in
+    ``X``'s dtype (no float64 copy of ``X``: five times as fast, and a float32 square is
+    within 6e-8 of the exact one).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Host inputs (further axes are flattened into features).
+    floor : float
+        Added to each standard deviation: near-constant features are not blown up.
+    chunk_rows : int
+        Rows per chunk.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the rows, as for :func:`fit_scaling`.
+
+    Returns
+    -------
+    mean, scale : ndarray of float64, of shape (n_features,)
+        The means and the scales.
+
+    Raises
+    ------
+    ConfigError
+        ``X`` has no rows.
     """
     X = np.asarray(X)
     X = X.reshape(X.shape[0], -1)
@@ -163,8 +245,10 @@ def feature_stats(
 
 
 def _normalised(sample_weight: np.ndarray | None) -> np.ndarray | None:
-    """Weights summing to 1, float64 ``(n,)``, or None (weights as
-    :func:`softreg.validation.checked_sample_weight` gives them: finite, >= 0, averaging 1).
+    """Return weights summing to 1, float64 ``(n_samples,)``, or None.
+
+    The weights are as :func:`softreg.validation.checked_sample_weight` gives them: finite,
+    >= 0, averaging 1.
     """
     if sample_weight is None:
         return None
