@@ -18,7 +18,7 @@ import pytest
 
 from softreg import backend
 from softreg.callbacks import Callback
-from softreg.checkpoint import load_checkpoint, save_checkpoint
+from softreg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from softreg.config import TrainConfig
 from softreg.errors import ConfigError, ModelFileError, RunDirError
 from softreg.history import History
@@ -108,13 +108,15 @@ def test_checkpoint_file_round_trip(tmp_path, blobs):
     state, history = snapshots.taken[1]
     path = save_checkpoint(
         tmp_path / "c.safetensors",
-        model,
-        state,
-        history,
-        config=config,
-        class_names=("a", "b", "c"),
-        data_order=np.arange(5),
-        checkpoint_every=3,
+        Checkpoint(
+            model,
+            state,
+            history,
+            config=config,
+            class_names=("a", "b", "c"),
+            data_order=np.arange(5),
+            checkpoint_every=3,
+        ),
     )
     loaded = load_checkpoint(path)
     assert loaded.model == model and loaded.config == config
@@ -250,12 +252,14 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch
     )
     save_checkpoint(
         out / CHECKPOINT_FILE,
-        saved.model,
-        state,
-        History(),
-        config=saved.config,
-        class_names=saved.class_names,
-        data_order=np.arange(60000),
+        Checkpoint(
+            saved.model,
+            state,
+            History(),
+            config=saved.config,
+            class_names=saved.class_names,
+            data_order=np.arange(60000),
+        ),
     )
     with pytest.raises(RunDirError, match="data order differs"):
         resume_run(out, data_dir=data_root, plots=False)

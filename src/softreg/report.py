@@ -27,8 +27,9 @@ import numpy as np
 from softreg import metrics, ops
 from softreg.data.split import validation_split
 from softreg.errors import SoftregError, describe
-from softreg.fileio import atomic_write_bytes, load_npy, regular_file_opener, write_json
+from softreg.fileio import atomic_write_bytes, regular_file_opener, write_json
 from softreg.limits import format_bytes
+from softreg.npyfile import load_npy
 from softreg.predict import finite_logits
 from softreg.rundir import RunDirectory
 

@@ -36,7 +36,7 @@ import numpy as np
 from softreg import __version__, backend
 from softreg.build import make_model
 from softreg.callbacks import Callback
-from softreg.checkpoint import load_checkpoint, save_checkpoint, save_model
+from softreg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, save_model
 from softreg.config import TrainConfig
 from softreg.data import DataError, Dataset, load_dataset
 from softreg.data.batching import epoch_permutation
@@ -370,17 +370,17 @@ class Checkpointer(Callback):
                     epoch_permutation(self.n, seed=self.config.seed, epoch=state.epoch),
                 )
             order = self._order[1]
-        save_checkpoint(
-            self.path,
-            self.model,
-            state,
-            history,
+        checkpoint = Checkpoint(
+            model=self.model,
+            state=state,
+            history=history,
             config=self.config,
             class_names=self.class_names,
             data_order=order,
             checkpoint_every=self.checkpoint_every,
             metadata={"softreg": __version__, "numpy": np.__version__},
         )
+        save_checkpoint(self.path, checkpoint)
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
         if self.new_run:  # resumable from the very start

@@ -29,7 +29,7 @@ from softreg.data.catalog import (
     expand_user,
 )
 from softreg.data.progress import progress_bar
-from softreg.fileio import make_directories, remove_empty_directories
+from softreg.fileio import fsync_directory, make_directories, remove_empty_directories
 
 __all__ = ["download_dataset", "file_md5"]
 
@@ -175,7 +175,7 @@ def _download_verified(url: str, target: Path, md5: str, progress: bool) -> None
         part.unlink(missing_ok=True)
         raise DataError(f"MD5 mismatch: expected {md5}, got {got}")
     os.replace(part, target)
-    _fsync_dir(target.parent)
+    fsync_directory(target.parent)
 
 
 def _transfer(url: str, part: Path, desc: str, progress: bool) -> tuple[bool, str]:
@@ -259,19 +259,6 @@ def _drop_if_empty(part: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         if part.stat().st_size == 0:
             part.unlink()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (Windows cannot open a directory, nor needs to)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _range_start(response: Any) -> int | None:
