@@ -38,7 +38,7 @@ import numpy as np
 from bench_recipe import machine_info, positive_int, run_worker
 
 from softreg.fileio import write_json
-from softreg.runs import peak_rss_mb
+from softreg.run_metrics import peak_rss_mb
 
 ROWS = ("lecture-pytorch", "softreg-numpy", "softreg-torch", "softreg-jax")
 NEEDS = {"lecture-pytorch": "torch", "softreg-torch": "torch", "softreg-jax": "jax"}

@@ -52,7 +52,7 @@ import numpy as np
 
 from softreg.data.batching import epoch_permutation
 from softreg.fileio import write_json
-from softreg.runs import maxrss_mb, peak_rss_mb
+from softreg.run_metrics import maxrss_mb, peak_rss_mb
 
 ROWS = (
     "floor-numpy",

@@ -56,6 +56,7 @@ from softreg.errors import (
 )
 from softreg.predict import predict_top_k, read_image_file
 from softreg.report import write_report
+from softreg.run_options import RunOptions
 from softreg.runs import resume_run, train_run
 
 FILES = dict(DATASETS["fashion-mnist"].files)  # role -> official .gz file name
@@ -411,11 +412,13 @@ def stopped_run(edit: Callable[[Path], None] | None = None):
             train_run(
                 softreg.TrainConfig(epochs=2, batch_size=20),
                 ctx["out"],
-                data_dir=ctx["data"],
-                progress=False,
-                plots=False,
-                checkpoint_every=2,
-                callbacks=(StopAfter(5),),
+                options=RunOptions(
+                    data_dir=ctx["data"],
+                    progress=False,
+                    plots=False,
+                    checkpoint_every=2,
+                    callbacks=(StopAfter(5),),
+                ),
             )
         if edit is not None:
             edit(ctx["out"])
@@ -507,9 +510,7 @@ def run(**config: Any):
         return train_run(
             softreg.TrainConfig(epochs=1, **config),
             ctx["out"],
-            data_dir=ctx["data"],
-            progress=False,
-            plots=False,
+            options=RunOptions(data_dir=ctx["data"], progress=False, plots=False),
         )
 
     return call
@@ -551,7 +552,9 @@ def report_to(ctx: dict[str, Any]) -> Any:
 
 
 def resume(ctx: dict[str, Any]) -> Any:
-    return resume_run(ctx["out"], data_dir=ctx["data"], progress=False, plots=False)
+    return resume_run(
+        ctx["out"], options=RunOptions(data_dir=ctx["data"], progress=False, plots=False)
+    )
 
 
 def sweep(**options: Any):
@@ -1033,10 +1036,9 @@ CASES = [
         lambda ctx: train_run(
             softreg.TrainConfig(epochs=1),
             ctx["out"],
-            data_dir=ctx["data"],
-            progress=False,
-            plots=False,
-            checkpoint_every=-1,
+            options=RunOptions(
+                data_dir=ctx["data"], progress=False, plots=False, checkpoint_every=-1
+            ),
         ),
         ConfigError,
         ("train",),
@@ -1611,7 +1613,9 @@ CASES = [
         nothing,
         r"the run directory is an empty string",
         lambda ctx: train_run(
-            softreg.TrainConfig(epochs=1), "", data_dir=ctx["data"], progress=False, plots=False
+            softreg.TrainConfig(epochs=1),
+            "",
+            options=RunOptions(data_dir=ctx["data"], progress=False, plots=False),
         ),
         RunDirError,
         ("train", "sweep"),
@@ -1625,10 +1629,7 @@ CASES = [
         lambda ctx: train_run(
             softreg.TrainConfig(epochs=1),
             ctx["out"],
-            data_dir=ctx["data"],
-            progress=False,
-            plots=False,
-            n_show=100_000,
+            options=RunOptions(data_dir=ctx["data"], progress=False, plots=False, n_show=100_000),
         ),
         ConfigError,
         ("train",),
@@ -1793,10 +1794,8 @@ CASES = [
         lambda ctx: train_run(
             softreg.TrainConfig(epochs=1),
             ctx["out"],
-            data_dir=ctx["data"],
-            progress=False,
-            plots=False,
             overwrite=True,
+            options=RunOptions(data_dir=ctx["data"], progress=False, plots=False),
         ),
         RunDirError,
         ("train", "sweep"),

@@ -2,6 +2,9 @@
 ``softreg stability``, end to end through the real command."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -98,3 +101,35 @@ def test_stability_prints_the_exercise_for_both_dtypes(data_root):
     text = proc.stdout
     assert "float32" in text and "float64" in text
     assert "overflow -> nan" in text and "logit 100" in text and "nan logit" in text
+
+
+# What only training runs and sweeps need: ``softreg evaluate`` loads none of it.
+TRAINING_MODULES = (
+    "softreg.runs",
+    "softreg.run_callbacks",
+    "softreg.run_files",
+    "softreg.run_metrics",
+    "softreg.sweep",
+)
+
+
+def test_evaluate_loads_no_training_code(model_file, data_root, tmp_path):
+    script = (
+        "import json, sys\n"
+        "from softreg.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        f"loaded = [m for m in {TRAINING_MODULES!r} if m in sys.modules]\n"
+        "print(json.dumps({'status': status, 'loaded': loaded}))\n"
+    )
+    out = tmp_path / "evaluation"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "evaluate", str(model_file), "--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOFTREG_DATA": str(data_root)},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result == {"status": 0, "loaded": []}
+    assert (out / "confusion.png").is_file()  # the whole command ran, figures included

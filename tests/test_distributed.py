@@ -32,7 +32,9 @@ from softreg.config import TrainConfig
 from softreg.data import load_dataset
 from softreg.distributed import Communicator, init, launch_from_env
 from softreg.errors import ConfigError, DistributedError, ModelFileError
-from softreg.runs import CHECKPOINT_FILE, train_run
+from softreg.run_files import CHECKPOINT_FILE
+from softreg.run_options import RunOptions
+from softreg.runs import train_run
 from softreg.train import fit
 
 # row, so rank 1's shard of it is empty. An MLP with momentum: several tensors to all-reduce.
@@ -154,7 +156,9 @@ def two_ranks(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 def test_two_ranks_follow_one_process(two_ranks, tmp_path):
     run_dir, proc = two_ranks
-    one = train_run(TrainConfig(**RECIPE), tmp_path / "one", progress=False, plots=False)
+    one = train_run(
+        TrainConfig(**RECIPE), tmp_path / "one", options=RunOptions(progress=False, plots=False)
+    )
     for name, weights in model_tensors(one.run_dir).items():
         # float32 tolerance: the all-reduce adds the shards' gradients in another order
         np.testing.assert_allclose(
@@ -353,10 +357,7 @@ def test_other_ranks_write_nothing(tmp_path, capsys):
     result = train_run(
         config,
         tmp_path / "run",
-        progress=True,
-        plots=True,
-        checkpoint_every=5,
-        communicator=TwinRank(),
+        options=RunOptions(progress=True, plots=True, checkpoint_every=5, communicator=TwinRank()),
     )
     assert not (tmp_path / "run").exists()
     assert capsys.readouterr().out == ""

@@ -161,6 +161,7 @@ def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
     longer finite). No good state is known, so no model is kept, and metrics.json stays
     valid JSON."""
     from softreg.fileio import parse_json
+    from softreg.run_options import RunOptions
     from softreg.runs import train_run
 
     config = TrainConfig(dataset="synthetic", epochs=1, batch_size=1000, lr=1e38)
@@ -169,7 +170,7 @@ def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
         match="the model's scores on the test data overflow "
         r"\(test loss inf\)",
     ) as caught:
-        train_run(config, tmp_path / "run", progress=False, plots=False)
+        train_run(config, tmp_path / "run", options=RunOptions(progress=False, plots=False))
     assert caught.value.state is None
     metrics = parse_json((tmp_path / "run" / "metrics.json").read_bytes(), "metrics.json")
     assert metrics["status"] == "diverged" and metrics["model_file"] is None
@@ -179,6 +180,7 @@ def test_weights_that_overflow_in_the_last_steps_stop_the_run(tmp_path):
 def test_a_kept_state_whose_weights_overflowed_earlier_is_not_saved(tmp_path):
     """lr=1e308 makes the first update infinite while its loss was finite: the step that
     stops training keeps weights that no model file may hold."""
+    from softreg.run_options import RunOptions
     from softreg.runs import train_run
 
     config = TrainConfig(dataset="synthetic", epochs=2, batch_size=100, lr=1e308)
@@ -186,5 +188,5 @@ def test_a_kept_state_whose_weights_overflowed_earlier_is_not_saved(tmp_path):
         DivergenceError,
         match="no model was kept: the weights from before that step had already overflowed",
     ):
-        train_run(config, tmp_path / "run", progress=False, plots=False)
+        train_run(config, tmp_path / "run", options=RunOptions(progress=False, plots=False))
     assert not (tmp_path / "run" / "model.safetensors").exists()

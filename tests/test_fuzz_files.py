@@ -66,7 +66,7 @@ from softreg.errors import ModelFileError, RunDirError, SoftregError
 from softreg.fileio import canonical_json
 from softreg.history import History, TrainState
 from softreg.models import MLP, SoftmaxRegression
-from softreg.runs import MAX_CONFIG_BYTES, read_run_config
+from softreg.run_files import MAX_CONFIG_BYTES, read_run_config
 
 MEMORY = 32_000_000  # what the tests pretend is available (softreg.limits.available_memory)
 SLACK = 8_000_000  # traced memory a reader may use beyond COPIES times the size of the file

@@ -14,6 +14,7 @@ from softreg.errors import ConfigError
 from softreg.evaluation import evaluate
 from softreg.models import SoftmaxRegression
 from softreg.recipes import RECIPES, recipe_config
+from softreg.run_options import RunOptions
 from softreg.runs import train_run
 from softreg.standardise import feature_stats
 
@@ -53,7 +54,7 @@ def test_per_feature_run_saves_a_model_for_raw_inputs(tmp_path):
     config = TrainConfig(
         dataset="synthetic", normalize="per-feature", epochs=5, lr=0.1, momentum=0.9, batch_size=32
     )
-    result = train_run(config, tmp_path / "run", progress=False, plots=False)
+    result = train_run(config, tmp_path / "run", options=RunOptions(progress=False, plots=False))
     loaded = load_model(tmp_path / "run" / "model.safetensors")
     data = result.dataset
     raw = evaluate(loaded.model, loaded.params, data.X_test, data.y_test)

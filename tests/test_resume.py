@@ -23,7 +23,9 @@ from softreg.config import TrainConfig
 from softreg.errors import ConfigError, ModelFileError, RunDirError
 from softreg.history import History
 from softreg.models import MLP, SoftmaxRegression
-from softreg.runs import CHECKPOINT_FILE, resume_run, train_run
+from softreg.run_files import CHECKPOINT_FILE
+from softreg.run_options import RunOptions
+from softreg.runs import resume_run, train_run
 from softreg.train import fit
 
 TIMING = {"seconds"}  # EpochRecord fields that measure time, not training
@@ -198,7 +200,11 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 def test_resume_run_in_process(tmp_path, data_root):
     config = TrainConfig(epochs=2, batch_size=128, momentum=0.5, log_every=100)
-    ref = train_run(config, tmp_path / "ref", data_dir=data_root, progress=False, plots=False)
+    ref = train_run(
+        config,
+        tmp_path / "ref",
+        options=RunOptions(data_dir=data_root, progress=False, plots=False),
+    )
 
     class Stop(Callback):  # stands in for a crash in the middle of the second epoch
         def on_step_end(self, step, epoch):
@@ -210,37 +216,45 @@ def test_resume_run_in_process(tmp_path, data_root):
         train_run(
             config,
             out,
-            data_dir=data_root,
-            progress=False,
-            plots=False,
-            callbacks=(Stop(),),
-            checkpoint_every=64,
+            options=RunOptions(
+                data_dir=data_root,
+                progress=False,
+                plots=False,
+                callbacks=(Stop(),),
+                checkpoint_every=64,
+            ),
         )
     assert load_checkpoint(out / CHECKPOINT_FILE).state.step == 640
     assert not (out / "metrics.json").exists()
-    result = resume_run(out, data_dir=data_root, progress=False, plots=False)
+    result = resume_run(out, options=RunOptions(data_dir=data_root, progress=False, plots=False))
     assert result.metrics["resumed_from_step"] == 640
     assert result.metrics["checkpoint_every"] == 64  # the run's own, from its checkpoint
     assert_same_run(ref.run_dir, out)
-    assert resume_run(out, data_dir=data_root) is None  # finished: nothing to do
+    assert (
+        resume_run(out, options=RunOptions(data_dir=data_root)) is None
+    )  # finished: nothing to do
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch):
     with pytest.raises(RunDirError, match="no run to resume"):
-        resume_run(tmp_path / "nothing", data_dir=data_root)
+        resume_run(tmp_path / "nothing", options=RunOptions(data_dir=data_root))
     config = TrainConfig(epochs=1, batch_size=1000)
     out = tmp_path / "run"
-    train_run(config, out, data_dir=data_root, progress=False, plots=False, checkpoint_every=5)
+    train_run(
+        config,
+        out,
+        options=RunOptions(data_dir=data_root, progress=False, plots=False, checkpoint_every=5),
+    )
     (out / "metrics.json").unlink()
     (out / "config.json").write_text(json.dumps({**config.to_dict(), "lr": 0.5}))
     with pytest.raises(RunDirError, match="another configuration"):
-        resume_run(out, data_dir=data_root, plots=False)
+        resume_run(out, options=RunOptions(data_dir=data_root, plots=False))
     (out / "config.json").write_text(json.dumps(config.to_dict()))
     # A checkpoint mid-epoch whose stored data order is not what this NumPy computes.
-    import softreg.runs
+    import softreg.run_files
 
     monkeypatch.setattr(
-        softreg.runs, "epoch_permutation", lambda n, *, seed, epoch: np.arange(n)[::-1]
+        softreg.run_files, "epoch_permutation", lambda n, *, seed, epoch: np.arange(n)[::-1]
     )
     saved = load_checkpoint(out / CHECKPOINT_FILE)
     state = dataclasses.replace(
@@ -262,17 +276,21 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, data_root, monkeypatch
         ),
     )
     with pytest.raises(RunDirError, match="data order differs"):
-        resume_run(out, data_dir=data_root, plots=False)
+        resume_run(out, options=RunOptions(data_dir=data_root, plots=False))
 
 
 def test_resume_without_a_checkpoint_starts_again(tmp_path, data_root):
     config = TrainConfig(epochs=1, batch_size=1000)
-    ref = train_run(config, tmp_path / "ref", data_dir=data_root, progress=False, plots=False)
+    ref = train_run(
+        config,
+        tmp_path / "ref",
+        options=RunOptions(data_dir=data_root, progress=False, plots=False),
+    )
     out = tmp_path / "early"
     out.mkdir()
     (out / "config.json").write_text(json.dumps(config.to_dict()))
     (out / ".epochs.csv.abc123.tmp").write_text("half")  # what a killed writer leaves
-    resume_run(out, data_dir=data_root, progress=False, plots=False)
+    resume_run(out, options=RunOptions(data_dir=data_root, progress=False, plots=False))
     assert_same_run(ref.run_dir, out)
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
 

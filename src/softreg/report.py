@@ -15,8 +15,6 @@ diagnosis, say). The report answers with :mod:`softreg.metrics`:
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import warnings
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 from softreg import metrics, ops
 from softreg.data.split import validation_split
 from softreg.errors import SoftregError, describe
-from softreg.fileio import atomic_write_bytes, regular_file_opener, write_json
+from softreg.fileio import regular_file_opener, write_csv, write_json
 from softreg.limits import format_bytes
 from softreg.npyfile import load_npy
 from softreg.predict import finite_logits
@@ -45,7 +43,40 @@ def model_report(
     reject_below: float | None = None,
     cost: np.ndarray | None = None,
 ) -> dict:
-    """The report of ``model`` on ``data``'s test set (a JSON-ready dict; see module doc)."""
+    """Return the report of ``model`` on ``data``'s test set.
+
+    The temperature is fitted on a held-out part of ``data``'s training set
+    (:data:`CALIBRATION_FRACTION`, seed :data:`CALIBRATION_SEED`), never on the test set.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression or MLP
+        The model.
+    params : dict of str to array
+        Its parameters.
+    data : Dataset or TabularDataset
+        The data: ``X_train`` ``(n_samples, n_features)`` and ``y_train`` ``(n_samples,)``
+        for the calibration split, ``X_test`` and ``y_test`` for the report, and
+        ``class_names``.
+    reject_below : float or None
+        Abstain when the top (temperature-scaled) probability is below this; reported as
+        coverage and accuracy on the rest.
+    cost : ndarray of shape (n_classes, n_classes) or None
+        ``cost[i, j]`` is the cost of predicting ``j`` when the truth is ``i``: the
+        expected-cost decisions are compared with the arg-max rule.
+
+    Returns
+    -------
+    dict
+        JSON-ready: :func:`softreg.metrics.evaluation_report`'s accuracy, top-k, confusion
+        matrix, calibration before and after temperature scaling and accuracy-coverage
+        curve, plus ``abstain`` and ``cost`` when asked for.
+
+    Raises
+    ------
+    SoftregError
+        The model's scores are not finite.
+    """
     logits = finite_logits(model, params, data.X_test)
     _, _, X_cal, y_cal = validation_split(
         data.X_train, data.y_train, fraction=CALIBRATION_FRACTION, seed=CALIBRATION_SEED
@@ -59,32 +90,38 @@ def model_report(
     )
     probs = ops.softmax(logits / temperature, axis=1)
     if reject_below is not None:
-        decisions = metrics.selective_decision(probs, reject_below)
-        covered = decisions >= 0
-        report["abstain"] = {
-            "threshold": reject_below,
-            "coverage": float(covered.mean()),
-            "accuracy": (
-                float((decisions[covered] == data.y_test[covered]).mean())
-                if covered.any()
-                else None
-            ),
-        }
+        report["abstain"] = _abstain(probs, data.y_test, reject_below)
     if cost is not None:
-        chosen = metrics.expected_cost_decisions(probs, cost)
-        argmax = probs.argmax(axis=1)
-        report["cost"] = {
-            "matrix": cost.tolist(),
-            "mean_cost": float(cost[data.y_test, chosen].mean()),
-            "mean_cost_argmax": float(cost[data.y_test, argmax].mean()),
-            "accuracy": float((chosen == data.y_test).mean()),
-            "accuracy_argmax": float((argmax == data.y_test).mean()),
-        }
+        report["cost"] = _cost_decisions(probs, data.y_test, cost)
     return report
 
 
+def _abstain(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Return coverage and accuracy when abstaining below ``threshold``."""
+    decisions = metrics.selective_decision(probs, threshold)
+    covered = decisions >= 0
+    return {
+        "threshold": threshold,
+        "coverage": float(covered.mean()),
+        "accuracy": (float((decisions[covered] == y[covered]).mean()) if covered.any() else None),
+    }
+
+
+def _cost_decisions(probs: np.ndarray, y: np.ndarray, cost: np.ndarray) -> dict[str, Any]:
+    """Return the expected-cost rule's mean cost and accuracy, next to the arg-max rule's."""
+    chosen = metrics.expected_cost_decisions(probs, cost)
+    argmax = probs.argmax(axis=1)
+    return {
+        "matrix": cost.tolist(),
+        "mean_cost": float(cost[y, chosen].mean()),
+        "mean_cost_argmax": float(cost[y, argmax].mean()),
+        "accuracy": float((chosen == y).mean()),
+        "accuracy_argmax": float((argmax == y).mean()),
+    }
+
+
 def read_cost_matrix(path: str | Path, num_classes: int) -> np.ndarray:
-    """A cost matrix from a ``.npy`` or CSV file.
+    """Read a cost matrix from a ``.npy`` or CSV file.
 
     Parameters
     ----------
@@ -96,7 +133,7 @@ def read_cost_matrix(path: str | Path, num_classes: int) -> np.ndarray:
 
     Returns
     -------
-    ndarray of float64, shape (k, k)
+    ndarray of float64 of shape (k, k)
         Entry ``[i, j]`` is the cost of predicting ``j`` when the truth is ``i``.
 
     Raises
@@ -124,7 +161,7 @@ COST_CSV_SLACK = 4096  # comments, blank lines, a byte-order mark
 
 
 def _read_cost_csv(path: Path, k: int) -> np.ndarray:
-    """The numbers of a CSV file as a 2-D float64 array, of whatever shape the file has."""
+    """Read the numbers of a CSV file as a 2-D float64 array, of whatever shape it has."""
     limit = k * k * COST_CSV_BYTES_PER_ENTRY + COST_CSV_SLACK
     too_large = f"{path}: too large for a {k}x{k} cost matrix (more than {format_bytes(limit)})"
     try:
@@ -150,7 +187,19 @@ def _read_cost_csv(path: Path, k: int) -> np.ndarray:
 
 
 def format_report(report: dict) -> list[str]:
-    """The report as lines a person reads (the accuracy line is printed before these)."""
+    """Return the report as lines a person reads.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`model_report` returned.
+
+    Returns
+    -------
+    list of str
+        Top-k accuracy, calibration, and the abstaining and cost lines when the report has
+        them. The accuracy line, printed before these, is the caller's.
+    """
     topk = ", ".join(f"top-{k} {v:.4f}" for k, v in report["top_k"].items())
     cal = report["calibration"]
     lines = [
@@ -186,16 +235,49 @@ REPORT_FILES = (
 
 
 def report_directory(out_dir: str | Path) -> RunDirectory:
-    """Where a report goes: it replaces an earlier report's files there, one writer at a
-    time (see :mod:`softreg.rundir`); :meth:`RunDirectory.check` it before the work.
+    """Return the directory a report goes to.
+
+    A report replaces an earlier report's files there, one writer at a time (see
+    :mod:`softreg.rundir`); :meth:`~softreg.rundir.RunDirectory.check` it before the work.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The directory.
+
+    Returns
+    -------
+    RunDirectory
+        Not yet checked, locked or created.
     """
     return RunDirectory(out_dir, REPORT_FILES, overwrite=True, what="output directory")
 
 
 def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-    """``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
-    ``reliability.png`` and ``coverage.png`` in ``out_dir`` (each written atomically, an
-    earlier report's files replaced).
+    """Write the report's files to ``out_dir``.
+
+    ``evaluation.json``, ``coverage.csv`` and, with ``plots``, ``confusion.png``,
+    ``reliability.png`` and ``coverage.png``: each written atomically, an earlier report's
+    files replaced.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`model_report` returned.
+    out_dir : str or Path
+        The directory; created if need be.
+    plots : bool
+        Draw the three figures (needs matplotlib).
+
+    Returns
+    -------
+    list of Path
+        The files written, ``evaluation.json`` first.
+
+    Raises
+    ------
+    RunDirError
+        ``out_dir`` cannot be used, or another process is writing there.
     """
     directory = report_directory(out_dir)
     with directory:
@@ -204,15 +286,10 @@ def write_report(report: dict, out_dir: str | Path, *, plots: bool = True) -> li
 
 
 def _write_report(report: dict, out_dir: Path, plots: bool) -> list[Path]:
+    """Write the report's files to the locked directory ``out_dir``."""
     written = [out_dir / "evaluation.json", out_dir / "coverage.csv"]
     write_json(written[0], report)
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=["threshold", "coverage", "accuracy"], lineterminator="\n"
-    )
-    writer.writeheader()
-    writer.writerows(report["accuracy_coverage"])
-    atomic_write_bytes(written[1], buf.getvalue().encode())
+    write_csv(written[1], report["accuracy_coverage"])  # threshold, coverage, accuracy
     if plots:
         from softreg import plotting
 

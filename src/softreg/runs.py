@@ -1,293 +1,231 @@
 """One run, one directory: the main job as a library call the CLI and notebooks share.
 
-``train_run(TrainConfig(), "runs/book")`` loads the data, trains, and writes::
+``train_run(TrainConfig(), "runs/book")`` loads the data, trains, and writes the run
+directory (its files are listed in :mod:`softreg.run_files`); ``resume_run("runs/book")``
+continues a run that was stopped. How a run is carried out (data directory, progress,
+figures, checkpoints, data-parallel rank) is one :class:`~softreg.run_options.RunOptions`.
 
-    config.json        the TrainConfig
-    epochs.csv         one row per epoch (rewritten after each epoch)
-    steps.csv          the running loss every log_every batches (rewritten at each report)
-    curves.png/.svg    the book's training curves (PNG rewritten after each epoch)
-    model.safetensors  the trained parameters
-    checkpoint.safetensors  the training state, with checkpoint_every (see resume_run)
-    predictions.png    first test images, true label over predicted label
-    misclassified.png  the first misclassified test images
-    metrics.json       final metrics, timings and the whole history (written last)
-
-Every file is written to a temporary name and renamed, so none is ever half-written. Every
-check that can fail runs before the first file is written: the directory is created, locked
-(:class:`softreg.rundir.RunDirectory`: one writer at a time) and written from ``fit``'s
-``on_train_begin`` on, which ``fit`` calls only once it has checked its inputs.
+Every check that can fail runs before the first file is written: the directory is created,
+locked (:class:`softreg.rundir.RunDirectory`: one writer at a time) and written from
+``fit``'s ``on_train_begin`` on, which ``fit`` calls only once it has checked its inputs.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import platform
-import resource
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from softreg import __version__, backend
 from softreg.build import make_model
 from softreg.callbacks import Callback
-from softreg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, save_model
+from softreg.checkpoint import Checkpoint, load_checkpoint, save_model
 from softreg.config import TrainConfig
 from softreg.data import DataError, Dataset, load_dataset
-from softreg.data.batching import epoch_permutation
 from softreg.divergence import params_finite
-from softreg.errors import ConfigError, DivergenceError, RunDirError, require
-from softreg.fileio import atomic_write_bytes, parse_json, write_json
-from softreg.history import EpochRecord, FitResult, History, StepRecord, TrainState
+from softreg.errors import DivergenceError, RunDirError, require
+from softreg.fileio import write_json
+from softreg.history import FitResult, History, TrainState
+from softreg.run_callbacks import Checkpointer, CsvLog, RunDirWriter, write_prediction_grids
+from softreg.run_files import (
+    CHECKPOINT_FILE,
+    check_resumable,
+    default_run_dir,
+    read_run_config,
+    run_config_file,
+    run_directory,
+)
+from softreg.run_metrics import (
+    MODEL_FILE,
+    Diverged,
+    Finished,
+    library_versions,
+    metrics_document,
+    model_summary,
+    peak_rss_mb,
+)
+from softreg.run_options import RunOptions
 from softreg.rundir import RunDirectory
 from softreg.train import fit
-
-MODEL_FILE = "model.safetensors"
-CHECKPOINT_FILE = "checkpoint.safetensors"
-ARTIFACTS = (
-    "config.json",
-    "epochs.csv",
-    "steps.csv",
-    "curves.png",
-    "curves.svg",
-    MODEL_FILE,
-    "predictions.png",
-    "misclassified.png",
-    "metrics.json",
-    CHECKPOINT_FILE,
-)
-MAX_SHOW = 100  # images in a prediction grid: a 10 x 10 grid is as much as anyone reads
-MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few hundred bytes
 
 
 @dataclass(frozen=True)
 class RunResult:
+    """What a run returns, besides the files it wrote.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory.
+    metrics : dict
+        The contents of its ``metrics.json`` (see :func:`softreg.run_metrics.metrics_document`).
+    fit : FitResult
+        What ``fit`` returned: the final state (parameters included) and the history.
+    dataset : Dataset
+        The data the run trained and tested on.
+    """
+
     run_dir: Path
     metrics: dict[str, Any]
     fit: FitResult
     dataset: Dataset
 
 
-def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
-    return Path(root) / f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def run_directory(path: str | Path, *, overwrite: bool = False) -> RunDirectory:
-    """The :class:`~softreg.rundir.RunDirectory` of a training run at ``path``."""
-    return RunDirectory(path, ARTIFACTS, overwrite=overwrite)
-
-
-class CsvLog(Callback):
-    """Rewrites ``epochs.csv`` after every epoch and ``steps.csv`` at every running-loss
-    report, so a stopped run keeps what it finished.
-    """
-
-    def __init__(self, run_dir: str | Path):
-        self.run_dir = Path(run_dir)
-
-    def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
-        write_csv(self.run_dir / "epochs.csv", history.records)
-
-    def on_log(self, record: StepRecord, history: History) -> None:
-        write_csv(self.run_dir / "steps.csv", history.steps)
-
-
-def write_csv(path: Path, records: list[Any]) -> None:
-    """Dataclass records as CSV, one row each, written atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(asdict(records[0])), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(asdict(r) for r in records)
-    atomic_write_bytes(path, buf.getvalue().encode())
-
-
 def train_run(
     config: TrainConfig,
     out: str | Path | None = None,
     *,
-    data_dir: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = True,
-    plots: bool = True,
-    n_show: int = 16,
-    stream: TextIO | None = None,
-    callbacks: tuple[Callback, ...] = (),
-    checkpoint_every: int = 0,
-    communicator: Any = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     """Train as ``config`` says and write the run directory ``out``.
 
-    With ``checkpoint_every=N`` the training state goes to ``checkpoint.safetensors`` at the
-    start, every N steps and at the end, and :func:`resume_run` can continue the run after
-    the process is killed at any point. With a ``communicator`` (:mod:`softreg.distributed`)
-    this process is one rank of a data-parallel run: every rank trains, only rank 0 writes
-    ``out`` and shows progress.
+    With ``options.checkpoint_every=N`` the training state goes to
+    ``checkpoint.safetensors`` at the start, every N steps and at the end, and
+    :func:`resume_run` can continue the run after the process is killed at any point. With
+    ``options.communicator`` (:mod:`softreg.distributed`) this process is one rank of a
+    data-parallel run: every rank trains, only rank 0 writes ``out`` and shows progress.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        What to train.
+    out : str, Path or None
+        The run directory; None is ``runs/<dataset>-<time>``.
+    overwrite : bool
+        Replace an earlier run's files in ``out`` (other files there are kept).
+    options : RunOptions or None
+        How to carry out the run; None is ``RunOptions()``.
+
+    Returns
+    -------
+    RunResult
+        The run directory, its metrics, what ``fit`` returned and the data.
 
     Raises
     ------
     SoftregError
         Anything wrong with the configuration, the data or ``out`` (a :class:`RunDirError`
         when another process is writing there), before any file is written.
+    DivergenceError
+        The loss stopped being finite; ``metrics.json`` says so, and the last finite model
+        is kept in ``model.safetensors``.
     """
     wall_start = time.perf_counter()
-    _check_ready(config, plots, n_show, checkpoint_every)
-    run_dir = run_directory(default_run_dir(config) if out is None else out, overwrite=overwrite)
-    if _writes(communicator):
-        run_dir.check()
-    t = time.perf_counter()
-    data = _load_data(config, data_dir, progress, communicator)
-    seconds_load = time.perf_counter() - t
-    model = make_model(config, data.X_train, data.num_classes)  # may refuse the data
-    with run_dir:
-        return _train_in(
-            run_dir,
-            config,
-            data,
-            model,
-            None,
-            None,
-            wall_start=wall_start,
-            seconds_load=seconds_load,
-            checkpoint_every=checkpoint_every,
-            progress=progress,
-            plots=plots,
-            n_show=n_show,
-            stream=stream,
-            callbacks=callbacks,
-            communicator=communicator,
-        )
-
-
-def resume_run(
-    run_dir: str | Path,
-    *,
-    data_dir: str | Path | None = None,
-    checkpoint_every: int | None = None,
-    progress: bool = True,
-    plots: bool = True,
-    n_show: int = 16,
-    stream: TextIO | None = None,
-    callbacks: tuple[Callback, ...] = (),
-    communicator: Any = None,
-) -> RunResult | None:
-    """Continue the run in ``run_dir`` from its checkpoint, as if it had never stopped: the
-    final weights and metrics are bit-identical to an uninterrupted run's.
-
-    Returns None when the run had already finished. Without a checkpoint (the run was
-    stopped before writing one) it starts again from the beginning. ``checkpoint_every``
-    defaults to the run's own. With a ``communicator`` every rank reads the checkpoint and
-    only rank 0 writes (see :func:`train_run`); any number of ranks can continue any run.
-    The run directory is locked from the start (see :mod:`softreg.rundir`).
-    """
-    wall_start = time.perf_counter()
-    directory = run_directory(run_dir, overwrite=True)
-    _config_file(directory.path)  # no run to resume: said before anything else
+    options = RunOptions() if options is None else options
+    options = replace(options, checkpoint_every=options.checkpoint_every or 0)
+    _check_ready(config, options)
+    directory = run_directory(default_run_dir(config) if out is None else out, overwrite=overwrite)
+    if options.writes:
+        directory.check()
+    run = _prepare(directory, config, options, wall_start)
+    model = make_model(config, run.data.X_train, run.data.num_classes)  # may refuse the data
     with directory:
-        if _writes(communicator):
-            directory.lock()  # before reading: another process may be writing the run
-        config = read_run_config(directory.path)
-        if (directory.path / "metrics.json").is_file():
-            return None
-        checkpoint_file = directory.path / CHECKPOINT_FILE
-        has_checkpoint = checkpoint_file.is_file()
-        if communicator is not None:
-            communicator.barrier()  # every rank has looked before rank 0 changes anything
-        if _writes(communicator):
-            directory.remove_temporary_files()
-        saved = load_checkpoint(checkpoint_file) if has_checkpoint else None
-        if saved is not None and saved.config != config:
-            raise RunDirError(
-                f"{checkpoint_file}: written for another configuration than "
-                f"{directory.path / 'config.json'}"
-            )
-        if checkpoint_every is None:
-            checkpoint_every = saved.checkpoint_every if saved is not None else 0
-        _check_ready(config, plots, n_show, checkpoint_every)
-        t = time.perf_counter()
-        data = _load_data(config, data_dir, progress, communicator)
-        seconds_load = time.perf_counter() - t
-        if saved is None:  # stopped before the first checkpoint: start again
-            model, state, history = make_model(config, data.X_train, data.num_classes), None, None
-        else:
-            _check_position(saved, config, data.X_train.shape[0], checkpoint_file)
-            _check_data_order(saved, config, data.X_train.shape[0], checkpoint_file)
-            if saved.class_names != data.class_names:
-                raise RunDirError(
-                    f"{checkpoint_file}: written for the classes "
-                    f"{', '.join(saved.class_names[:4])}, ... of another dataset"
-                )
-            model, state, history = saved.model, saved.state, saved.history
-        return _train_in(
-            directory,
-            config,
-            data,
-            model,
-            state,
-            history,
-            wall_start=wall_start,
-            seconds_load=seconds_load,
-            checkpoint_every=checkpoint_every,
-            progress=progress,
-            plots=plots,
-            n_show=n_show,
-            stream=stream,
-            callbacks=callbacks,
-            communicator=communicator,
-        )
+        return _train_in(run, _Start(model))
 
 
-def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig of the run in ``run_dir`` (its config.json).
+def resume_run(run_dir: str | Path, *, options: RunOptions | None = None) -> RunResult | None:
+    """Continue the run in ``run_dir`` from its checkpoint, as if it had never stopped.
+
+    The final weights and metrics are bit-identical to an uninterrupted run's. Without a
+    checkpoint (the run was stopped before writing one) it starts again from the beginning.
+    With ``options.communicator`` every rank reads the checkpoint and only rank 0 writes
+    (see :func:`train_run`); any number of ranks can continue any run. The run directory is
+    locked from the start (see :mod:`softreg.rundir`).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The directory of a run started by :func:`train_run`; its configuration comes from
+        its ``config.json``.
+    options : RunOptions or None
+        How to carry out the rest of the run; None is ``RunOptions()``.
+        ``options.checkpoint_every=None`` keeps the run's own setting.
+
+    Returns
+    -------
+    RunResult or None
+        As :func:`train_run`; None when the run had already finished.
 
     Raises
     ------
     RunDirError
-        No config.json, or one that is not a valid configuration (malformed, nested too
-        deeply, too large, or with a value TrainConfig refuses).
+        No run to resume in ``run_dir``, another process is writing it, or its checkpoint
+        does not belong to its configuration, its data or this installation.
+    SoftregError
+        Anything else :func:`train_run` refuses.
     """
-    config_file = _config_file(run_dir)
-    if config_file.stat().st_size > MAX_CONFIG_BYTES:
-        raise RunDirError(
-            f"{config_file}: {config_file.stat().st_size} bytes, too large to be "
-            f"a run configuration"
+    wall_start = time.perf_counter()
+    options = RunOptions() if options is None else options
+    directory = run_directory(run_dir, overwrite=True)
+    run_config_file(directory.path)  # no run to resume: said before anything else
+    with directory:
+        if options.writes:
+            directory.lock()  # before reading: another process may be writing the run
+        config = read_run_config(directory.path)
+        if (directory.path / "metrics.json").is_file():
+            return None
+        saved = _read_checkpoint(directory, config, options)
+        if options.checkpoint_every is None:
+            every = saved.checkpoint_every if saved is not None else 0
+            options = replace(options, checkpoint_every=every)
+        _check_ready(config, options)
+        run = _prepare(directory, config, options, wall_start)
+        return _train_in(run, _resumed_start(saved, run))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A run whose inputs have passed every check and whose data is loaded."""
+
+    directory: RunDirectory
+    config: TrainConfig
+    data: Dataset
+    options: RunOptions  # checkpoint_every is an int here
+    device: str  # where it computes, as the backend names the device
+    wall_start: float  # time.perf_counter() when the call began
+    seconds_load: float  # reading (or downloading) the data
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where training starts: a new model, or a checkpoint's model, state and history."""
+
+    model: Any
+    state: TrainState | None = None
+    history: History | None = None
+
+
+def _check_ready(config: TrainConfig, options: RunOptions) -> None:
+    """Refuse what can be refused before the data is read."""
+    require("safetensors.numpy", "saving the model")
+    backend.resolve(config.backend, config.device)
+    if options.plots:
+        require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
+
+
+def _prepare(
+    directory: RunDirectory, config: TrainConfig, options: RunOptions, wall_start: float
+) -> _Run:
+    """Load the data and gather what the run needs."""
+    t = time.perf_counter()
+    data = _load_data(config, options)
+    seconds_load = time.perf_counter() - t
+    device = backend.resolve(config.backend, config.device).device_name
+    return _Run(directory, config, data, options, device, wall_start, seconds_load)
+
+
+def _load_data(config: TrainConfig, options: RunOptions) -> Dataset:
+    """Load the run's dataset; every rank of a data-parallel run reads it, none downloads."""
+    if options.communicator is None:
+        return load_dataset(config.dataset, data_dir=options.data_dir, progress=options.progress)
+    try:  # they would write the same files
+        return load_dataset(
+            config.dataset, data_dir=options.data_dir, download=False, progress=False
         )
-    fields = parse_json(config_file.read_bytes(), str(config_file), RunDirError)
-    if not isinstance(fields, dict):
-        raise RunDirError(f"{config_file}: not a valid run configuration (not a JSON object)")
-    try:
-        return TrainConfig(**fields)
-    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
-        raise RunDirError(f"{config_file}: not a valid run configuration ({exc})") from None
-
-
-def _config_file(run_dir: str | Path) -> Path:
-    """The run's config.json, or a RunDirError: there is no run to resume."""
-    config_file = Path(run_dir) / "config.json"
-    if not config_file.is_file():
-        raise RunDirError(
-            f"{run_dir}: no run to resume (no config.json); start it with "
-            f"softreg train --out {run_dir}"
-        )
-    return config_file
-
-
-def _writes(communicator: Any) -> bool:
-    """Whether this process writes the run directory: in a data-parallel run, rank 0 only."""
-    return communicator is None or communicator.rank == 0
-
-
-def _load_data(
-    config: TrainConfig, data_dir: str | Path | None, progress: bool, communicator: Any
-) -> Dataset:
-    if communicator is None:
-        return load_dataset(config.dataset, data_dir=data_dir, progress=progress)
-    try:  # every rank reads the files; none downloads (they would write the same files)
-        return load_dataset(config.dataset, data_dir=data_dir, download=False, progress=False)
     except DataError as exc:
         raise DataError(
             f"{exc}. A data-parallel run never downloads: fetch the data on "
@@ -295,320 +233,155 @@ def _load_data(
         ) from None
 
 
-def _check_ready(config: TrainConfig, plots: bool, n_show: int, checkpoint_every: int) -> None:
-    """What can be refused before the data is read."""
-    if (
-        isinstance(checkpoint_every, bool)
-        or not isinstance(checkpoint_every, int)
-        or checkpoint_every < 0
-    ):
-        raise ConfigError(f"checkpoint_every must be an integer >= 0, got {checkpoint_every!r}")
-    if isinstance(n_show, bool) or not isinstance(n_show, int) or not 0 <= n_show <= MAX_SHOW:
-        raise ConfigError(f"the prediction grids show 0 to {MAX_SHOW} images, got {n_show!r}")
-    require("safetensors.numpy", "saving the model")
-    backend.resolve(config.backend, config.device)
-    if plots:
-        require("matplotlib.figure", "drawing the figures (or pass plots=False / --no-plots)")
+def _read_checkpoint(
+    directory: RunDirectory, config: TrainConfig, options: RunOptions
+) -> Checkpoint | None:
+    """Read the run's checkpoint (None when it stopped before the first one).
 
-
-def _check_position(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
-    """A run's steps count its epochs and batches: a checkpoint that says otherwise would
-    continue another run (the schedule, say, depends on the step).
+    Refuse one written for another configuration.
     """
-    state = saved.state
-    steps_per_epoch = 1 if config.optimizer == "gd" else math.ceil(n / config.batch_size)
-    if state.step != state.epoch * steps_per_epoch + state.batch:
+    checkpoint_file = directory.path / CHECKPOINT_FILE
+    has_checkpoint = checkpoint_file.is_file()
+    if options.communicator is not None:
+        options.communicator.barrier()  # every rank has looked before rank 0 changes anything
+    if options.writes:
+        directory.remove_temporary_files()
+    saved = load_checkpoint(checkpoint_file) if has_checkpoint else None
+    if saved is not None and saved.config != config:
         raise RunDirError(
-            f"{path}: at step {state.step}, but epoch {state.epoch} and batch "
-            f"{state.batch} of {steps_per_epoch} batches an epoch make "
-            f"{state.epoch * steps_per_epoch + state.batch} steps"
+            f"{checkpoint_file}: written for another configuration than "
+            f"{directory.path / 'config.json'}"
         )
+    return saved
 
 
-def _check_data_order(saved: Any, config: TrainConfig, n: int, path: Path) -> None:
-    """The checkpoint holds the data order of the epoch it stopped in; it must be the one
-    this softreg and NumPy compute, or the continued run would silently be another run.
-    """
-    if saved.data_order is None:
-        return
-    expected = epoch_permutation(n, seed=config.seed, epoch=saved.state.epoch)
-    if not np.array_equal(saved.data_order, expected):
-        raise RunDirError(
-            f"{path}: its data order differs from the one this installation "
-            f"computes for seed {config.seed}, epoch {saved.state.epoch + 1} "
-            f"(another NumPy version, or other data?); the run cannot be "
-            f"continued exactly"
+def _resumed_start(saved: Checkpoint | None, run: _Run) -> _Start:
+    """Return where a resumed run starts: its checked checkpoint, or the beginning."""
+    data = run.data
+    if saved is None:  # stopped before the first checkpoint: start again
+        return _Start(make_model(run.config, data.X_train, data.num_classes))
+    check_resumable(saved, run.config, data, run.directory.path / CHECKPOINT_FILE)
+    return _Start(saved.model, saved.state, saved.history)
+
+
+def _train_in(run: _Run, start: _Start) -> RunResult:
+    """Train from ``start`` and write the run directory (rank 0 only)."""
+    try:
+        result = fit(
+            start.model,
+            (run.data.X_train, run.data.y_train),
+            (run.data.X_test, run.data.y_test),
+            run.config,
+            callbacks=_hooks(run, start),
+            state=start.state,
+            history=start.history,
+            checkpoint_every=run.options.checkpoint_every,
+            communicator=run.options.communicator,
         )
+    except DivergenceError as exc:
+        if not run.options.writes:  # every rank stops at the same step; rank 0 says so
+            raise
+        raise _diverged(run, start.model, exc) from None
+    return _finish(run, start, result)
 
 
-class Checkpointer(Callback):
-    """Writes the training state to ``checkpoint.safetensors`` (atomically) at the start of
-    training, when ``fit`` offers one, and at the end.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        model: Any,
-        config: TrainConfig,
-        data: Dataset,
-        checkpoint_every: int,
-        *,
-        new_run: bool,
-    ):
-        self.path, self.model, self.config, self.new_run = path, model, config, new_run
-        self.class_names, self.n = data.class_names, data.X_train.shape[0]
-        self.checkpoint_every = checkpoint_every
-        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its data order)
-
-    def save(self, state: TrainState, history: History) -> None:
-        order = None
-        if self.config.optimizer == "sgd" and state.epoch < self.config.epochs:
-            if self._order is None or self._order[0] != state.epoch:  # once per epoch
-                self._order = (
-                    state.epoch,
-                    epoch_permutation(self.n, seed=self.config.seed, epoch=state.epoch),
-                )
-            order = self._order[1]
-        checkpoint = Checkpoint(
-            model=self.model,
-            state=state,
-            history=history,
-            config=self.config,
-            class_names=self.class_names,
-            data_order=order,
-            checkpoint_every=self.checkpoint_every,
-            metadata={"softreg": __version__, "numpy": np.__version__},
+def _hooks(run: _Run, start: _Start) -> list[Callback]:
+    """Return the run's callbacks: its files, the caller's hooks, then progress and curves."""
+    options, path = run.options, run.directory.path
+    if not options.writes:
+        return list(options.callbacks)
+    new_run = start.state is None
+    hooks: list[Callback] = [
+        RunDirWriter(run.directory, run.config, new_run=new_run),
+        CsvLog(path),
+    ]
+    if options.checkpoint_every:
+        every = options.checkpoint_every
+        checkpoint = path / CHECKPOINT_FILE
+        hooks.append(
+            Checkpointer(checkpoint, start.model, run.config, run.data, every, new_run=new_run)
         )
-        save_checkpoint(self.path, checkpoint)
-
-    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        if self.new_run:  # resumable from the very start
-            self.save(state, History())
-
-    def on_checkpoint(self, state: TrainState, history: History) -> None:
-        self.save(state, history)
-
-    def on_train_end(self, history: History, state: TrainState) -> None:
-        self.save(state, history)
-
-
-class RunDirWriter(Callback):
-    """Opens a new run's directory when training begins (every check has passed by then:
-    see :func:`softreg.fit`) and writes ``config.json``. A resumed run's directory is open
-    already and keeps its files.
-    """
-
-    def __init__(self, run_dir: RunDirectory, config: TrainConfig, *, new_run: bool):
-        self.run_dir, self.config, self.new_run = run_dir, config, new_run
-
-    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        if self.new_run:
-            self.run_dir.open()
-            write_json(self.run_dir.path / "config.json", self.config.to_dict())
-
-
-def _train_in(
-    run_dir: RunDirectory,
-    config: TrainConfig,
-    data: Dataset,
-    model: Any,
-    state: TrainState | None,
-    history: History | None,
-    *,
-    wall_start: float,
-    seconds_load: float,
-    checkpoint_every: int,
-    progress: bool,
-    plots: bool,
-    n_show: int,
-    stream: TextIO | None,
-    callbacks: tuple[Callback, ...],
-    communicator: Any = None,
-) -> RunResult:
-    """Train (from ``state``, or from the start) and write the run directory (unless this
-    is a rank other than 0 of a data-parallel run: those write nothing).
-    """
-    device = backend.resolve(config.backend, config.device).device_name
-    writes = _writes(communicator)
-    path = run_dir.path
-    hooks: list[Callback] = []
-    new_run = state is None
-    if writes:
-        hooks += [RunDirWriter(run_dir, config, new_run=new_run), CsvLog(path)]
-        if checkpoint_every:
-            hooks.append(
-                Checkpointer(
-                    path / CHECKPOINT_FILE, model, config, data, checkpoint_every, new_run=new_run
-                )
-            )
-    hooks += callbacks
-    if progress and writes:
+    hooks += options.callbacks
+    if options.progress:
         from softreg.progress import ProgressBar
 
-        hooks.append(ProgressBar(stream))
-    if plots and writes:
+        hooks.append(ProgressBar(options.stream))
+    if options.plots:
         from softreg.plotting import LiveCurves
 
         hooks.append(LiveCurves(path / "curves"))
-    resumed_from = state.step if state is not None and state.step else None
-    header = {
-        "dataset": data.name,
-        "seed": config.seed,
-        "softreg": __version__,
-        "backend": config.backend,
-        "device": device,
-    }
-    try:
-        result = fit(
-            model,
-            (data.X_train, data.y_train),
-            (data.X_test, data.y_test),
-            config,
-            callbacks=hooks,
-            state=state,
-            history=history,
-            checkpoint_every=checkpoint_every,
-            communicator=communicator,
-        )
-    except DivergenceError as exc:
-        if not writes:  # every rank stops at the same step; rank 0 says so
-            raise
-        # Keep the last good model, say where it is, and mark the run as ended. Its weights
-        # may have overflowed already at an earlier step, whose loss was still finite: a
-        # model that cannot be used is not kept.
-        kept = exc.state is not None and params_finite(exc.state.params)
-        if kept:
-            save_model(
-                path / MODEL_FILE,
-                model,
-                _host(exc.state.params),
-                class_names=data.class_names,
-                metadata=header,
-            )
-            where = f" in {path / MODEL_FILE}"
-        else:
-            where = (
-                "; no model was kept: the weights from before that step had already overflowed"
-                if exc.state is not None
-                else ""
-            )
-        write_json(
-            path / "metrics.json",
-            {
-                "status": "diverged",
-                "error": f"{exc}{where}",
-                "diverged_at_step": exc.step,
-                "model_file": MODEL_FILE if kept else None,
-                "dataset": data.name,
-                "model": config.model,
-                "backend": config.backend,
-                "history": [asdict(r) for r in exc.history.records],
-                "running_loss": [asdict(r) for r in exc.history.steps],
-            },
-        )
-        raise DivergenceError(
-            f"{exc}{where}", state=exc.state, history=exc.history, step=exc.step
-        ) from None
-
-    host_params = _host(result.params)
-    if writes:
-        save_model(
-            path / MODEL_FILE, model, host_params, class_names=data.class_names, metadata=header
-        )
-    if plots and writes and data.test_images is not None:  # generated data has no pictures
-        write_prediction_grids(path, model, host_params, data, n_show=n_show)
-
-    final = result.history.final
-    metrics = {
-        "status": "finished",
-        "dataset": data.name,
-        "model": config.model,
-        "model_config": model_summary(model),
-        "backend": config.backend,
-        "device": device,
-        "epochs": final.epoch,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
-        "momentum": config.momentum,
-        "seed": config.seed,
-        "steps": result.state.step,
-        "train_loss": final.train_loss,
-        "train_acc": final.train_acc,
-        "test_acc": final.test_acc,
-        "test_loss": final.test_loss,
-        "seconds_train": result.seconds_train,
-        "seconds_compile": result.seconds_compile,
-        "seconds_load_data": seconds_load,
-        "seconds_total": time.perf_counter() - wall_start,
-        "peak_rss_mb": peak_rss_mb(),
-        "resumed_from_step": resumed_from,
-        "checkpoint_every": checkpoint_every,
-        "processes": communicator.world_size if communicator is not None else 1,
-        "model_file": MODEL_FILE,
-        "history": [asdict(r) for r in result.history.records],
-        "running_loss": [asdict(r) for r in result.history.steps],
-        "versions": {
-            "softreg": __version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            **backend.versions(config.backend),
-        },
-    }
-    if writes:
-        write_json(path / "metrics.json", metrics)
-    return RunResult(run_dir=path, metrics=metrics, fit=result, dataset=data)
+    return hooks
 
 
-def model_summary(model: Any) -> dict[str, Any]:
-    """The model's configuration and the kind of its input standardisation, with its two
-    numbers when there is one of each (per-feature arrays stay in the model file).
+def _diverged(run: _Run, model: Any, exc: DivergenceError) -> DivergenceError:
+    """Keep the last good model, write ``metrics.json`` and say where the model is.
+
+    The weights may have overflowed already at an earlier step, whose loss was still finite:
+    a model that cannot be used is not kept.
     """
-    summary = {**model.config(), "input_scaling": model.input_scaling}
-    if model.input_scaling == "scalar":
-        summary.update(input_mean=float(model.input_mean), input_scale=float(model.input_scale))
-    return summary
+    path = run.directory.path
+    kept = exc.state is not None and params_finite(exc.state.params)
+    if kept:
+        _save_model(run, model, _host(exc.state.params))
+        where = f" in {path / MODEL_FILE}"
+    elif exc.state is not None:
+        where = "; no model was kept: the weights from before that step had already overflowed"
+    else:
+        where = ""
+    ending = Diverged(error=f"{exc}{where}", step=exc.step, model_kept=kept)
+    document = metrics_document(run.config, run.data.name, exc.history, ending)
+    write_json(path / "metrics.json", document)
+    return DivergenceError(f"{exc}{where}", state=exc.state, history=exc.history, step=exc.step)
+
+
+def _finish(run: _Run, start: _Start, result: FitResult) -> RunResult:
+    """Write the model, the prediction grids and ``metrics.json``; return the result."""
+    path, options = run.directory.path, run.options
+    host_params = _host(result.params)
+    resumed_from = start.state.step if start.state is not None and start.state.step else None
+    if options.writes:
+        _save_model(run, start.model, host_params)
+    if options.plots and options.writes and run.data.test_images is not None:
+        # generated data has no pictures
+        write_prediction_grids(path, start.model, host_params, run.data, n_show=options.n_show)
+    ending = Finished(
+        model_config=model_summary(start.model),
+        device=run.device,
+        steps=result.state.step,
+        seconds_train=result.seconds_train,
+        seconds_compile=result.seconds_compile,
+        seconds_load_data=run.seconds_load,
+        seconds_total=time.perf_counter() - run.wall_start,
+        peak_rss_mb=peak_rss_mb(),
+        resumed_from_step=resumed_from,
+        checkpoint_every=options.checkpoint_every,
+        processes=options.communicator.world_size if options.communicator is not None else 1,
+        versions=library_versions(run.config.backend),
+    )
+    metrics = metrics_document(run.config, run.data.name, result.history, ending)
+    if options.writes:
+        write_json(path / "metrics.json", metrics)
+    return RunResult(run_dir=path, metrics=metrics, fit=result, dataset=run.data)
+
+
+def _save_model(run: _Run, model: Any, host_params: dict[str, np.ndarray]) -> None:
+    """Write ``model.safetensors``, with the run's identity in its metadata."""
+    metadata = {
+        "dataset": run.data.name,
+        "seed": run.config.seed,
+        "softreg": __version__,
+        "backend": run.config.backend,
+        "device": run.device,
+    }
+    save_model(
+        run.directory.path / MODEL_FILE,
+        model,
+        host_params,
+        class_names=run.data.class_names,
+        metadata=metadata,
+    )
 
 
 def _host(params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Return the parameters as NumPy arrays."""
     return backend.tree_map(backend.to_numpy, params)
-
-
-def write_prediction_grids(
-    run_dir: Path, model: Any, params: dict[str, Any], data: Dataset, *, n_show: int = 16
-) -> None:
-    """``predictions.png`` (first ``n_show`` test images) and ``misclassified.png``."""
-    from softreg.plotting import plot_predictions, save_figure
-
-    scores = backend.to_numpy(model.forward(params, data.X_test))
-    predicted = scores.argmax(axis=1)
-    names = np.asarray(data.class_names)
-    first = np.arange(min(n_show, len(predicted)))
-    wrong = np.flatnonzero(predicted != data.y_test)[:n_show]
-    for name, idx in (("predictions", first), ("misclassified", wrong)):
-        true_names, predicted_names = names[data.y_test[idx]], names[predicted[idx]]
-        fig = plot_predictions(data.test_images[idx], true_names, predicted_names)
-        save_figure(fig, run_dir / name)
-
-
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory so far, in MB (10^6 bytes), of this process (or its children).
-
-    For this process, Linux's VmHWM is preferred: ``ru_maxrss`` survives ``exec``, so a
-    process started from a big parent (a test runner holding PyTorch and JAX) would report
-    the parent's peak instead of its own.
-    """
-    if who == resource.RUSAGE_SELF:
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024 / 1e6  # the value is in kB
-        except OSError:
-            pass  # not Linux: fall back to getrusage
-    return maxrss_mb(resource.getrusage(who).ru_maxrss)
-
-
-def maxrss_mb(ru_maxrss: int) -> float:
-    """A ``ru_maxrss`` value (from getrusage or wait4) in MB: bytes on macOS, KiB on Linux."""
-    return (ru_maxrss if sys.platform == "darwin" else ru_maxrss * 1024) / 1e6

@@ -28,8 +28,8 @@ from softreg.data.catalog import (
     default_cache_dir,
     expand_user,
 )
-from softreg.data.progress import progress_bar
 from softreg.fileio import fsync_directory, make_directories, remove_empty_directories
+from softreg.progress import progress_bar
 
 __all__ = ["download_dataset", "file_md5"]
 
