@@ -11,6 +11,9 @@ The public surface is listed in ``__all__``; importing softreg needs NumPy only.
 
 __version__ = "0.1.0"
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from softreg.build import init_state, make_model
 from softreg.callbacks import Callback
 from softreg.config import TrainConfig
@@ -47,12 +50,14 @@ __all__ = [
     "MLP",
     "SGD",
     "Callback",
+    "Checkpoint",
     "ConfigError",
     "DataValueError",
     "Dataset",
     "DivergenceError",
     "EpochRecord",
     "Evaluation",
+    "LoadedModel",
     "FitResult",
     "History",
     "MissingDependencyError",
@@ -61,6 +66,8 @@ __all__ = [
     "SoftmaxRegression",
     "SoftregError",
     "StepRecord",
+    "RunOptions",
+    "RunResult",
     "TrainConfig",
     "TrainState",
     "__version__",
@@ -72,13 +79,17 @@ __all__ = [
     "evaluate",
     "fit",
     "init_state",
+    "load_checkpoint",
     "load_dataset",
+    "load_model",
     "log_softmax",
     "logsumexp",
     "make_model",
     "nll_loss",
     "one_hot",
     "resume_run",
+    "save_checkpoint",
+    "save_model",
     "softmax",
     "softmax_naive",
     "text_labels",
@@ -86,33 +97,50 @@ __all__ = [
 ]
 
 
-# The scikit-learn estimators (softreg.estimators) need scikit-learn, the softreg[sklearn]
-# extra, so they are imported on first access; they stay out of __all__ so that
-# ``from softreg import *`` works without it.
-_ESTIMATORS = ("MLPClassifier", "SoftmaxRegressionClassifier")
+# Imported on first access, so that ``import softreg`` stays light: the run-directory layer
+# (softreg.runs) and the model files (softreg.checkpoint), which need only NumPy, and the
+# scikit-learn estimators (softreg.estimators), which need the softreg[sklearn] extra and so
+# stay out of __all__ (``from softreg import *`` works without scikit-learn). The objects
+# returned are the real ones, with their own signatures and docstrings.
+_LAZY = {
+    "RunOptions": "softreg.run_options",
+    "RunResult": "softreg.runs",
+    "resume_run": "softreg.runs",
+    "train_run": "softreg.runs",
+    "Checkpoint": "softreg.checkpoint",
+    "LoadedModel": "softreg.checkpoint",
+    "load_checkpoint": "softreg.checkpoint",
+    "save_checkpoint": "softreg.checkpoint",
+    "load_model": "softreg.checkpoint",
+    "save_model": "softreg.checkpoint",
+    "MLPClassifier": "softreg.estimators",
+    "SoftmaxRegressionClassifier": "softreg.estimators",
+}
+
+if TYPE_CHECKING:  # what IDEs and type checkers see
+    from softreg.checkpoint import (
+        Checkpoint,
+        LoadedModel,
+        load_checkpoint,
+        load_model,
+        save_checkpoint,
+        save_model,
+    )
+    from softreg.estimators import MLPClassifier as MLPClassifier
+    from softreg.estimators import (
+        SoftmaxRegressionClassifier as SoftmaxRegressionClassifier,
+    )
+    from softreg.run_options import RunOptions
+    from softreg.runs import RunResult, resume_run, train_run
 
 
-def __getattr__(name: str):
-    if name in _ESTIMATORS:
-        from softreg import estimators  # MissingDependencyError without scikit-learn
-
-        return getattr(estimators, name)
+def __getattr__(name: str) -> Any:
+    """Import the lazily loaded public names on first access."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'softreg' has no attribute {name!r}")
 
 
-def __dir__():
-    return sorted([*globals(), *_ESTIMATORS])
-
-
-def resume_run(*args, **kwargs):
-    """Continue a stopped run (see :func:`softreg.runs.resume_run`); imported lazily."""
-    from softreg.runs import resume_run as _resume_run
-
-    return _resume_run(*args, **kwargs)
-
-
-def train_run(*args, **kwargs):
-    """The main job (see :func:`softreg.runs.train_run`); imported lazily."""
-    from softreg.runs import train_run as _train_run
-
-    return _train_run(*args, **kwargs)
+def __dir__() -> list[str]:
+    """List the public names, the lazily loaded ones included."""
+    return sorted([*globals(), *_LAZY])
