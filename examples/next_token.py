@@ -38,9 +38,10 @@ def sampled_estimate(data, params, num_sampled: int, draws: int = 10) -> float:
     log_q = np.log(probs).astype(np.float32)
     rng = np.random.default_rng(0)
     return float(np.mean([
-        vocab.sampled_softmax_with_grad(data.X_test, params["W"], params["b"], data.y_test,
-                                        sampling.draw_classes(probs, num_sampled, rng),
-                                        log_q)[0].mean() for _ in range(draws)]))
+        vocab.sampled_softmax_with_grad(
+            data.X_test, params["W"], params["b"], data.y_test,
+            vocab.SampledClasses(sampling.draw_classes(probs, num_sampled, rng), log_q),
+        )[0].mean() for _ in range(draws)]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -557,14 +557,12 @@ def resume(ctx: dict[str, Any]) -> Any:
     )
 
 
-def sweep(**options: Any):
+def sweep(*, val_fraction: float = 0.1, **options: Any):
     def call(ctx: dict[str, Any]) -> Any:
-        from softreg.sweep import sweep_main
+        from softreg.sweep import SweepPlan, sweep_main
 
         return sweep_main(
-            softreg.TrainConfig(epochs=1),
-            "lr",
-            [0.1, 1.0],
+            SweepPlan(softreg.TrainConfig(epochs=1), "lr", [0.1, 1.0], val_fraction=val_fraction),
             out_dir=ctx["out"],
             data_dir=ctx["data"],
             progress=False,

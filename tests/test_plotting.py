@@ -61,13 +61,13 @@ def test_live_curves_rewrite_the_png_every_epoch(tmp_path, blobs):
 
 def test_live_curves_redraw_at_most_every_min_interval(tmp_path, blobs, monkeypatch):
     """Many quick epochs (full-batch iterations) draw the first and the last epoch only."""
-    import softreg.plotting
+    import softreg.plotting.curves
 
     X, y, Xt, yt = blobs
     drawn = []
-    real = softreg.plotting.plot_curves
+    real = softreg.plotting.curves.plot_curves
     monkeypatch.setattr(
-        softreg.plotting,
+        softreg.plotting.curves,
         "plot_curves",
         lambda history, **kw: drawn.append(len(history.records)) or real(history, **kw),
     )

@@ -16,6 +16,7 @@ from softreg.config import TrainConfig
 from softreg.data.split import validation_split
 from softreg.errors import ConfigError
 from softreg.sweep import (
+    SweepPlan,
     best_point,
     parse_values,
     run_sweep,
@@ -64,7 +65,7 @@ def test_validation_split_refuses_fractions_that_leave_a_part_empty(n, fraction)
 
 def test_lr_sweep_scores_each_value_on_held_out_training_rows(blobs):
     X, y, _, _ = blobs
-    points = run_sweep(BASE, "lr", [1e-4, 0.1], X, y, workers=1)
+    points = run_sweep(SweepPlan(BASE, "lr", [1e-4, 0.1]), X, y, workers=1)
     assert [p.value for p in points] == [1e-4, 0.1]
     assert [p.config.lr for p in points] == [1e-4, 0.1]
     assert all(math.isfinite(p.val_loss) and math.isfinite(p.train_loss) for p in points)
@@ -79,13 +80,11 @@ def test_points_do_not_depend_on_the_number_of_workers(blobs, monkeypatch):
     X, y, _, _ = blobs
     calls = []
     values = [0.01, 0.3, 3.0]  # a large lr amplifies any difference in rounding
-    alone = run_sweep(BASE, "lr", values, X, y, workers=1)
+    alone = run_sweep(SweepPlan(BASE, "lr", values), X, y, workers=1)
     # Points finishing out of order still come back in the order of the values.
-    monkeypatch.setattr(sweep, "as_completed", lambda futures: reversed(list(futures)))
+    monkeypatch.setattr(sweep.pool, "as_completed", lambda futures: reversed(list(futures)))
     pooled = run_sweep(
-        BASE,
-        "lr",
-        values,
+        SweepPlan(BASE, "lr", values),
         X,
         y,
         workers=2,
@@ -109,14 +108,14 @@ def test_points_train_on_one_blas_thread_in_this_process(blobs, monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     X, y, _, _ = blobs
     before, seen = blas_threads(threadpoolctl), []
-    real = sweep.train_point
+    real = sweep.pool.train_point
 
     def spy(*args, **kwargs):
         seen.append(blas_threads(threadpoolctl))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sweep, "train_point", spy)
-    run_sweep(BASE, "lr", [0.01, 0.1], X, y, workers=1)
+    monkeypatch.setattr(sweep.pool, "train_point", spy)
+    run_sweep(SweepPlan(BASE, "lr", [0.01, 0.1]), X, y, workers=1)
     assert seen == [{1}, {1}]
     assert blas_threads(threadpoolctl) == before  # and the cap is lifted afterwards
 
@@ -128,28 +127,28 @@ def test_a_worker_keeps_one_blas_thread_and_its_data(blobs, monkeypatch):
         monkeypatch.setenv(var, "")
     data = sweep.SplitData(*validation_split(X, y), num_classes=3)
     try:
-        sweep._init_worker(("arrays", data))
+        sweep.pool._init_worker(data)
         assert blas_threads(threadpoolctl) == {1}
-        assert sweep._WORKER["data"] is data
-        point = sweep._run_in_worker(BASE, "lr", 0.1, "epochs", None)
+        assert sweep.pool._WORKER["data"] is data
+        point = sweep.pool._run_in_worker(SweepPlan(BASE, "lr", [0.1]), 0.1)
         assert point.value == 0.1 and point.n_val == 50
     finally:
-        sweep._WORKER.pop("limits").__exit__(None, None, None)
-        sweep._WORKER.pop("data", None)
+        sweep.pool._WORKER.pop("limits").__exit__(None, None, None)
+        sweep.pool._WORKER.pop("data", None)
 
 
 def test_equal_updates_makes_the_same_number_of_steps_at_every_batch_size(blobs):
     X, y, _, _ = blobs
     sizes = [4, 32, 64, 1000]  # 1000 > n_fit = 450: full batch
     budget = 2 * math.ceil(450 / 32)  # what BASE itself makes: 30
-    points = run_sweep(BASE, "batch_size", sizes, X, y, equal="updates", workers=1)
+    points = run_sweep(SweepPlan(BASE, "batch_size", sizes, equal="updates"), X, y, workers=1)
     assert [p.steps for p in points] == [budget] * 4
     assert points[0].epochs == pytest.approx(budget * 4 / 450)  # a partial first epoch
     assert points[2].epochs == pytest.approx(3 + 6 * 64 / 450)  # 3 whole epochs + 6 steps
     assert points[3].epochs == budget and points[3].full_batch
     assert not any(p.full_batch for p in points[:3])
 
-    by_epochs = run_sweep(BASE, "batch_size", sizes, X, y, equal="epochs", workers=1)
+    by_epochs = run_sweep(SweepPlan(BASE, "batch_size", sizes, equal="epochs"), X, y, workers=1)
     assert [p.epochs for p in by_epochs] == [2] * 4
     assert [p.steps for p in by_epochs] == [2 * math.ceil(450 / min(b, 450)) for b in sizes]
     # BASE's own batch size makes a whole number of epochs either way: the same model.
@@ -158,7 +157,8 @@ def test_equal_updates_makes_the_same_number_of_steps_at_every_batch_size(blobs)
 
 def test_equal_updates_takes_an_explicit_budget(blobs):
     X, y, _, _ = blobs
-    points = run_sweep(BASE, "batch_size", [8, 64], X, y, equal="updates", updates=7, workers=1)
+    plan = SweepPlan(BASE, "batch_size", [8, 64], equal="updates", updates=7)
+    points = run_sweep(plan, X, y, workers=1)
     assert [p.steps for p in points] == [7, 7]
     assert [p.config.epochs for p in points] == [1, 1]
 
@@ -177,14 +177,15 @@ def test_equal_updates_takes_an_explicit_budget(blobs):
 def test_run_sweep_refuses_what_cannot_run(blobs, kwargs, match):
     X, y, _, _ = blobs
     args = {"field": "lr", "values": [0.01, 0.1], **kwargs}
+    workers = args.pop("workers", None)
     with pytest.raises(ConfigError, match=match):
-        run_sweep(BASE, args.pop("field"), args.pop("values"), X, y, **args)
+        run_sweep(SweepPlan(BASE, **args), X, y, workers=workers)
 
 
 def test_batch_size_sweep_refuses_full_batch_gradient_descent(blobs):
     X, y, _, _ = blobs
     with pytest.raises(ConfigError, match="optimizer='sgd'"):
-        run_sweep(dataclasses.replace(BASE, optimizer="gd"), "batch_size", [8, 64], X, y)
+        run_sweep(SweepPlan(dataclasses.replace(BASE, optimizer="gd"), "batch_size", [8, 64]), X, y)
 
 
 class _TrainOnly:
@@ -209,11 +210,13 @@ def test_run_sweep_dataset_never_reads_the_test_set(blobs, monkeypatch):
 
     with pytest.raises(AssertionError):  # the guard works
         _ = _TrainOnly(X, y).X_test
-    monkeypatch.setattr(sweep, "load_dataset", fake_load)
-    points = run_sweep_dataset(BASE, "lr", [0.01, 0.1], workers=1)
+    monkeypatch.setattr(sweep.split, "load_dataset", fake_load)
+    points = run_sweep_dataset(SweepPlan(BASE, "lr", [0.01, 0.1]), workers=1)
     assert len(points) == 2 and all(p.n_fit + p.n_val == len(X) for p in points)
     assert loads == [("synthetic", {"data_dir": None, "download": False, "progress": False})]
-    assert numbers(points) == numbers(run_sweep(BASE, "lr", [0.01, 0.1], X, y, workers=1))
+    assert numbers(points) == numbers(
+        run_sweep(SweepPlan(BASE, "lr", [0.01, 0.1]), X, y, workers=1)
+    )
 
 
 # --- results -------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def test_run_sweep_dataset_never_reads_the_test_set(blobs, monkeypatch):
 @pytest.fixture
 def points(blobs):
     X, y, _, _ = blobs
-    return run_sweep(BASE, "lr", [1e-3, 0.1, 1.0], X, y, workers=1)
+    return run_sweep(SweepPlan(BASE, "lr", [1e-3, 0.1, 1.0]), X, y, workers=1)
 
 
 def test_best_point_picks_by_metric_and_never_a_diverged_point(points):
@@ -294,11 +297,8 @@ def test_sweep_main_runs_both_budgets_and_prints_tables(tmp_path):
     base = dataclasses.replace(BASE, epochs=1)  # the synthetic set: 800 rows, 720 fit
     out = io.StringIO()
     files = sweep_main(
-        base,
-        "batch_size",
-        [16, 1000],
+        SweepPlan(base, "batch_size", [16, 1000], equal="both"),
         out_dir=tmp_path,
-        equal="both",
         workers=1,
         stream=out,
         progress=False,
@@ -316,7 +316,9 @@ def test_sweep_main_runs_both_budgets_and_prints_tables(tmp_path):
 
 def test_sweep_main_checks_every_budget_before_running(tmp_path):
     with pytest.raises(ConfigError, match="batch_size sweeps only"):
-        sweep_main(BASE, "lr", [0.1, 1.0], out_dir=tmp_path / "x", equal="both", workers=1)
+        sweep_main(
+            SweepPlan(BASE, "lr", [0.1, 1.0], equal="both"), out_dir=tmp_path / "x", workers=1
+        )
     assert not (tmp_path / "x").exists()
 
 
@@ -324,17 +326,17 @@ def test_fashion_mnist_lr_sweep(data_root):
     """Real data, kept short (2 values, 1 epoch, ~2 s): the split is 54000/6000 and even one
     epoch of the book's recipe beats a ten times smaller learning rate."""
     base = TrainConfig(epochs=1, log_every=0)
-    points = run_sweep_dataset(base, "lr", [0.01, 0.1], data_dir=data_root, workers=1)
+    points = run_sweep_dataset(SweepPlan(base, "lr", [0.01, 0.1]), data_dir=data_root, workers=1)
     assert [(p.n_fit, p.n_val, p.steps) for p in points] == [(54000, 6000, 211)] * 2
     assert points[1].val_loss < points[0].val_loss and points[1].val_acc > 0.7
 
 
 def test_a_diverging_point_is_recorded_and_never_wins(blobs):
     X, y, _, _ = blobs
-    from softreg.sweep import best_point, format_table, run_sweep
+    from softreg.sweep import SweepPlan, best_point, format_table, run_sweep
 
     base = TrainConfig(epochs=1, batch_size=32, softmax="naive")
-    points = run_sweep(base, "lr", [0.1, 1e30], X, y, workers=1)
+    points = run_sweep(SweepPlan(base, "lr", [0.1, 1e30]), X, y, workers=1)
     good, bad = points
     assert bad.diverged_at is not None and bad.val_loss == float("inf")
     assert good.diverged_at is None and best_point(points) is good

@@ -238,8 +238,9 @@ def test_sampled_softmax_matches_autograd(xp):
     sampled = np.array([5, 17, 5, y[0], 33, y[2], 59])
     log_q = np.log(sampling.log_uniform_probs(V)).astype(np.float32)
     want = sampled_reference(h, W, b, y, sampled, log_q, weight)
+    hh, WW, bb, yy, ss, qq = on(xp, h, W, b, y, sampled, log_q)
     got = vocab.sampled_softmax_with_grad(
-        *on(xp, h, W, b, y, sampled, log_q), weight=backend.asarray(weight, xp)
+        hh, WW, bb, yy, vocab.SampledClasses(ss, qq), weight=backend.asarray(weight, xp)
     )
     assert_close(got, [w.astype(np.float32) for w in want], rtol=2e-5, atol=2e-6)
     dW = host(got[2])
@@ -262,8 +263,7 @@ def exact_and_sampled(num_sampled, draws, *, remove_hits=True, scale=1.0, unifor
                 W,
                 b,
                 y,
-                sampling.draw_classes(probs, num_sampled, rng),
-                log_q,
+                vocab.SampledClasses(sampling.draw_classes(probs, num_sampled, rng), log_q),
                 remove_accidental_hits=remove_hits,
             )[0]
             for _ in range(draws)

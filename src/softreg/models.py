@@ -164,7 +164,8 @@ class _Classifier:
         W, b = (params[name] for name in self.output_names)
         lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size)
         losses = lse - vocab.target_logits(h, W, b, y)
-        _, dh, dW, db = vocab.sampled_softmax_with_grad(h, W, b, y, sampled, log_q, weight=weight)
+        sample = vocab.SampledClasses(sampled, log_q)
+        _, dh, dW, db = vocab.sampled_softmax_with_grad(h, W, b, y, sample, weight=weight)
         if not self.has_hidden_layers:
             dh = None
         grads = self._grads_below(params, cache, dh, dW, db)

@@ -1,12 +1,13 @@
-"""The chapter's exercise 1 as a report: where the book's naive softmax and probability-picking
-loss overflow or underflow, and how the stable versions in :mod:`softreg.ops` fare.
+"""The chapter's exercise 1 as a report: where the naive softmax and loss break, where not.
 
-Each case is one row of logits and a label. For every dtype the row is pushed through
-:func:`~softreg.ops.softmax_naive` (and the book's loss, ``-log`` of the picked probability),
-the stable :func:`~softreg.ops.softmax` and :func:`~softreg.ops.cross_entropy`, and a 50-digit
-:mod:`decimal` reference computed from the same (dtype-rounded) inputs. The results are plain
-data (:class:`StabilityRow`); :func:`format_report` renders them and :func:`main_text` is what
-``softreg stability`` prints.
+Where the book's naive softmax and probability-picking loss overflow or underflow, and how
+the stable versions in :mod:`softreg.ops` fare. Each case is one row of logits and a label.
+For every dtype the row is pushed through :func:`~softreg.ops.softmax_naive` (and the book's
+loss, ``-log`` of the picked probability), the stable :func:`~softreg.ops.softmax` and
+:func:`~softreg.ops.cross_entropy`, and a 50-digit :mod:`decimal` reference computed from the
+same (dtype-rounded) inputs. The results are plain data (:class:`StabilityRow`);
+:func:`format_report` renders them and :func:`main_text` is what ``softreg stability``
+prints.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ INF = float("inf")
 
 @dataclass(frozen=True)
 class Case:
-    """One row of logits with the label its loss is taken at."""
+    """One row of logits with the label its loss is taken at.
+
+    Parameters
+    ----------
+    name : str
+        What the case shows, as the report names it.
+    logits : tuple of float
+        One row of logits, ``(n_classes,)``.
+    label : int
+        The class the loss is taken at.
+    """
 
     name: str
     logits: tuple[float, ...]
@@ -47,8 +58,29 @@ CASES = (
 
 @dataclass(frozen=True)
 class StabilityRow:
-    """One case in one dtype. Probabilities are ``(k,)`` tuples, losses floats; ``*_ok`` say
-    whether a method agrees with the reference (nan counts as agreeing with nan).
+    """One case in one dtype: each method's probabilities and loss, and whether they agree.
+
+    Parameters
+    ----------
+    case : str
+        The case's name.
+    dtype : str
+        ``"float32"`` or ``"float64"``.
+    logits : tuple of float
+        The case's logits rounded to ``dtype``, ``(n_classes,)``: what every method saw.
+    label : int
+        The class the loss is taken at.
+    naive, stable, reference : tuple of float
+        Each method's probabilities, ``(n_classes,)``.
+    naive_loss, stable_loss, reference_loss : float
+        Each method's ``-log p[label]``.
+    naive_ok, stable_ok : bool
+        Whether the method agrees with the reference within :func:`tolerance` (nan counts
+        as agreeing with nan).
+    naive_status, stable_status : str
+        ``"ok"``, ``"nan in -> nan out"``, or what went wrong: ``"overflow -> nan"``, ...
+    verdict : str
+        The row in a few words: ``"ok"``, ``"naive: overflow -> nan"``, ...
     """
 
     case: str
@@ -63,23 +95,53 @@ class StabilityRow:
     reference_loss: float
     naive_ok: bool
     stable_ok: bool
-    naive_status: str  # "ok", "nan in -> nan out", or what went wrong: "overflow -> nan", ...
-    stable_status: str  # the same for the stable version
-    verdict: str  # the row in a few words: "ok", "naive: overflow -> nan", ...
+    naive_status: str
+    stable_status: str
+    verdict: str
 
 
 def tolerance(dtype: str) -> tuple[float, float]:
-    """``(rtol, atol)`` for comparing with the reference: a few dozen roundings relative, and
-    absolute slack up to the smallest normal number, below which a dtype keeps no relative
-    precision (exp(-100) is a float32 subnormal with about two significant digits).
+    """Return the tolerances for comparing a method in ``dtype`` with the reference.
+
+    A few dozen roundings relative, and absolute slack up to the smallest normal number,
+    below which a dtype keeps no relative precision (exp(-100) is a float32 subnormal with
+    about two significant digits).
+
+    Parameters
+    ----------
+    dtype : str
+        A floating-point dtype's name, e.g. ``"float32"``.
+
+    Returns
+    -------
+    rtol : float
+        ``64 * eps`` of ``dtype``.
+    atol : float
+        The smallest normal number of ``dtype``.
     """
     info = np.finfo(np.dtype(dtype))
     return 64 * float(info.eps), float(info.smallest_normal)
 
 
 def reference_softmax(row: Sequence[float], label: int) -> tuple[tuple[float, ...], float]:
-    """Softmax and ``-log p[label]`` of ``row`` in 50-digit decimal arithmetic: an independent
-    reference. ``-inf`` gives probability 0; nan anywhere makes everything nan.
+    """Return softmax and ``-log p[label]`` of ``row`` in 50-digit decimal arithmetic.
+
+    An independent reference: ``-inf`` gives probability 0; nan anywhere makes everything
+    nan, and so does a row of only ``-inf`` (0/0).
+
+    Parameters
+    ----------
+    row : sequence of float
+        One row of logits, ``(n_classes,)``.
+    label : int
+        The class the loss is taken at.
+
+    Returns
+    -------
+    probs : tuple of float
+        ``(n_classes,)`` probabilities, rounded to float.
+    loss : float
+        ``-log probs[label]``.
     """
     if any(math.isnan(v) for v in row):
         return (NAN,) * len(row), NAN
@@ -97,8 +159,21 @@ def reference_softmax(row: Sequence[float], label: int) -> tuple[tuple[float, ..
 
 
 def run_case(case: Case, dtype: str) -> StabilityRow:
-    """Every method on ``case`` in ``dtype`` (NumPy), warnings silenced: nan and inf are the
-    point here.
+    """Run every method on ``case`` in ``dtype`` (NumPy) and compare each with the reference.
+
+    Floating-point warnings are silenced: nan and inf are the point here.
+
+    Parameters
+    ----------
+    case : Case
+        The logits and the label.
+    dtype : str
+        ``"float32"`` or ``"float64"``.
+
+    Returns
+    -------
+    StabilityRow
+        The methods' results and verdicts.
     """
     x = np.array([case.logits], dtype=dtype)
     y = np.array([case.label])
@@ -138,7 +213,20 @@ def run_case(case: Case, dtype: str) -> StabilityRow:
 def stability_report(
     dtypes: Iterable[str] = ("float32", "float64"), *, cases: Sequence[Case] = CASES
 ) -> list[StabilityRow]:
-    """Every case in every dtype, dtype by dtype."""
+    """Run every case in every dtype, dtype by dtype.
+
+    Parameters
+    ----------
+    dtypes : iterable of str, default ("float32", "float64")
+        The dtypes.
+    cases : sequence of Case, default CASES
+        The cases: the exercise's inputs.
+
+    Returns
+    -------
+    list of StabilityRow
+        One row per case and dtype.
+    """
     return [run_case(case, dtype) for dtype in dtypes for case in cases]
 
 
@@ -162,7 +250,7 @@ def _status(ok: bool, inputs: tuple[float, ...]) -> str:
 
 
 def _diagnose(x: np.ndarray, probs: np.ndarray, loss: np.floating) -> str:
-    """What broke in the naive computation, judged from the dtype's own exp of the row."""
+    """Return what broke in the naive computation, judged from the dtype's own exp."""
     with np.errstate(all="ignore"):
         e = np.exp(x)
     if np.any(np.isinf(e) & np.isfinite(x)):
@@ -189,7 +277,18 @@ def _floats(a: np.ndarray) -> tuple[float, ...]:
 
 
 def fmt(value: float) -> str:
-    """Compact: ``%.6g``, with ``inf``, ``-inf``, ``nan`` and ``0`` spelt as such."""
+    """Return ``value`` written compactly, as the report's cells show it.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+
+    Returns
+    -------
+    str
+        ``%.6g``, with ``inf``, ``-inf``, ``nan`` and ``0`` spelt as such.
+    """
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
@@ -200,9 +299,20 @@ def fmt(value: float) -> str:
 
 
 def format_report(rows: Sequence[StabilityRow]) -> str:
-    """An aligned table, one block per dtype and three lines per case (naive, stable,
-    reference): the probabilities, the loss at the label, and whether each method agrees with
-    the reference.
+    """Return the rows as aligned tables, one block per dtype.
+
+    Each case takes three lines (naive, stable, reference): the probabilities, the loss at
+    the label, and whether each method agrees with the reference.
+
+    Parameters
+    ----------
+    rows : sequence of StabilityRow
+        What :func:`stability_report` returns.
+
+    Returns
+    -------
+    str
+        The blocks, each headed by its dtype and tolerances.
     """
     blocks = []
     for dtype in dict.fromkeys(row.dtype for row in rows):
@@ -251,7 +361,11 @@ row in both, on purpose: the input is already wrong, and hiding it would be wors
 
 
 def main_text() -> str:
-    """The whole report for float32 and float64, with the explanation on top, for
-    ``softreg stability`` to print.
+    """Return the whole report for float32 and float64, with the explanation on top.
+
+    Returns
+    -------
+    str
+        What ``softreg stability`` prints.
     """
     return EXPLANATION + "\n\n" + format_report(stability_report()) + "\n"

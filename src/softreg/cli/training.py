@@ -166,7 +166,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """
     import time
 
-    from softreg.sweep import parse_values, sweep_main
+    from softreg.sweep import SweepPlan, parse_values, sweep_main
 
     listed = [name for name in ("lr", "batch_size") if "," in getattr(args, name)]
     if len(listed) != 1:
@@ -190,14 +190,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     equal = args.equal or ("epochs" if field == "lr" else "both")
     out = args.out or Path("runs") / f"sweep-{field}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_main(
-        config,
-        field,
-        values,
+        SweepPlan(config, field, values, equal=equal, val_fraction=args.val_fraction),
         out_dir=out,
         data_dir=args.data_dir,
-        equal=equal,
         workers=args.workers,
-        val_fraction=args.val_fraction,
         progress=not args.quiet,
         plots=not args.no_plots,
         overwrite=args.overwrite,
