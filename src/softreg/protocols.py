@@ -79,7 +79,7 @@ class Model(Protocol):
 
 
 class Communicator(Protocol):
-    """A process's part in a data-parallel run: its rank, and two collectives.
+    """A process's part in a data-parallel run: its rank, and the collectives.
 
     Every method is a collective: all ranks call the same ones in the same order.
 
@@ -99,3 +99,6 @@ class Communicator(Protocol):
 
     def agree(self, values: dict[str, float]) -> None:
         """Raise unless every rank holds the same ``values``."""
+
+    def barrier(self) -> None:
+        """Wait until every rank has called this (a run directory's writer waits on it)."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from softreg.checks import check_int
 from softreg.errors import ConfigError
 
 if TYPE_CHECKING:
     from softreg.callbacks import Callback
+    from softreg.protocols import Communicator
 
 MAX_SHOW = 100  # images in a prediction grid: a 10 x 10 grid is as much as anyone reads
 
@@ -67,7 +68,7 @@ class RunOptions:
     stream: TextIO | None = None
     callbacks: tuple[Callback, ...] = ()
     checkpoint_every: int | None = None  # None: 0 for a new run, the run's own when resumed
-    communicator: Any = None  # has rank, world_size, barrier() and the step's all-reduce
+    communicator: Communicator | None = None  # this rank of a data-parallel run
 
     def __post_init__(self) -> None:
         """Check the fields; store ``callbacks`` as a tuple."""
