@@ -193,6 +193,7 @@ def run_rounds(
     *,
     once: Iterable[Hashable] = (),
     label: Callable[[Any], str] = str,
+    record_load: bool = False,
 ) -> tuple[dict[Any, list[dict]], dict[Any, dict]]:
     """Run every key ``repeat`` times, round-robin, so that drift in the machine's load hits
     every row alike; keys in ``once`` run in the first round only, and a key that fails once
@@ -200,9 +201,10 @@ def run_rounds(
 
     ``run_one(key)`` returns a result with ``ok`` (as :func:`run_worker` does); each success
     is reported on stderr as ``[round/repeat] progress(key, result)``, each failure as
-    ``bench: label(key) failed`` with its stderr. Returns ``(runs, failed)``: the successful
-    results per key, and the :func:`failed_row` of each key that failed, in the order they
-    failed.
+    ``bench: label(key) failed`` with its stderr. With ``record_load``, each success gets the
+    one-minute load average after it as ``loadavg_1min_after``. Returns ``(runs, failed)``:
+    the successful results per key, and the :func:`failed_row` of each key that failed, in
+    the order they failed.
     """
     keys, once = list(keys), set(once)
     runs: dict[Any, list[dict]] = {key: [] for key in keys}
@@ -216,6 +218,8 @@ def run_rounds(
                 failed[key] = failed_row(res)
                 print(f"bench: {label(key)} failed:\n{res['stderr_tail']}", file=sys.stderr)
                 continue
+            if record_load:
+                res["loadavg_1min_after"] = os.getloadavg()[0]
             runs[key].append(res)
             print(f"[{rep + 1}/{repeat}] {progress(key, res)}", file=sys.stderr, flush=True)
     return runs, failed

@@ -809,11 +809,8 @@ def measure(args: argparse.Namespace, order: list[str]) -> dict[str, dict]:
 
         def run_one(name: str) -> dict:
             if name == "softreg-cli":
-                res = run_cli(args, cli_data_dir)
-            else:
-                res = run_worker(__file__, name, worker_options(args))
-            res["loadavg_1min_after"] = os.getloadavg()[0]
-            return res
+                return run_cli(args, cli_data_dir)
+            return run_worker(__file__, name, worker_options(args))
 
         def progress(name: str, res: dict) -> str:
             return (
@@ -822,7 +819,9 @@ def measure(args: argparse.Namespace, order: list[str]) -> dict[str, dict]:
             )
 
         # Slow rows run once, whatever --repeat says.
-        runs, failed = run_rounds(active, args.repeat, run_one, progress, once=SLOW_ROWS)
+        runs, failed = run_rounds(
+            active, args.repeat, run_one, progress, once=SLOW_ROWS, record_load=True
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows.update(failed)

@@ -329,12 +329,6 @@ def measure_vocab(V: int, args: argparse.Namespace, plan: dict) -> dict[str, dic
         active.append(row)
     options = {"--n": args.n, "--d": args.d, "--vocab": V, "--chunk-size": args.chunk_size}
 
-    def run_one(row: str) -> dict:
-        res = run_worker(__file__, row, options, measures=())
-        if res["ok"]:
-            res["loadavg_1min_after"] = os.getloadavg()[0]
-        return res
-
     def progress(row: str, res: dict) -> str:
         return (
             f"V={V:<7} {row:<14} {res['seconds']:.2f} s  "
@@ -342,7 +336,12 @@ def measure_vocab(V: int, args: argparse.Namespace, plan: dict) -> dict[str, dic
         )
 
     runs, failed = run_rounds(
-        active, args.repeat, run_one, progress, label=lambda row: f"{row} at V={V}"
+        active,
+        args.repeat,
+        lambda row: run_worker(__file__, row, options, measures=()),
+        progress,
+        label=lambda row: f"{row} at V={V}",
+        record_load=True,
     )
     results.update(failed)
     for row in active:
