@@ -25,9 +25,7 @@ alike. PyTorch keeps its default thread count unless --torch-threads says otherw
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
-import json
 import math
 import os
 import platform
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import add_json_option, utc_timestamp, write_report
 
 from softreg import backend, ops
 
@@ -193,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="torch.set_num_threads(N) (default: PyTorch's own choice)",
     )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
+    add_json_option(parser, DEFAULT_JSON)
     return parser
 
 
@@ -216,15 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     report = {
         "benchmark": "cross-entropy from its definition vs index picking",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
         "repeat": repeat,
         "min_sample_seconds": min_sample,
         "quick": args.quick,
         "machine": machine(),
         "results": results,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.json, report)
     print(f"\nwrote {args.json}\n\n{WHY}")
     return 0
 

@@ -24,7 +24,6 @@ no test evaluation, which every rank would repeat. ``steps/s`` is global optimis
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import socket
@@ -32,9 +31,16 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_recipe import machine_info, run_process
-
-from softreg.fileio import write_json
+from _harness import (
+    add_data_dir_option,
+    add_json_option,
+    data_dir,
+    machine_info,
+    report_header,
+    run_rounds,
+    run_worker,
+    write_report,
+)
 
 RECIPES = {
     "book": {"model": "softmax-regression", "batch_size": 256, "lr": 0.1},
@@ -111,35 +117,22 @@ def run_row(recipe: str, ranks: int, threads: int | None, args: argparse.Namespa
             "--master-port",
             str(free_port()),
         ]
-    cmd = [
-        *launch,
-        str(Path(__file__).resolve()),
-        "--worker",
-        recipe,
-        "--ranks",
-        str(ranks),
-        "--epochs",
-        str(args.epochs or EPOCHS[recipe]),
-        "--device",
-        args.device,
-    ]
-    for flag, value in (("--limit", args.limit), ("--data-dir", args.data_dir)):
-        if value is not None:
-            cmd += [flag, str(value)]
+    options = {
+        "--ranks": ranks,
+        "--epochs": args.epochs or EPOCHS[recipe],
+        "--device": args.device,
+        "--limit": args.limit,
+        "--data-dir": args.data_dir,
+    }
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     load_before = os.getloadavg()[0]
-    proc = run_process(cmd, env=env)
-    if proc["rc"] != 0:
-        return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
-    result = json.loads(proc["stdout"].strip().splitlines()[-1])
-    result.update(
-        ok=True,
-        wall_seconds=proc["wall_seconds"],
-        loadavg_1min_before=load_before,
-        loadavg_1min_after=os.getloadavg()[0],
+    result = run_worker(
+        __file__, recipe, options, launch=launch, env=env, measures=("wall_seconds",)
     )
+    if result["ok"]:
+        result.update(loadavg_1min_before=load_before, loadavg_1min_after=os.getloadavg()[0])
     return result
 
 
@@ -214,28 +207,53 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("cpu", "cuda"),
         help="cpu (gloo) or cuda (NCCL, one GPU per rank) (default: cpu)",
     )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)",
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        metavar="PATH",
-        help="where to write the results (default: bench/results/distributed.json)",
-    )
+    add_data_dir_option(parser)
+    add_json_option(parser, DEFAULT_JSON)
     parser.add_argument("--worker", choices=tuple(RECIPES), help=argparse.SUPPRESS)
     parser.add_argument("--ranks", type=int, default=0, help=argparse.SUPPRESS)
     return parser
 
 
+def skipped_modes(modes: list[str], device: str, gpus: int) -> dict[str, dict]:
+    """One GPU per rank: the rows that need more GPUs than there are, as skipped rows."""
+    skipped = {}
+    for mode in modes:
+        if device == "cuda" and max(MODES[mode][0], 1) > gpus:
+            skipped[mode] = {
+                "status": "skipped",
+                "reason": f"needs {max(MODES[mode][0], 1)} CUDA GPU(s), PyTorch sees {gpus}",
+            }
+    return skipped
+
+
+def measure(
+    args: argparse.Namespace, recipes: list[str], modes: list[str], skipped: dict[str, dict]
+) -> tuple[dict[str, dict], bool]:
+    """Every (recipe, mode) row, by recipe; and whether any failed."""
+    keys = [(r, m) for r in recipes for m in modes]
+
+    def progress(key: tuple[str, str], res: dict) -> str:
+        return (
+            f"{key[0]:<12} {key[1]:<20} "
+            f"{res['steps_per_second']:8.1f} steps/s  load {res['loadavg_1min_after']:.2f}"
+        )
+
+    runs, failed = run_rounds(
+        [key for key in keys if key[1] not in skipped],
+        args.repeat,
+        lambda key: run_row(key[0], *MODES[key[1]], args),
+        progress,
+    )
+    rows: dict[str, dict] = {}
+    for recipe, mode in keys:
+        row = failed.get((recipe, mode)) or skipped.get(mode) or summarize(runs[(recipe, mode)])
+        rows.setdefault(recipe, {})[mode] = row
+    return rows, bool(failed)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.data_dir is None and os.environ.get("SOFTREG_DATA"):
-        args.data_dir = os.environ["SOFTREG_DATA"]
+    args.data_dir = data_dir(args.data_dir)
     if args.worker:
         report = worker(args)
         if report is not None:
@@ -255,53 +273,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import softreg
 
-    gpus = torch.cuda.device_count()
-    skipped = {}  # one GPU per rank: rows that need more GPUs than there are
-    for mode in modes:
-        if args.device == "cuda" and max(MODES[mode][0], 1) > gpus:
-            skipped[mode] = {
-                "status": "skipped",
-                "reason": f"needs {max(MODES[mode][0], 1)} CUDA GPU(s), PyTorch sees {gpus}",
-            }
+    skipped = skipped_modes(modes, args.device, torch.cuda.device_count())
     load_start = os.getloadavg()
-    runs: dict[tuple[str, str], list[dict]] = {(r, m): [] for r in recipes for m in modes}
-    failed: dict[tuple[str, str], dict] = {}
-    for rep in range(args.repeat):
-        for key in runs:  # round-robin, so drift in the machine's load hits every row alike
-            if key in failed or key[1] in skipped:
-                continue
-            res = run_row(key[0], *MODES[key[1]], args)
-            if not res["ok"]:
-                failed[key] = {
-                    "status": "failed",
-                    "reason": f"exit status {res['rc']}",
-                    "stderr_tail": res["stderr_tail"],
-                }
-                print(f"bench: {key} failed:\n{res['stderr_tail']}", file=sys.stderr)
-                continue
-            runs[key].append(res)
-            print(
-                f"[{rep + 1}/{args.repeat}] {key[0]:<12} {key[1]:<20} "
-                f"{res['steps_per_second']:8.1f} steps/s  load {res['loadavg_1min_after']:.2f}",
-                file=sys.stderr,
-                flush=True,
-            )
-    rows: dict[str, dict] = {}
-    for (recipe, mode), done in runs.items():
-        row = failed.get((recipe, mode)) or skipped.get(mode) or summarize(done)
-        rows.setdefault(recipe, {})[mode] = row
+    rows, failed = measure(args, recipes, modes, skipped)
+    config = {
+        "dataset": DATASET,
+        "device": args.device,
+        "epochs": args.epochs or EPOCHS,
+        "limit": args.limit,
+        "repeat": args.repeat,
+        "recipes": {r: RECIPES[r] for r in recipes},
+    }
     report = {
-        "benchmark": "distributed",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.executable).name, *sys.argv],
-        "config": {
-            "dataset": DATASET,
-            "device": args.device,
-            "epochs": args.epochs or EPOCHS,
-            "limit": args.limit,
-            "repeat": args.repeat,
-            "recipes": {r: RECIPES[r] for r in recipes},
-        },
+        **report_header("distributed", config),
         "machine": {
             **machine_info(),
             "torch": torch.__version__,
@@ -312,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "softreg": softreg.__version__,
         "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, report)
+    write_report(args.json, report)
     print(
         f"\n{DATASET}, torch {torch.__version__} on {args.device}; median of {args.repeat} "
         f"runs; {os.cpu_count()} CPUs; load average {load_start[0]:.2f} at the start, "

@@ -25,8 +25,6 @@ lecture at equal test accuracy (within 0.3 percentage points).
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.util
 import json
 import os
 import statistics
@@ -35,10 +33,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_recipe import machine_info, positive_int, run_worker
-
-from softreg.fileio import write_json
-from softreg.run_metrics import peak_rss_mb
+from _harness import (
+    add_data_dir_option,
+    add_json_option,
+    add_limit_option,
+    data_dir,
+    machine_info,
+    missing_libraries,
+    peak_rss_mb,
+    positive_int,
+    report_header,
+    run_rounds,
+    run_worker,
+    write_report,
+)
 
 ROWS = ("lecture-pytorch", "softreg-numpy", "softreg-torch", "softreg-jax")
 NEEDS = {"lecture-pytorch": "torch", "softreg-torch": "torch", "softreg-jax": "jax"}
@@ -211,13 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark the lecture's MNIST MLP: softreg vs the lecture's program."
     )
     parser.add_argument("--epochs", type=positive_int, default=10)
-    parser.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="use only the first N training and test examples (smoke tests)",
-    )
+    add_limit_option(parser)
     parser.add_argument(
         "--rows",
         default=",".join(ROWS),
@@ -229,73 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="runs per row (default: %(default)s; the lecture takes minutes)",
     )
-    parser.add_argument("--data-dir", default=None, metavar="DIR")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
+    add_data_dir_option(parser)
+    add_json_option(parser, DEFAULT_JSON)
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.data_dir is None and os.environ.get("SOFTREG_DATA"):
-        args.data_dir = os.environ["SOFTREG_DATA"]
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.epochs, args.limit, args.data_dir)))
-        return 0
-    order = [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = [r for r in order if r not in ROWS]
-    if unknown or not order:
-        print(f"bench: unknown rows {unknown}; choose from {', '.join(ROWS)}", file=sys.stderr)
-        return 2
+def measure(args: argparse.Namespace, order: list[str]) -> dict[str, dict]:
+    """Every row of ``order``: skipped (its library missing), failed, or its summary."""
+    rows = missing_libraries(order, NEEDS)
+    active = [name for name in order if name not in rows]
+    options = {"--epochs": args.epochs, "--limit": args.limit, "--data-dir": args.data_dir}
 
-    rows: dict[str, dict] = {}
-    for name in order:
-        if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
-            rows[name] = {"status": "skipped", "reason": f"{NEEDS[name]} not installed"}
-    runs: dict[str, list[dict]] = {r: [] for r in order}
-    for rep in range(args.repeat):
-        for name in order:
-            if name in rows:
-                continue
-            res = run_worker(name, args, script=__file__)
-            if not res["ok"]:
-                rows[name] = {
-                    "status": "failed",
-                    "reason": f"exit status {res['rc']}",
-                    "stderr_tail": res["stderr_tail"],
-                }
-                print(f"bench: {name} failed:\n{res['stderr_tail']}", file=sys.stderr)
-                continue
-            runs[name].append(res)
-            print(
-                f"[{rep + 1}/{args.repeat}] {name:<16} train {res['seconds_train']:.2f} s  "
-                f"test acc {res['test_acc']:.4f}",
-                file=sys.stderr,
-                flush=True,
-            )
+    def progress(name: str, res: dict) -> str:
+        return f"{name:<16} train {res['seconds_train']:.2f} s  test acc {res['test_acc']:.4f}"
+
+    runs, failed = run_rounds(
+        active, args.repeat, lambda name: run_worker(__file__, name, options), progress
+    )
+    rows.update(failed)
     for name in order:
         if name not in rows:
             rows[name] = summarize(runs[name])
-    comparison = compare(rows)
-    report = {
-        "benchmark": "mlp",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.executable).name, *sys.argv],
-        "config": {
-            "dataset": "mnist",
-            "epochs": args.epochs,
-            "limit": args.limit,
-            "repeat": args.repeat,
-            "rows": order,
-            **RECIPE,
-        },
-        "machine": machine_info(),
-        "rows": rows,
-        "vs_lecture": comparison,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, report)
+    return rows
 
+
+def print_summary(args: argparse.Namespace, order: list[str], rows: dict, comparison: dict):
+    """The table and the comparison with the lecture, on stdout."""
     n = "all" if args.limit is None else f"first {args.limit}"
     print(
         f"\nMNIST MLP 784-512-256-128-64-10 ({n} examples), {args.epochs} epochs, batch 64, "
@@ -325,6 +287,38 @@ def main(argv: list[str] | None = None) -> int:
             f"{GOAL_ACC_PP:g} pp): {verdict}"
         )
     print(f"results: {args.json}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.data_dir = data_dir(args.data_dir)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.epochs, args.limit, args.data_dir)))
+        return 0
+    order = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in order if r not in ROWS]
+    if unknown or not order:
+        print(f"bench: unknown rows {unknown}; choose from {', '.join(ROWS)}", file=sys.stderr)
+        return 2
+
+    rows = measure(args, order)
+    comparison = compare(rows)
+    config = {
+        "dataset": "mnist",
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "repeat": args.repeat,
+        "rows": order,
+        **RECIPE,
+    }
+    report = {
+        **report_header("mlp", config),
+        "machine": machine_info(),
+        "rows": rows,
+        "vs_lecture": comparison,
+    }
+    write_report(args.json, report)
+    print_summary(args, order, rows, comparison)
     return 1 if any(r["status"] == "failed" for r in rows.values()) else 0
 
 

@@ -32,27 +32,38 @@ machine's default: this measures what a user gets.
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.util
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from _harness import (
+    add_data_dir_option,
+    add_json_option,
+    add_limit_option,
+    data_dir,
+    goal,
+    machine_info,
+    missing_libraries,
+    peak_rss_mb,
+    positive_int,
+    print_goals,
+    report_header,
+    run_process,
+    run_rounds,
+    run_worker,
+    warn_if_busy,
+    write_report,
+)
 
 from softreg.data.batching import epoch_permutation
-from softreg.fileio import write_json
-from softreg.run_metrics import maxrss_mb, peak_rss_mb
 
 ROWS = (
     "floor-numpy",
@@ -549,51 +560,14 @@ def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> di
 # Driver.
 
 
-def run_process(cmd: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run ``cmd``; return its stdout, stderr, exit code, wall seconds and peak RSS (from wait4,
-    so it is the child's own ru_maxrss, whichever program it is)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
-        return {
-            "rc": proc.returncode,
-            "stdout": out.read().decode(errors="replace"),
-            "stderr": err.read().decode(errors="replace"),
-            "wall_seconds": wall,
-            "process_peak_rss_mb": maxrss_mb(usage.ru_maxrss),
-        }
-
-
-def run_worker(row: str, args: argparse.Namespace, script: str | Path = __file__) -> dict:
-    """Run ``script --worker row`` (with this run's --epochs, --limit, --data-dir) in a fresh
-    process and return its JSON result with the process's wall time and peak RSS."""
-    cmd = [
-        sys.executable,
-        str(Path(script).resolve()),
-        "--worker",
-        row,
-        "--epochs",
-        str(args.epochs),
-    ]
-    if getattr(args, "dataset", None):  # bench_mlp.py's workers always use MNIST
-        cmd += ["--dataset", args.dataset]
-    if args.limit is not None:
-        cmd += ["--limit", str(args.limit)]
-    if args.data_dir is not None:
-        cmd += ["--data-dir", str(args.data_dir)]
-    proc = run_process(cmd)
-    if proc["rc"] != 0:
-        return {"ok": False, "rc": proc["rc"], "stderr_tail": proc["stderr"][-2000:]}
-    result = json.loads(proc["stdout"].strip().splitlines()[-1])
-    result.update(
-        ok=True, wall_seconds=proc["wall_seconds"], process_peak_rss_mb=proc["process_peak_rss_mb"]
-    )
-    return result
+def worker_options(args: argparse.Namespace) -> dict:
+    """The flags a worker gets from this run: --epochs, --dataset, --limit, --data-dir."""
+    return {
+        "--epochs": args.epochs,
+        "--dataset": args.dataset,
+        "--limit": args.limit,
+        "--data-dir": args.data_dir,
+    }
 
 
 def run_cli(args: argparse.Namespace, cli_data_dir: str | None) -> dict:
@@ -693,9 +667,6 @@ def goals(rows: dict, n_features_bytes: int) -> list[dict]:
         row = rows.get(name, {})
         return row if row.get("status") == "ok" else None
 
-    def goal(text: str, value: float | None, met: Any) -> dict:
-        return {"goal": text, "value": value, "met": None if value is None else met(value)}
-
     fit, book, best = ok("softreg-fit"), ok("book-pytorch"), ok("softreg-best-linear")
     limit_mb = GOAL_RSS_FACTOR * n_features_bytes / 1e6
     out = [
@@ -741,47 +712,6 @@ def goals(rows: dict, n_features_bytes: int) -> list[dict]:
         )
     )
     return out
-
-
-def machine_info() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "thread_env": {
-            k: os.environ[k]
-            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-            if k in os.environ
-        },
-    }
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["numpy_blas"] = {
-            k: blas.get(k) for k in ("name", "version", "openblas configuration") if k in blas
-        }
-    except Exception:  # the layout of show_config is not a stable API
-        pass
-    if importlib.util.find_spec("threadpoolctl") is not None:
-        import threadpoolctl
-
-        info["threadpools"] = threadpoolctl.threadpool_info()
-    return info
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def format_table(rows: dict, order: list[str]) -> str:
@@ -833,13 +763,6 @@ def parse_rows(text: str) -> list[str]:
     return list(dict.fromkeys(rows))
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Benchmark the book's softmax-regression recipe: softreg vs plain NumPy "
@@ -854,13 +777,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epochs", type=positive_int, default=10, help="epochs per run (default: %(default)s)"
     )
-    parser.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="use only the first N training and test examples (smoke tests)",
-    )
+    add_limit_option(parser)
     parser.add_argument(
         "--rows",
         type=parse_rows,
@@ -873,34 +790,106 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="runs per row; times are the median and min (default: %(default)s)",
     )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="dataset directory (default: $SOFTREG_DATA, then softreg's search)",
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        metavar="PATH",
-        help="where to write the results (default: bench/results/recipe.json)",
-    )
+    add_data_dir_option(parser)
+    add_json_option(parser, DEFAULT_JSON)
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
     return parser
+
+
+def measure(args: argparse.Namespace, order: list[str]) -> dict[str, dict]:
+    """Every row of ``order``: skipped (its library missing), failed, or its summary."""
+    rows = missing_libraries(order, NEEDS)
+    active = [r for r in order if r not in rows]
+    tmp = Path(tempfile.mkdtemp(prefix="softreg-bench-data-"))
+    try:
+        cli_data_dir = args.data_dir
+        if "softreg-cli" in active and args.limit is not None:
+            cli_data_dir = write_subset(args.data_dir, args.limit, tmp)
+        warn_if_busy()
+
+        def run_one(name: str) -> dict:
+            if name == "softreg-cli":
+                return run_cli(args, cli_data_dir)
+            return run_worker(__file__, name, worker_options(args))
+
+        def progress(name: str, res: dict) -> str:
+            return (
+                f"{name:<19} train {res['seconds_train']:.3f} s  "
+                f"wall {res['wall_seconds']:.2f} s  test acc {_acc(res['test_acc'])}"
+            )
+
+        # Slow rows run once, whatever --repeat says.
+        runs, failed = run_rounds(
+            active, args.repeat, run_one, progress, once=SLOW_ROWS, record_load=True
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows.update(failed)
+    for name in active:
+        if name not in rows:
+            rows[name] = summarize(runs[name])
+    return rows
+
+
+def build_report(args: argparse.Namespace, order: list[str], rows: dict[str, dict]) -> dict:
+    """The JSON report: config, machine, rows, ratios to softreg-fit, goals."""
+    import softreg
+
+    base = rows.get("softreg-fit", {})
+    ratios = {
+        f"{name}/softreg-fit": ratio(rows, name, "softreg-fit")
+        for name in order
+        if name != "softreg-fit" and base.get("status") == "ok"
+    }
+    config = {
+        "dataset": DATASET,
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "repeat": args.repeat,
+        "rows": order,
+        **RECIPE,
+    }
+    return {
+        **report_header("recipe", config),
+        "machine": machine_info(),
+        "softreg": softreg.__version__,
+        "rows": {name: rows[name] for name in order},
+        "ratios": ratios,
+        "goals": goals(rows, n_features_bytes=dataset_float32_bytes(args)),
+        "book_over_floor": ratio(rows, "book-pytorch", "floor-numpy"),
+    }
+
+
+def print_summary(args: argparse.Namespace, order: list[str], report: dict) -> None:
+    """The table, the goals and the floor's limit, on stdout."""
+    n = "all" if args.limit is None else f"first {args.limit}"
+    print(
+        f"\nsoftmax regression, {DATASET} ({n} examples), {args.epochs} epochs, batch "
+        f"{RECIPE['batch_size']}, lr {RECIPE['lr']}; median of {args.repeat} runs (slow "
+        f"rows: 1); 'x softreg' = training time / softreg-fit's; "
+        f"{os.cpu_count()} CPUs, numpy {np.__version__}"
+    )
+    print(format_table(report["rows"], order))
+    print()
+    print_goals(report["goals"])
+    reachable = report["book_over_floor"]
+    if reachable is not None:
+        print(
+            f"limit: the floor (gathers and matmuls alone) is {reachable:.1f}x faster than "
+            "the book's pipeline: no NumPy loop of the recipe can beat that ratio here"
+        )
+    print(f"results: {args.json}")
 
 
 def main(argv: list[str] | None = None) -> int:
     global DATASET
     args = build_parser().parse_args(argv)
     DATASET = args.dataset
-    if args.data_dir is None and os.environ.get("SOFTREG_DATA"):
-        args.data_dir = os.environ["SOFTREG_DATA"]
+    args.data_dir = data_dir(args.data_dir)
     if args.worker:
         print(json.dumps(worker(args.worker, args.epochs, args.limit, args.data_dir)))
         return 0
 
-    import softreg
     from softreg.data import find_dataset_dir
 
     try:  # fail early, before any worker starts, if the data is not there
@@ -914,104 +903,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     order = list(args.rows)
-    rows: dict[str, dict] = {}
-    runs: dict[str, list[dict]] = {r: [] for r in order}
-    for name in order:
-        if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
-            rows[name] = {"status": "skipped", "reason": f"{NEEDS[name]} not installed"}
-    active = [r for r in order if r not in rows]
-
-    tmp = Path(tempfile.mkdtemp(prefix="softreg-bench-data-"))
-    try:
-        cli_data_dir = args.data_dir
-        if "softreg-cli" in active and args.limit is not None:
-            cli_data_dir = write_subset(args.data_dir, args.limit, tmp)
-        load = os.getloadavg()
-        if load[0] > 0.5 * (os.cpu_count() or 1):
-            print(
-                f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
-                "timings will be noisy",
-                file=sys.stderr,
-            )
-        # Round-robin over rows, so that drift in the machine's load hits every row alike.
-        for rep in range(args.repeat):
-            for name in active:
-                if name in rows or (rep and name in SLOW_ROWS):  # failed, or slow: once
-                    continue
-                res = (
-                    run_cli(args, cli_data_dir) if name == "softreg-cli" else run_worker(name, args)
-                )
-                res["loadavg_1min_after"] = os.getloadavg()[0]
-                if not res["ok"]:
-                    rows[name] = {
-                        "status": "failed",
-                        "reason": f"exit status {res['rc']}",
-                        "stderr_tail": res["stderr_tail"],
-                    }
-                    print(f"bench: {name} failed:\n{res['stderr_tail']}", file=sys.stderr)
-                    continue
-                runs[name].append(res)
-                print(
-                    f"[{rep + 1}/{args.repeat}] {name:<19} train {res['seconds_train']:.3f} s  "
-                    f"wall {res['wall_seconds']:.2f} s  test acc {_acc(res['test_acc'])}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for name in active:
-        if name not in rows:
-            rows[name] = summarize(runs[name])
-
-    base = rows.get("softreg-fit", {})
-    ratios = {
-        f"{name}/softreg-fit": ratio(rows, name, "softreg-fit")
-        for name in order
-        if name != "softreg-fit" and base.get("status") == "ok"
-    }
-    goal_list = goals(rows, n_features_bytes=dataset_float32_bytes(args))
-    report = {
-        "benchmark": "recipe",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.executable).name, *sys.argv],
-        "config": {
-            "dataset": DATASET,
-            "epochs": args.epochs,
-            "limit": args.limit,
-            "repeat": args.repeat,
-            "rows": order,
-            **RECIPE,
-        },
-        "machine": machine_info(),
-        "softreg": softreg.__version__,
-        "rows": {name: rows[name] for name in order},
-        "ratios": ratios,
-        "goals": goal_list,
-        "book_over_floor": ratio(rows, "book-pytorch", "floor-numpy"),
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, report)
-
-    n = "all" if args.limit is None else f"first {args.limit}"
-    print(
-        f"\nsoftmax regression, {DATASET} ({n} examples), {args.epochs} epochs, batch "
-        f"{RECIPE['batch_size']}, lr {RECIPE['lr']}; median of {args.repeat} runs (slow "
-        f"rows: 1); 'x softreg' = training time / softreg-fit's; "
-        f"{os.cpu_count()} CPUs, numpy {np.__version__}"
-    )
-    print(format_table(rows, order))
-    print()
-    for g in goal_list:
-        verdict = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
-        value = "" if g["value"] is None else f" ({g['value']:.3f})"
-        print(f"goal: {g['goal']}: {verdict}{value}")
-    reachable = report["book_over_floor"]
-    if reachable is not None:
-        print(
-            f"limit: the floor (gathers and matmuls alone) is {reachable:.1f}x faster than "
-            "the book's pipeline: no NumPy loop of the recipe can beat that ratio here"
-        )
-    print(f"results: {args.json}")
+    rows = measure(args, order)
+    report = build_report(args, order, rows)
+    write_report(args.json, report)
+    print_summary(args, order, report)
     return 1 if any(r["status"] == "failed" for r in rows.values()) else 0
 
 

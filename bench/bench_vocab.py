@@ -29,21 +29,30 @@ not run and the table says what it would need.
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from bench_recipe import machine_info, positive_int
-
-from softreg.fileio import write_json
+from _harness import (
+    add_json_option,
+    comma_separated,
+    goal,
+    machine_info,
+    missing_libraries,
+    positive_int,
+    print_goals,
+    proc_value,
+    report_header,
+    run_rounds,
+    run_worker,
+    warn_if_busy,
+    write_report,
+)
 
 ROWS = ("plain-numpy", "chunked-numpy", "chunked-torch", "torch-ce")
 NEEDS = {"chunked-torch": "torch", "torch-ce": "torch"}
@@ -106,11 +115,10 @@ def torch_ce(h, W, b, y):
 
 
 def status_kb(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
+    value = proc_value("/proc/self/status", key + ":")
+    if value is None:
+        raise KeyError(key)
+    return int(value.split()[0])
 
 
 def reset_peak_rss() -> bool:
@@ -164,14 +172,8 @@ def worker(row: str, n: int, d: int, V: int, chunk_size: int | None) -> dict:
 
 
 def mem_available_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    value = proc_value("/proc/meminfo", "MemAvailable:")
+    return None if value is None else int(value.split()[0]) * 1024
 
 
 def estimate_bytes(row: str, n: int, V: int, measured: dict[int, dict]) -> tuple[float, str]:
@@ -182,31 +184,6 @@ def estimate_bytes(row: str, n: int, V: int, measured: dict[int, dict]) -> tuple
         v = max(smaller)
         return measured[v]["peak_extra_mb"] * 1e6 * V / v, f"scaled from V={v}"
     return RULE_OF_THUMB[row] * n * V * 4, "rule of thumb"
-
-
-def run_worker(row: str, V: int, args: argparse.Namespace) -> dict:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        row,
-        "--n",
-        str(args.n),
-        "--d",
-        str(args.d),
-        "--vocab",
-        str(V),
-    ]
-    if args.chunk_size is not None:
-        cmd += ["--chunk-size", str(args.chunk_size)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return {
-            "status": "failed",
-            "reason": f"exit status {proc.returncode}",
-            "stderr_tail": proc.stderr[-2000:],
-        }
-    return {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
 def summarize(runs: list[dict], chunk_size: int | None, row: str) -> dict:
@@ -271,31 +248,17 @@ def goals(results: dict) -> list[dict]:
     mem = chunk["peak_extra_mb"] / plain["peak_extra_mb"] if both else None
     tim = chunk["seconds_median"] / plain["seconds_median"] if both else None
     return [
-        {
-            "goal": f"V={GOAL_V}: chunked-numpy peak extra memory <= {GOAL_MEMORY_RATIO:g} x "
-            "plain-numpy's",
-            "value": mem,
-            "met": None if mem is None else mem <= GOAL_MEMORY_RATIO,
-        },
-        {
-            "goal": f"V={GOAL_V}: chunked-numpy time <= {GOAL_TIME_RATIO:g} x plain-numpy's",
-            "value": tim,
-            "met": None if tim is None else tim <= GOAL_TIME_RATIO,
-        },
+        goal(
+            f"V={GOAL_V}: chunked-numpy peak extra memory <= {GOAL_MEMORY_RATIO:g} x plain-numpy's",
+            mem,
+            lambda v: v <= GOAL_MEMORY_RATIO,
+        ),
+        goal(
+            f"V={GOAL_V}: chunked-numpy time <= {GOAL_TIME_RATIO:g} x plain-numpy's",
+            tim,
+            lambda v: v <= GOAL_TIME_RATIO,
+        ),
     ]
-
-
-def parse_list(kind, choices=None):
-    def parse(text: str):
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-        if not values or (choices and any(v not in choices for v in values)):
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated subset of "
-                f"{','.join(map(str, choices or ()))}, got {text!r}"
-            )
-        return list(dict.fromkeys(values))
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,13 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--d", type=positive_int, default=256, help="features (default: 256)")
     parser.add_argument(
         "--vocab",
-        type=parse_list(int),
+        type=comma_separated(int),
         default=[32768, 131072, 262144],
         help="comma-separated vocabulary sizes (default: 32768,131072,262144)",
     )
     parser.add_argument(
         "--rows",
-        type=parse_list(str, ROWS),
+        type=comma_separated(str, ROWS),
         default=list(ROWS),
         help=f"comma-separated subset of {','.join(ROWS)} (default: all)",
     )
@@ -334,14 +297,60 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="do not run a row that would need more (default: half of MemAvailable)",
     )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=DEFAULT_JSON,
-        help="where to write the results (default: bench/results/vocab.json)",
-    )
+    add_json_option(parser, DEFAULT_JSON)
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
     return parser
+
+
+def measure_vocab(V: int, args: argparse.Namespace, plan: dict) -> dict[str, dict]:
+    """Every row at vocabulary size ``V``: skipped, too big for the memory limit, failed, or
+    its summary. ``plan`` holds the skipped rows, the limit, the chunk size and each row's
+    measured summaries by V (updated here)."""
+    results: dict[str, dict] = {}
+    active = []
+    for row in args.rows:
+        if row in plan["skipped"]:
+            results[row] = plan["skipped"][row]
+            continue
+        need, basis = estimate_bytes(row, args.n, V, plan["measured"][row])
+        if need > plan["limit"]:
+            results[row] = {
+                "status": "too-big",
+                "need_gb": need / 1e9,
+                "basis": basis,
+                "limit_gb": plan["limit"] / 1e9,
+            }
+            print(
+                f"V={V:<7} {row:<14} not run: would need {need / 1e9:.1f} GB ({basis})",
+                file=sys.stderr,
+                flush=True,
+            )
+            continue
+        active.append(row)
+    options = {"--n": args.n, "--d": args.d, "--vocab": V, "--chunk-size": args.chunk_size}
+
+    def progress(row: str, res: dict) -> str:
+        return (
+            f"V={V:<7} {row:<14} {res['seconds']:.2f} s  "
+            f"peak extra {res['peak_extra_mb']:.0f} MB  loss {res['loss']:.5f}"
+        )
+
+    runs, failed = run_rounds(
+        active,
+        args.repeat,
+        lambda row: run_worker(__file__, row, options, measures=()),
+        progress,
+        label=lambda row: f"{row} at V={V}",
+        record_load=True,
+    )
+    results.update(failed)
+    for row in active:
+        if row not in results:
+            records = [
+                {"status": "ok", **{k: v for k, v in r.items() if k != "ok"}} for r in runs[row]
+            ]
+            results[row] = plan["measured"][row][V] = summarize(records, plan["chunk"], row)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,81 +369,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows, vocab = args.rows, sorted(args.vocab)
     chunk = args.chunk_size or auto_chunk_size(args.n)
-    load = os.getloadavg()
-    if load[0] > 0.5 * (os.cpu_count() or 1):
-        print(
-            f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
-            "timings will be noisy",
-            file=sys.stderr,
-        )
-    results: dict[int, dict] = {V: {} for V in vocab}
-    measured: dict[str, dict[int, dict]] = {row: {} for row in rows}
-    for V in vocab:
-        active = []
-        for row in rows:
-            if row in NEEDS and importlib.util.find_spec(NEEDS[row]) is None:
-                results[V][row] = {"status": "skipped", "reason": f"{NEEDS[row]} not installed"}
-                continue
-            need, basis = estimate_bytes(row, args.n, V, measured[row])
-            if need > limit:
-                results[V][row] = {
-                    "status": "too-big",
-                    "need_gb": need / 1e9,
-                    "basis": basis,
-                    "limit_gb": limit / 1e9,
-                }
-                print(
-                    f"V={V:<7} {row:<14} not run: would need {need / 1e9:.1f} GB ({basis})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                continue
-            active.append(row)
-        runs: dict[str, list[dict]] = {row: [] for row in active}
-        for rep in range(args.repeat):  # round-robin: load changes hit every row alike
-            for row in active:
-                if row in results[V]:  # failed earlier
-                    continue
-                res = run_worker(row, V, args)
-                if res["status"] != "ok":
-                    results[V][row] = res
-                    print(f"bench: {row} at V={V} failed:\n{res['stderr_tail']}", file=sys.stderr)
-                    continue
-                res["loadavg_1min_after"] = os.getloadavg()[0]
-                runs[row].append(res)
-                print(
-                    f"[{rep + 1}/{args.repeat}] V={V:<7} {row:<14} {res['seconds']:.2f} s  "
-                    f"peak extra {res['peak_extra_mb']:.0f} MB  loss {res['loss']:.5f}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        for row in active:
-            if row not in results[V]:
-                results[V][row] = measured[row][V] = summarize(runs[row], chunk, row)
+    warn_if_busy()
+    plan = {
+        "skipped": missing_libraries(rows, NEEDS),
+        "limit": limit,
+        "chunk": chunk,
+        "measured": {row: {} for row in rows},
+    }
+    results = {V: measure_vocab(V, args, plan) for V in vocab}
 
     goal_list = goals(results)
+    config = {
+        "n": args.n,
+        "d": args.d,
+        "vocab": vocab,
+        "rows": rows,
+        "repeat": args.repeat,
+        "chunk_size": chunk,
+        "limit_gb": limit / 1e9,
+        "mem_available_gb": available / 1e9 if available else None,
+    }
     report = {
-        "benchmark": "vocab",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.executable).name, *sys.argv],
-        "config": {
-            "n": args.n,
-            "d": args.d,
-            "vocab": vocab,
-            "rows": rows,
-            "repeat": args.repeat,
-            "chunk_size": chunk,
-            "limit_gb": limit / 1e9,
-            "mem_available_gb": available / 1e9 if available else None,
-        },
+        **report_header("vocab", config),
         "machine": machine_info(),
         "softreg": softreg.__version__,
         "device": "cpu",
         "results": {str(V): results[V] for V in vocab},
         "goals": goal_list,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.json, report)
+    write_report(args.json, report)
 
     print(
         f"\nsoftmax cross-entropy + gradients of h, W, b: N={args.n}, d={args.d}, float32, "
@@ -443,10 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_table(results, rows, vocab, args.n))
     print()
-    for g in goal_list:
-        verdict = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
-        value = "" if g["value"] is None else f" ({g['value']:.3f})"
-        print(f"goal: {g['goal']}: {verdict}{value}")
+    print_goals(goal_list)
     print(f"results: {args.json}")
     failed = any(r["status"] == "failed" for per_v in results.values() for r in per_v.values())
     return 1 if failed else 0

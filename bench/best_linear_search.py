@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _harness import data_dir, write_report
 
 import softreg
-from softreg.fileio import write_json
 from softreg.recipes import recipe_config
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "best_linear_search.json"
@@ -40,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="training rows (smoke tests)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args(argv)
-    data = softreg.load_dataset(
-        "fashion-mnist", data_dir=os.environ.get("SOFTREG_DATA"), download=False
-    )
+    data = softreg.load_dataset("fashion-mnist", data_dir=data_dir(None), download=False)
     order = np.random.default_rng(123).permutation(len(data.y_train))[: args.limit]
     n_val = len(order) // 6
     train, val = order[:-n_val], order[-n_val:]
@@ -96,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({pick['lr_schedule']}), weight decay {pick['weight_decay']:g}, "
         f"{pick['epochs']} epochs ({pick['val_acc']:.4f})"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_json(
+    write_report(
         args.json,
         {
             "results": results,

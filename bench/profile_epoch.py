@@ -25,13 +25,13 @@ The first epoch is a warm-up and is not counted. Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 
 import numpy as np
+from _harness import data_dir, write_report
 
 import softreg
 from softreg import ops
@@ -145,7 +145,7 @@ def main(argv=None):
 
     data = softreg.load_dataset(
         "fashion-mnist",
-        data_dir=args.data_dir or os.environ.get("SOFTREG_DATA") or None,
+        data_dir=data_dir(args.data_dir),
         download=False,
     )
     X, y = data.X_train[: args.limit], data.y_train[: args.limit]
@@ -185,10 +185,7 @@ def main(argv=None):
             "numpy": np.__version__,
             "cpu_count": os.cpu_count(),
         }
-        tmp = f"{args.json}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=2)
-        os.replace(tmp, args.json)
+        write_report(args.json, report)
     return 0
 
 

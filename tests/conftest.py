@@ -1,31 +1,129 @@
-"""Shared fixtures. Tests never touch the network: real datasets come from ../shared/data
-(or $SOFTREG_DATA); tests that need them skip without them, except under CI, where they fail."""
+"""Shared fixtures (plain helpers are in _helpers.py). Tests never touch the network: real
+datasets come from ../shared/data (or $SOFTREG_DATA); tests that need them skip without them,
+except under CI, where they fail.
+
+The backend fixtures (``array_backend``, ``backend_name``, ``backend_device``, ``xp``) run a
+test once per backend of ``softreg.backend`` (``BACKENDS`` and ``REFERENCE_BACKENDS``) on the
+CPU. Where PyTorch or JAX sees a GPU, tests that take the device (``xp``, ``backend_device``
+or ``array_backend``) also run on it: ``torch-cuda`` and ``jax-gpu``. A backend whose library
+is not installed is skipped (under CI, which installs them all, it fails).
+``@pytest.mark.backends("numpy", ...)`` limits a test to the backends it names.
+"""
 
 from __future__ import annotations
 
-import os
+import contextlib
+import functools
+import importlib.util
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
+from _helpers import require_shared_data, resolve_backend
 
-REPO = Path(__file__).resolve().parents[1]
+from softreg import backend
+
+# --- the backend axis -----------------------------------------------------------------------
+
+# Fixtures that give a test its device: with one of them, a test also runs on the GPUs.
+DEVICE_FIXTURES = ("xp", "backend_device")
 
 
-def shared_data_dir() -> Path | None:
-    env = os.environ.get("SOFTREG_DATA")
-    candidate = Path(env) if env else REPO.parent / "shared" / "data"
-    return candidate if (candidate / "fashion-mnist").is_dir() else None
+@functools.cache
+def gpu_cases() -> tuple[tuple[str, str], ...]:
+    """``(backend, device)`` for each GPU an installed library sees, in its own words:
+    PyTorch's ``torch.cuda.is_available()``, JAX's ``jax.devices("gpu")``."""
+    cases = []
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            cases.append(("torch", "cuda"))
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+
+        with contextlib.suppress(RuntimeError):  # RuntimeError: JAX has no GPU platform here
+            if jax.devices("gpu"):
+                cases.append(("jax", "gpu"))
+    return tuple(cases)
 
 
-def require_shared_data() -> Path:
-    found = shared_data_dir()
-    if found is None:
-        message = "Fashion-MNIST not found: set SOFTREG_DATA or put shared/data beside the repo"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+def backend_cases(names: tuple[str, ...], *, gpus: bool) -> list:
+    """The ``array_backend`` parameters: each of ``names`` on the CPU, then (with ``gpus``)
+    the GPU cases of those names. Ids: the backend's name, ``name-device`` off the CPU."""
+    cases = [(name, "cpu") for name in names]
+    if gpus:
+        cases += [case for case in gpu_cases() if case[0] in names]
+    return [
+        pytest.param(case, id=case[0] if case[1] == "cpu" else "-".join(case)) for case in cases
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every test that uses the backend fixtures over :func:`backend_cases`."""
+    if "array_backend" not in metafunc.fixturenames or _parametrizes_backend(metafunc):
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker else (*backend.BACKENDS, *backend.REFERENCE_BACKENDS)
+    own_args = inspect.signature(metafunc.function).parameters
+    gpus = "array_backend" in own_args or any(f in metafunc.fixturenames for f in DEVICE_FIXTURES)
+    metafunc.parametrize("array_backend", backend_cases(tuple(names), gpus=gpus), indirect=True)
+
+
+def _parametrizes_backend(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test parametrizes a backend fixture itself."""
+    own = ("array_backend", "backend_name", "backend_device", "xp")
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        argnames = marker.kwargs.get("argnames", marker.args[0] if marker.args else ())
+        if isinstance(argnames, str):
+            argnames = [name.strip() for name in argnames.split(",")]
+        if any(name in own for name in argnames):
+            return True
+    return False
+
+
+@pytest.fixture
+def array_backend(request: pytest.FixtureRequest) -> backend.Backend:
+    """Each backend and device in turn, as ``softreg.backend.resolve`` builds it."""
+    name, device = request.param
+    return resolve_backend(name, device)
+
+
+@pytest.fixture
+def backend_name(array_backend: backend.Backend) -> str:
+    """The name of each backend in turn (after checking it is installed)."""
+    return array_backend.name
+
+
+@pytest.fixture
+def backend_device(array_backend: backend.Backend) -> str:
+    """The device of each case as ``--device`` names it: ``cpu``, ``cuda`` or ``gpu``."""
+    return array_backend.device_name.split(":")[0]
+
+
+@pytest.fixture
+def xp(array_backend: backend.Backend) -> Iterator[ModuleType]:
+    """Each array namespace in turn; the arrays it creates land on the case's device."""
+    with _default_device(array_backend):
+        yield array_backend.xp
+
+
+def _default_device(be: backend.Backend) -> contextlib.AbstractContextManager:
+    """Make ``be``'s device its library's default for arrays created without one."""
+    if be.name == "torch" and be.device.type != "cpu":
+        return be.device  # a torch.device is a context manager that sets the default
+    if be.name == "jax":
+        import jax
+
+        if be.device != jax.devices()[0]:
+            return jax.default_device(be.device)
+    return contextlib.nullcontext()
+
+
+# --- data -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -67,78 +165,3 @@ def blobs():
     y = rng.integers(0, 3, size=600)
     X = (centers[y] + rng.normal(0, 1, size=(600, 5))).astype(np.float32)
     return X[:500], y[:500], X[500:], y[500:]
-
-
-# Every array namespace the op/loss/model tests run on: NumPy, the standard's strict
-# reference (so nothing NumPy-only sneaks in), and the optional backends when installed.
-# CI installs them all, and there a missing one fails instead of skipping.
-NAMESPACES = {
-    "numpy": "numpy",
-    "array-api-strict": "array_api_strict",
-    "torch": "array_api_compat.torch",
-    "jax": "jax.numpy",
-    "tensorflow": "softreg._tensorflow_xp",
-}
-
-
-def import_namespace(name: str):
-    import importlib
-
-    try:
-        return importlib.import_module(NAMESPACES[name])
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"backend {name} is not installed (CI installs every backend)")
-        pytest.skip(f"backend {name} is not installed")
-
-
-@pytest.fixture(params=list(NAMESPACES))
-def backend_name(request) -> str:
-    """The name of each backend in turn (after checking it is installed)."""
-    import_namespace(request.param)
-    return request.param
-
-
-@pytest.fixture
-def xp(backend_name):
-    """Each installed array namespace in turn."""
-    return import_namespace(backend_name)
-
-
-# --- softreg files edited the way a hostile writer would: content changed, checksum valid ---
-
-
-def read_softreg_file(path):
-    """``(header, tensors)`` of a softreg model file or checkpoint, read without checks."""
-    import json
-
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        header = json.loads(f.metadata()["softreg"])
-        tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-    return header, tensors
-
-
-def write_softreg_file(path, header, tensors, *, checksum: bool = True) -> None:
-    """Write ``header`` and ``tensors`` as a softreg file, with the checksum recomputed over
-    them (``checksum=False`` keeps the header's own, as a careless editor would)."""
-    from safetensors.numpy import save_file
-
-    from softreg.checkpoint import _digest
-    from softreg.fileio import canonical_json
-
-    header = dict(header)
-    if checksum:
-        header["sha256"] = _digest(header, tensors)
-    save_file(tensors, str(path), metadata={"softreg": canonical_json(header)})
-
-
-def edit_softreg_file(path, edit_header=None, edit_tensors=None, *, checksum: bool = True):
-    """Apply ``edit_header(header)`` and ``edit_tensors(tensors)`` (in place) to the file."""
-    header, tensors = read_softreg_file(path)
-    if edit_header is not None:
-        edit_header(header)
-    if edit_tensors is not None:
-        edit_tensors(tensors)
-    write_softreg_file(path, header, tensors, checksum=checksum)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import (
+from _helpers import (
     REPO,
     edit_softreg_file,
     read_softreg_file,

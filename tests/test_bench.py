@@ -40,6 +40,7 @@ def check_row(row: dict) -> None:
     assert 0 < row["test_acc"] <= 1
 
 
+@pytest.mark.slow
 def test_bench_recipe_smoke(tmp_path, data_root):
     out = tmp_path / "results" / "recipe.json"
     proc = run(
@@ -78,6 +79,7 @@ def test_bench_recipe_smoke(tmp_path, data_root):
     assert not list(out.parent.glob("*.tmp")), "temporary file left behind"
 
 
+@pytest.mark.slow
 def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
     """The CLI row trains on a written subset under --limit; book-pytorch runs or is skipped."""
     out = tmp_path / "recipe.json"
@@ -105,6 +107,7 @@ def test_bench_recipe_cli_row_and_skips(tmp_path, data_root):
         check_row(book)
 
 
+@pytest.mark.slow
 def test_bench_recipe_floor_and_book_rows(tmp_path, data_root):
     """The floor row (gathers and matmuls alone) learns nothing and reports no accuracy; the
     book's pipeline starts from softreg's weights and follows its data order, so it trains
@@ -139,7 +142,8 @@ def test_bench_recipe_floor_and_book_rows(tmp_path, data_root):
     assert report["book_over_floor"] > 0 and "limit: the floor" in proc.stdout
 
 
-def test_softreg_order_sampler_follows_softregs_epochs():
+def test_softreg_order_sampler_follows_softregs_epochs(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # where bench_recipe finds its _harness
     spec = importlib.util.spec_from_file_location("bench_recipe", BENCH / "bench_recipe.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -153,6 +157,7 @@ def test_softreg_order_sampler_follows_softregs_epochs():
     assert passes[0] != passes[1]
 
 
+@pytest.mark.slow
 def test_bench_recipe_backend_rows(tmp_path, data_root):
     """One row per backend, side by side in one run: the same model on each."""
     out = tmp_path / "recipe.json"
@@ -189,6 +194,7 @@ def test_bench_recipe_backend_rows(tmp_path, data_root):
     assert rows["softreg-fit"]["seconds_compile_median"] == 0
 
 
+@pytest.mark.slow
 def test_bench_recipe_peer_rows_on_mnist(tmp_path, data_root):
     """The peers (the concise and the in-memory PyTorch loops, scikit-learn's linear models)
     and the best-linear recipe run side by side, here on MNIST."""
@@ -260,6 +266,7 @@ def test_profile_epoch_smoke(tmp_path, data_root):
     assert "backward" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_mlp_smoke(tmp_path, data_root):
     """The lecture's program and softreg's MLP side by side, on a tiny slice."""
     out = tmp_path / "mlp.json"

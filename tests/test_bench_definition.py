@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "bench_definition.py"
 METHODS = ("index", "unchecked", "definition", "definition-prebuilt")
@@ -19,6 +21,7 @@ RATIOS = (
 )
 
 
+@pytest.mark.slow
 def test_bench_definition_quick(tmp_path):
     out = tmp_path / "nested" / "definition.json"  # the directory does not exist yet
     proc = subprocess.run(

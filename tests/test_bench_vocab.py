@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "bench_vocab.py"
 
@@ -23,6 +25,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.slow
 def test_bench_vocab_tiny(tmp_path):
     out = tmp_path / "nested" / "vocab.json"
     proc = run(

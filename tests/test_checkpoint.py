@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import edit_softreg_file
+from _helpers import edit_softreg_file
 from safetensors.numpy import save_file
 
 from softreg.checkpoint import load_model, save_model

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_cli_e2e import run_cli
+from _helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,7 @@ def model_file(tmp_path_factory, data_root):
     return out / "model.safetensors"
 
 
+@pytest.mark.slow
 def test_evaluate_reports_decisions_under_uncertainty(model_file, data_root, tmp_path):
     cost = np.ones((10, 10)) - np.eye(10)
     cost[6] *= 5  # missing a shirt costs five times as much as any other mistake
@@ -69,6 +70,7 @@ def test_evaluate_reports_decisions_under_uncertainty(model_file, data_root, tmp
     assert rows[0] == "threshold,coverage,accuracy" and len(rows) == 102
 
 
+@pytest.mark.slow
 def test_evaluate_writes_beside_the_model_by_default(model_file, data_root):
     proc = run_cli("evaluate", str(model_file), "--json", "--no-plots", data_root=data_root)
     summary = json.loads(proc.stdout)
@@ -83,6 +85,7 @@ def test_evaluate_writes_beside_the_model_by_default(model_file, data_root):
         (["--cost-matrix", "COST"], "the cost matrix must be 10x10, got shape (3, 3)"),
     ],
 )
+@pytest.mark.slow
 def test_evaluate_refuses_bad_options_before_writing(
     model_file, data_root, tmp_path, extra, message
 ):

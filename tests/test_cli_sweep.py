@@ -3,11 +3,12 @@
 import json
 
 import pytest
-from test_cli_e2e import run_cli
+from _helpers import run_cli
 
 from softreg.cli import main
 
 
+@pytest.mark.slow
 def test_lr_sweep_writes_table_csv_json_and_figure(tmp_path, data_root):
     out = tmp_path / "sweep"
     proc = run_cli(
@@ -30,6 +31,7 @@ def test_lr_sweep_writes_table_csv_json_and_figure(tmp_path, data_root):
     assert all(0 < p["val_acc"] <= 1 and p["n_val"] == 6000 for p in points)
 
 
+@pytest.mark.slow
 def test_batch_size_sweep_at_equal_epochs_and_updates(tmp_path, data_root):
     out = tmp_path / "sweep"
     run_cli(

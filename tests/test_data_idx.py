@@ -361,6 +361,7 @@ def test_empty_shape_too_large_for_numpy(tmp_path: Path) -> None:
         "t10k-labels-idx1-ubyte",
     ],
 )
+@pytest.mark.slow
 def test_real_files_read_as_plain_decompression(
     data_root: Path, tmp_path: Path, dataset: str, role: str
 ) -> None:

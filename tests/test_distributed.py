@@ -154,6 +154,7 @@ def two_ranks(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return where / "two", proc
 
 
+@pytest.mark.slow
 def test_two_ranks_follow_one_process(two_ranks, tmp_path):
     run_dir, proc = two_ranks
     one = train_run(
@@ -216,6 +217,7 @@ def checkpointed_step(run_dir: Path) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_a_dead_rank_stops_the_other_then_two_ranks_resume_exactly(two_ranks, tmp_path):
     reference, _ = two_ranks
     port = free_port()
@@ -412,6 +414,7 @@ def test_cli_refuses_what_cannot_run(capsys, monkeypatch):
         )
 
 
+@pytest.mark.slow
 def test_bench_distributed_smoke(tmp_path, data_root):
     """bench/bench_distributed.py runs end to end on a slice of the data (no speed asserted)."""
     out = tmp_path / "distributed.json"

@@ -372,6 +372,7 @@ def test_clone_and_pickle(digits):
     [SoftmaxRegressionClassifier, lambda **kw: MLPClassifier(**SMALL_MLP, **kw)],
     ids=["softmax-regression", "mlp"],
 )
+@pytest.mark.slow
 def test_backends_predict_as_numpy_does(digits, backend_name, make):
     pytest.importorskip({"torch": "torch", "jax": "jax"}[backend_name])
     pytest.importorskip("array_api_compat")

@@ -49,7 +49,7 @@ from typing import Any
 import hypothesis
 import numpy as np
 import pytest
-from conftest import read_softreg_file, write_softreg_file
+from _helpers import read_softreg_file, write_softreg_file
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -720,6 +720,7 @@ def load_edited(case: Edited, name: str, load: Callable[[Path], Any]) -> Any:
 
 @FUZZ
 @given(case=edited_files(model_files))
+@pytest.mark.slow
 def test_model_file_with_edited_content(case: Edited) -> None:
     loaded = load_edited(case, "model.safetensors", load_model)
     if loaded is not None:

@@ -21,7 +21,7 @@ from softreg.plotting import (
 # Constructed cases with exact ties and edges check conventions, not backends: they run on
 # NumPy and the standard's strict namespace only (the comparisons with references run on
 # every backend). Each new shape costs JAX a compilation per operation, seconds in all.
-conventions = pytest.mark.parametrize("backend_name", ["numpy", "array-api-strict"], indirect=True)
+conventions = pytest.mark.backends("numpy", "array-api-strict")
 
 
 def host(x):

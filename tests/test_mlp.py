@@ -297,6 +297,7 @@ def test_full_batch_gradient_descent_on_the_seeds_synthetic_data():
     np.testing.assert_allclose(other.params["W"], W, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_lecture_mlp_recipe_on_mnist(data_root):
     """The lecture's program: 784-512-256-128-64-10, batch 64, SGD lr 0.01 momentum 0.5,
     inputs standardised, 10 epochs: at least 97.5 % test accuracy (the lecture: 97.6)."""
@@ -314,8 +315,9 @@ def test_lecture_mlp_recipe_on_mnist(data_root):
     assert final.accuracy == result.history.final.test_acc
 
 
+@pytest.mark.slow
 def test_cli_trains_an_mlp_and_reports_the_running_loss(tmp_path, data_root):
-    from test_cli_e2e import run_cli
+    from _helpers import run_cli
 
     out = tmp_path / "mlp"
     proc = run_cli(
@@ -362,7 +364,7 @@ def test_cli_trains_an_mlp_and_reports_the_running_loss(tmp_path, data_root):
 
 
 def test_cli_synthetic_gradient_descent_has_no_image_grids(tmp_path, data_root):
-    from test_cli_e2e import run_cli
+    from _helpers import run_cli
 
     out = tmp_path / "gd"
     proc = run_cli(

@@ -4,9 +4,10 @@ Jupyter kernel on the shared data."""
 import os
 
 import pytest
-from conftest import REPO
+from _helpers import REPO
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(data_root, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

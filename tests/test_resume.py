@@ -63,8 +63,9 @@ def assert_same_params(a, b):
     ("model_kind", "lr_schedule"),
     [("softmax-regression", "constant"), ("softmax-regression", "cosine"), ("mlp", "constant")],
 )
+@pytest.mark.slow
 def test_fit_continued_from_any_checkpoint_is_bit_identical(
-    backend_name, blobs, model_kind, lr_schedule
+    backend_name, backend_device, blobs, model_kind, lr_schedule
 ):
     if backend_name == "array-api-strict":
         pytest.skip("not a training backend")
@@ -76,6 +77,7 @@ def test_fit_continued_from_any_checkpoint_is_bit_identical(
         momentum=0.5,
         log_every=3,
         backend=backend_name,
+        device=backend_device,
         model=model_kind,
         hidden=(8,),
         lr_schedule=lr_schedule,
@@ -198,6 +200,7 @@ def assert_same_run(a: Path, b: Path) -> None:
             assert csv_without_timing(a / name) == csv_without_timing(b / name)
 
 
+@pytest.mark.slow
 def test_resume_run_in_process(tmp_path, data_root):
     config = TrainConfig(epochs=2, batch_size=128, momentum=0.5, log_every=100)
     ref = train_run(
@@ -311,6 +314,7 @@ def finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}"
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, data_root):
     """Kill -9 at random moments, resume each time, compare with a run that was never
     interrupted. The seed of the moments is in the failure message."""

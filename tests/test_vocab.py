@@ -170,6 +170,7 @@ def test_bad_input_is_refused():
         vocab.linear_cross_entropy(h, W, b, y, reduction="max")
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_numpy():
     """At N=2048, V=65536 the logits alone are 512 MiB. The chunked loss and gradients
     allocate a few (N, chunk) blocks and the gradients; the plain log-softmax, measured the
@@ -370,11 +371,18 @@ def test_config_refuses_what_does_not_combine(blobs):
         )
 
 
-def test_fit_chunked_trains_the_same_model_on_every_backend(backend_name, blobs):
+@pytest.mark.slow
+def test_fit_chunked_trains_the_same_model_on_every_backend(backend_name, backend_device, blobs):
     X, y, X_test, y_test = blobs
     model = MLP(num_inputs=5, hidden=(8,), num_outputs=3)
     config = TrainConfig(
-        epochs=2, batch_size=64, lr=0.1, momentum=0.5, backend=backend_name, log_every=0
+        epochs=2,
+        batch_size=64,
+        lr=0.1,
+        momentum=0.5,
+        backend=backend_name,
+        device=backend_device,
+        log_every=0,
     )
     plain_run = fit(model, (X, y), (X_test, y_test), config)
     chunked = fit(
@@ -390,6 +398,7 @@ def test_fit_chunked_trains_the_same_model_on_every_backend(backend_name, blobs)
         assert a.test_loss == pytest.approx(b.test_loss, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_book_recipe_chunked_gives_the_same_weights(fashion):
     """Fashion-MNIST, the book's softmax regression, 10 classes in chunks of 4 (the last one
     of 2): the same weights as the plain run within float32 rounding after two epochs."""
@@ -433,6 +442,7 @@ def test_next_token_data_has_its_stated_entropies():
     np.testing.assert_array_equal(again.y_train, data.y_train)
 
 
+@pytest.mark.slow
 def test_sampled_training_lowers_the_exact_loss(tokens):
     """Next-token softmax regression over 2000 classes: sampled softmax (64 classes a step)
     lowers the exact test loss, below the best loss without the input, close to exact
@@ -454,14 +464,20 @@ def test_sampled_training_lowers_the_exact_loss(tokens):
     )
 
 
-def test_fit_sampled_on_every_backend_and_resumes_identically(backend_name, tokens):
+def test_fit_sampled_on_every_backend_and_resumes_identically(backend_name, backend_device, tokens):
     """Sampled training compiles on JAX and TensorFlow (the draws are a step argument), and
     the draws depend on (seed, epoch, batch) alone: continuing from the first epoch's state
     gives the uninterrupted run's model."""
     model = SoftmaxRegression(num_inputs=16, num_outputs=tokens.vocab_size, sigma=0.0)
     X, y = tokens.X_train[:512], tokens.y_train[:512]
     config = TrainConfig(
-        epochs=2, batch_size=128, lr=2.0, sampled=32, log_every=0, backend=backend_name
+        epochs=2,
+        batch_size=128,
+        lr=2.0,
+        sampled=32,
+        log_every=0,
+        backend=backend_name,
+        device=backend_device,
     )
     full = fit(model, (X, y), None, config)
     first = fit(model, (X, y), None, TrainConfig(**{**config.to_dict(), "epochs": 1}))

@@ -33,7 +33,6 @@ import numpy as np
 
 from softreg import backend
 from softreg.checkpoint_file import SafetensorsFile, check_digest, write_file
-from softreg.checkpoint_file import digest as _digest  # noqa: F401 - the checksum, for tests
 from softreg.checkpoint_header import (
     CheckpointHeader,
     check_checkpoint_header,

@@ -78,7 +78,7 @@ def test_naive_softmax_at_lr_100_stops_at_the_first_nan_step(subset):
     fit(SoftmaxRegression(), (X, y), None, TrainConfig(epochs=1, lr=100.0))
 
 
-def test_every_backend_detects_it_at_the_same_step(backend_name, subset):
+def test_every_backend_detects_it_at_the_same_step(backend_name, backend_device, subset):
     if backend_name == "array-api-strict":
         pytest.skip("not a training backend")
     X, y = subset
@@ -88,7 +88,9 @@ def test_every_backend_detects_it_at_the_same_step(backend_name, subset):
             SoftmaxRegression(),
             (X, y),
             None,
-            TrainConfig(epochs=1, lr=100.0, softmax="naive", backend=backend_name),
+            TrainConfig(
+                epochs=1, lr=100.0, softmax="naive", backend=backend_name, device=backend_device
+            ),
         )
     assert caught.value.step == first
     assert all(np.isfinite(backend.to_numpy(p)).all() for p in caught.value.state.params.values())

@@ -143,7 +143,7 @@ def test_fit_gives_the_numpy_run_on_every_backend(backend_name, blobs):
     assert final.accuracy == result.history.final.test_acc
 
 
-def test_data_crosses_to_the_device_once(backend_name, blobs, monkeypatch):
+def test_data_crosses_to_the_device_once(backend_name, backend_device, blobs, monkeypatch):
     """Host-to-device copies: X, y, X_test, y_test and W once, then one permutation per
     epoch; never one per batch."""
     X, y, Xt, yt = blobs
@@ -154,7 +154,7 @@ def test_data_crosses_to_the_device_once(backend_name, blobs, monkeypatch):
         SoftmaxRegression(num_inputs=5, num_outputs=3),
         (X, y),
         (Xt, yt),
-        TrainConfig(epochs=3, batch_size=10, backend=backend_name),
+        TrainConfig(epochs=3, batch_size=10, backend=backend_name, device=backend_device),
     )
     assert len(calls) == 4 + 1 + 3  # 50 steps per epoch would show as 150 more
 
@@ -315,6 +315,7 @@ def numpy_recipe(fashion):
 
 
 @pytest.mark.parametrize("name", ["torch", "jax", "tensorflow"])
+@pytest.mark.slow
 def test_book_recipe_agrees_with_numpy(name, fashion, numpy_recipe):
     import_namespace_or_skip(name)
     result = fit(
@@ -330,10 +331,11 @@ def test_book_recipe_agrees_with_numpy(name, fashion, numpy_recipe):
     assert got.train_loss < 0.5 and got.test_acc > 0.8
 
 
+@pytest.mark.slow
 def test_cli_records_backend_and_device(tmp_path, data_root):
     import json
 
-    from test_cli_e2e import run_cli
+    from _helpers import run_cli
 
     import_namespace_or_skip("jax")
     out = tmp_path / "jax-run"
@@ -362,7 +364,7 @@ def test_cli_records_backend_and_device(tmp_path, data_root):
 
 
 def test_cli_refuses_a_missing_gpu_before_writing(tmp_path, data_root):
-    from test_cli_e2e import run_cli
+    from _helpers import run_cli
 
     import_namespace_or_skip("torch")
     if backend._has_gpu("torch"):
@@ -386,7 +388,7 @@ def test_cli_refuses_a_missing_gpu_before_writing(tmp_path, data_root):
 
 
 def import_namespace_or_skip(name):
-    from conftest import import_namespace
+    from _helpers import import_namespace
 
     return import_namespace(name)
 
@@ -411,13 +413,16 @@ def test_losses_and_gradients_equal_tensorflows(case):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
-def test_features_of_any_real_dtype_train_in_float32_on_every_backend(backend_name, blobs, dtype):
+@pytest.mark.slow
+def test_features_of_any_real_dtype_train_in_float32_on_every_backend(
+    backend_name, backend_device, blobs, dtype
+):
     """softreg trains in float32 everywhere: features of another dtype are converted once,
     so every backend gives what float32 features give (not an error on one, float64
     parameters on another)."""
     X, y, _, _ = blobs
     X = (X * 10).astype(dtype) if np.issubdtype(dtype, np.integer) else X.astype(dtype)
-    config = TrainConfig(epochs=2, batch_size=32, backend=backend_name)
+    config = TrainConfig(epochs=2, batch_size=32, backend=backend_name, device=backend_device)
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     got = fit(model, (X, y), None, config)
     want = fit(model, (X.astype(np.float32), y), None, config)

@@ -2,13 +2,13 @@
 directory contract, evaluate/predict, and one-line errors with exit status 2."""
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import fields
 
 import numpy as np
 import pytest
+from _helpers import run_cli
 
 from softreg.cli import build_parser, main
 from softreg.config import TrainConfig
@@ -23,20 +23,6 @@ CONTRACT_FILES = (
     "epochs.csv",
     "config.json",
 )
-
-
-def run_cli(*args, data_root, check=True):
-    env = {**os.environ, "SOFTREG_DATA": str(data_root)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "softreg", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +48,7 @@ def book_run(tmp_path_factory, data_root):
     return out, proc
 
 
+@pytest.mark.slow
 def test_book_recipe_meets_the_books_bars(book_run):
     out, proc = book_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -76,6 +63,7 @@ def test_book_recipe_meets_the_books_bars(book_run):
     assert "bars (train loss < 0.5, accuracies > 0.7): met" in proc.stdout
 
 
+@pytest.mark.slow
 def test_run_directory_contract(book_run):
     out, _ = book_run
     for name in CONTRACT_FILES:
@@ -91,6 +79,7 @@ def test_run_directory_contract(book_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_runs_test_accuracy(book_run, data_root):
     out, _ = book_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -106,6 +95,7 @@ def test_evaluate_reproduces_the_runs_test_accuracy(book_run, data_root):
     assert json.loads(as_json.stdout)["test_acc"] == metrics["test_acc"]
 
 
+@pytest.mark.slow
 def test_predict_test_images_and_image_files(book_run, data_root, fashion, tmp_path):
     out, _ = book_run
     proc = run_cli(
@@ -150,6 +140,7 @@ def test_predict_test_images_and_image_files(book_run, data_root, fashion, tmp_p
     assert paper.stdout.split("  ", 1)[1].strip() == by_index
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_weights(tmp_path, data_root):
     from safetensors.numpy import load_file
 
@@ -216,6 +207,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_errors_through_the_real_process(tmp_path, data_root, book_run):
     out, _ = book_run
     cases = [
@@ -250,6 +242,7 @@ def test_errors_through_the_real_process(tmp_path, data_root, book_run):
     assert not (tmp_path / "r1").exists()  # failed before anything was written
 
 
+@pytest.mark.slow
 def test_damaged_model_file_is_refused(tmp_path, data_root, book_run):
     out, _ = book_run
     broken = tmp_path / "broken.safetensors"
@@ -258,6 +251,7 @@ def test_damaged_model_file_is_refused(tmp_path, data_root, book_run):
     assert proc.returncode == 2 and "not a readable safetensors" in proc.stderr
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_only_softregs_files(tmp_path, data_root):
     out = tmp_path / "run"
     out.mkdir()
@@ -352,6 +346,7 @@ def test_paths_are_printed_without_terminal_control_characters(tmp_path, capsys)
     assert "r\\x1b]0;pwned\\x07/" in printed
 
 
+@pytest.mark.slow
 def test_the_tensorflow_backend_says_nothing_on_stderr(tmp_path):
     import importlib.util
 

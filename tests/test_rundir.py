@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from _helpers import REPO
 
 from softreg.checkpoint import load_model
 from softreg.errors import RunDirError
@@ -76,6 +76,7 @@ def assert_one_run(out: Path) -> int:
     return config["seed"]
 
 
+@pytest.mark.slow
 def test_two_overwriting_runs_at_once_leave_one_runs_files(tmp_path):
     out = tmp_path / "run"
     refused = 0

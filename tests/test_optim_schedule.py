@@ -98,7 +98,7 @@ def test_fit_under_cosine_follows_torch_sgd_with_cosine_annealing(blobs):
     assert not np.allclose(constant.params["W"], ours.params["W"], rtol=1e-3)
 
 
-def test_cosine_runs_alike_on_every_backend(backend_name, blobs):
+def test_cosine_runs_alike_on_every_backend(backend_name, backend_device, blobs):
     if backend_name == "array-api-strict":
         pytest.skip("not a training backend")
     X, y, X_test, y_test = blobs
@@ -111,7 +111,7 @@ def test_cosine_runs_alike_on_every_backend(backend_name, blobs):
         model,
         (X, y),
         (X_test, y_test),
-        TrainConfig(**{**config.to_dict(), "backend": backend_name}),
+        TrainConfig(**{**config.to_dict(), "backend": backend_name, "device": backend_device}),
     )
     for name in ("W", "b"):
         np.testing.assert_allclose(
