@@ -23,7 +23,7 @@ from dataclasses import fields, replace
 from types import ModuleType
 from typing import Any
 
-from softreg import backend, ops
+from softreg import array_extras, backend, ops
 from softreg.errors import ConfigError
 from softreg.models.chunked_output import ChunkedOutput
 from softreg.protocols import Params
@@ -258,7 +258,7 @@ class Classifier(ChunkedOutput):
         """
         xp = backend.get_namespace(X, xp=xp)
         logits, cache = self.forward_cached(params, X, xp=xp)
-        logits = backend.rows_last(logits)  # for the loss's and the accuracy's reductions
+        logits = array_extras.rows_last(logits)  # for the loss's and the accuracy's reductions
         losses, dlogits = ops.LOSS_GRADS[softmax](logits, y, weight=weight, xp=xp)
         return losses, self.backward(params, cache, dlogits, xp=xp), logits
 

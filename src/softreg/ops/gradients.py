@@ -11,7 +11,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from softreg.backend import device, get_namespace, indexes_pairs_in_place, rows_last
+from softreg.array_extras import indexes_pairs_in_place, rows_last
+from softreg.backend import device, get_namespace
 from softreg.ops.labels import one_hot
 from softreg.ops.softmax import softmax_naive
 
