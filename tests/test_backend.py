@@ -7,7 +7,8 @@ fixture) and compares with a float64 NumPy reference computed here, independentl
 import numpy as np
 import pytest
 
-from softreg import backend, ops
+from softreg import _libraries, backend, ops
+from softreg.compiled import Compiled
 from softreg.config import TrainConfig
 from softreg.evaluation import evaluate
 from softreg.models import SoftmaxRegression
@@ -128,7 +129,7 @@ def test_fit_gives_the_numpy_run_on_every_backend(backend_name, blobs):
     result = fit(
         model, (X, y), (Xt, yt), TrainConfig(**{**config.to_dict(), "backend": backend_name})
     )
-    xp = backend.namespace_for(backend_name)
+    xp = backend.resolve(backend_name).xp
     assert backend.get_namespace(result.params["W"]) is backend.get_namespace(
         backend.asarray(X[:1], xp)
     )
@@ -169,7 +170,7 @@ def test_compiled_backends_report_compile_time_apart(name, blobs):
         (Xt, yt),
         TrainConfig(epochs=2, batch_size=32, backend=name),
     )
-    assert backend.get_namespace(result.params["W"]) is backend.namespace_for(name)
+    assert backend.get_namespace(result.params["W"]) is backend.resolve(name).xp
     assert result.seconds_compile > 0
     numpy_run = fit(
         SoftmaxRegression(num_inputs=5, num_outputs=3),
@@ -188,7 +189,7 @@ def test_compiled_function_compiles_once_per_shape():
         traced.append(x.shape)
         return 2 * x
 
-    fn = backend.Compiled(double, pytest.importorskip("jax").jit)
+    fn = Compiled(double, pytest.importorskip("jax").jit)
     for n in (3, 3, 4, 3, 4):
         np.testing.assert_array_equal(np.asarray(fn(jnp.ones(n))), np.full(n, 2.0))
     assert traced == [(3,), (4,)] and fn.seconds > 0
@@ -217,8 +218,8 @@ def test_backend_and_device_names_are_checked(name, device, message):
     ],
 )
 def test_asking_for_a_missing_gpu_says_so(name, device, message):
-    pytest.importorskip(backend._REQUIREMENTS[name][0])
-    if backend._has_gpu(name):
+    pytest.importorskip(_libraries.REQUIREMENTS[name][0])
+    if backend.available(name, "cuda"):
         pytest.skip("this machine has a GPU")
     with pytest.raises(backend.ConfigError, match=message):
         backend.resolve(name, device)
@@ -231,7 +232,7 @@ def test_asking_for_a_missing_gpu_says_so(name, device, message):
 def test_losses_equal_torch_functional(case):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    xp = backend.namespace_for("torch")
+    xp = backend.resolve("torch").xp
     x, y = logits_cases()[case]
     xt, yt = torch.from_numpy(x.copy()), torch.from_numpy(y)
     for reduction in ("mean", "sum", "none"):
@@ -254,7 +255,7 @@ def test_hand_derived_gradients_equal_torch_autograd(scale):
     rng = np.random.default_rng(7)
     X = torch.from_numpy(rng.random((33, 12), dtype=np.float32))
     y = torch.from_numpy(rng.integers(0, 5, size=33))
-    params = model.init(np.random.default_rng(0), xp=backend.namespace_for("torch"))
+    params = model.init(np.random.default_rng(0), xp=backend.resolve("torch").xp)
     losses, grads, _ = model.loss_and_grad(params, X, y)
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
@@ -367,7 +368,7 @@ def test_cli_refuses_a_missing_gpu_before_writing(tmp_path, data_root):
     from _helpers import run_cli
 
     import_namespace_or_skip("torch")
-    if backend._has_gpu("torch"):
+    if backend.available("torch", "cuda"):
         pytest.skip("this machine has a GPU")
     out = tmp_path / "gpu-run"
     proc = run_cli(

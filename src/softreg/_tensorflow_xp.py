@@ -40,9 +40,9 @@ _START_UP_NOTICES = (
 
 @contextlib.contextmanager
 def _start_up_notices_dropped() -> Iterator[None]:
-    """Catch what the block writes to file descriptor 2 and pass it on without TensorFlow's
-    start-up notices: softreg's stderr is for one line. Anything else (a real problem) still
-    reaches stderr.
+    """Pass on what the block writes to file descriptor 2, without TensorFlow's notices.
+
+    softreg's stderr is for one line. Anything else (a real problem) still reaches stderr.
     """
     try:
         sys.stderr.flush()
@@ -72,24 +72,30 @@ tnp.experimental_enable_numpy_behavior()
 
 
 def __getattr__(name: str) -> Any:
+    """Return everything not shimmed here from ``tf.experimental.numpy``."""
     return getattr(tnp, name)
 
 
 def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+    """Return ``x`` cast to ``dtype`` (``tf.cast``)."""
     return tf.cast(x, dtype)
 
 
 def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+    """Return ``obj`` as a tensor; ``device`` and ``copy`` are ignored."""
     return tnp.asarray(obj, dtype=dtype)
 
 
 def arange(*args: Any, device: Any = None, **kwargs: Any) -> Any:
+    """Return ``tnp.arange``; ``device`` is ignored."""
     return tnp.arange(*args, **kwargs)
 
 
 def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    """Return zeros, float32 unless ``dtype`` says otherwise; ``device`` is ignored."""
     return tnp.zeros(shape, dtype=dtype if dtype is not None else tnp.float32)
 
 
 def concat(arrays: Any, /, *, axis: int = 0) -> Any:
+    """Return ``tnp.concatenate``, under the standard's name."""
     return tnp.concatenate(arrays, axis=axis)

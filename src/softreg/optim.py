@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from softreg.backend import get_namespace
 from softreg.errors import ConfigError
+from softreg.protocols import Params
 
-Params = dict[str, Any]
+# The learning-rate schedules scheduled_lr knows (--lr-schedule).
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -31,6 +33,22 @@ class SGD:
         param -= lr * (g + momentum * buf if nesterov else buf)
 
     which is PyTorch's rule with ``dampening=0``.
+
+    Parameters
+    ----------
+    lr : float, default 0.1
+        The learning rate, finite and > 0.
+    momentum : float, default 0.0
+        In [0, 1); 0 keeps no state.
+    weight_decay : float, default 0.0
+        The L2 penalty's coefficient, finite and >= 0.
+    nesterov : bool, default False
+        Nesterov momentum (needs ``momentum > 0``).
+
+    Raises
+    ------
+    ConfigError
+        A value out of its range.
     """
 
     lr: float = 0.1
@@ -39,6 +57,7 @@ class SGD:
     nesterov: bool = False
 
     def __post_init__(self) -> None:
+        """Refuse hyperparameters out of range."""
         if not (_is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"learning rate must be a positive finite number, got {self.lr!r}")
         for name in ("momentum", "weight_decay"):
@@ -50,11 +69,27 @@ class SGD:
         if self.nesterov and self.momentum == 0:
             raise ConfigError("nesterov momentum needs momentum > 0")
 
-    def init(self, params: Params) -> dict[str, Any]:
-        """Zero momentum buffers (none without momentum)."""
+    def init(self, params: Params, *, xp: ModuleType | None = None) -> dict[str, Any]:
+        """Return the initial optimiser state: zero momentum buffers (none without momentum).
+
+        Parameters
+        ----------
+        params : Params
+            The parameters to optimise.
+        xp : module, optional
+            Their array namespace (found from each array when None).
+
+        Returns
+        -------
+        dict
+            ``{}`` without momentum, else ``{"momentum": buffers}``, one zero array per
+            parameter, of its shape, dtype and device.
+        """
         if self.momentum == 0:
             return {}
-        return {"momentum": {name: get_namespace(p).zeros_like(p) for name, p in params.items()}}
+        return {
+            "momentum": {name: get_namespace(p, xp=xp).zeros_like(p) for name, p in params.items()}
+        }
 
     def update(
         self,
@@ -65,14 +100,33 @@ class SGD:
         donate: bool = False,
         lr: Any = None,
     ) -> tuple[Params, dict]:
-        """New parameters and state after one step, at learning rate ``lr`` (a number or a
-        0-d array: a schedule's value for this step) or else ``self.lr``.
+        """Return the parameters and state after one step.
 
         ``donate=True`` hands the arrays of ``params`` and ``state`` over to the update, as
         ``jax.jit``'s ``donate_argnums`` does: the caller promises not to use them again, so
         mutable arrays (NumPy, PyTorch) are updated in place. That saves allocating and
         writing fresh arrays each step (a third of an MLP step's time in NumPy). Immutable
         arrays (JAX, TensorFlow) are not changed either way: ``a *= b`` rebinds them.
+
+        Parameters
+        ----------
+        params : Params
+            The parameters.
+        grads : Params
+            Gradients of the mean loss, by the same names.
+        state : dict
+            From :meth:`init` or the previous update.
+        donate : bool, default False
+            Whether the update may reuse the arrays of ``params`` and ``state``.
+        lr : float or 0-d array, optional
+            This step's learning rate (a schedule's value); None: ``self.lr``.
+
+        Returns
+        -------
+        params : Params
+            The updated parameters.
+        state : dict
+            The updated state.
         """
         lr = self.lr if lr is None else lr
         if self.weight_decay:
@@ -95,6 +149,7 @@ class SGD:
     def _update_new(
         self, params: Params, grads: Params, state: dict[str, Any], lr: Any
     ) -> tuple[Params, dict]:
+        """Return the update into new arrays (``donate=False``)."""
         if self.momentum == 0:
             return {name: p - lr * grads[name] for name, p in params.items()}, state
         buffers = {
@@ -109,10 +164,33 @@ class SGD:
 
 
 def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:
-    """The learning rate of step ``step`` (0-based) of ``total_steps``: ``lr`` throughout
-    ("constant"), or ``lr * (1 + cos(pi * step / total_steps)) / 2`` ("cosine": from ``lr``
-    at the first step down towards 0 at the last, Loshchilov and Hutter's SGDR without
-    restarts). A function of the step alone, so a resumed run continues the same curve.
+    """Return the learning rate of step ``step`` (0-based) of ``total_steps``.
+
+    ``lr`` throughout ("constant"), or ``lr * (1 + cos(pi * step / total_steps)) / 2``
+    ("cosine": from ``lr`` at the first step down towards 0 at the last, Loshchilov and
+    Hutter's SGDR without restarts). A function of the step alone, so a resumed run
+    continues the same curve.
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate.
+    schedule : {"constant", "cosine"}
+        The schedule.
+    step : int
+        The step, from 0.
+    total_steps : int
+        The number of steps the schedule spans.
+
+    Returns
+    -------
+    float
+        The learning rate.
+
+    Raises
+    ------
+    ConfigError
+        An unknown schedule.
     """
     if schedule == "constant":
         return lr
@@ -122,4 +200,5 @@ def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float
 
 
 def _is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -14,8 +14,24 @@ import numpy as np
 
 
 def log_uniform_probs(num_classes: int) -> np.ndarray:
-    """Zipf's law over class ids: ``q(c) = log((c + 2) / (c + 1)) / log(num_classes + 1)``,
-    float64 ``(num_classes,)``; the terms telescope, so they sum to 1.
+    """Return Zipf's law over class ids, ``q(c) = log((c + 2) / (c + 1)) / log(k + 1)``.
+
+    The classes are numbered from the most frequent; the terms telescope, so they sum to 1.
+
+    Parameters
+    ----------
+    num_classes : int
+        ``k``, at least 1.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (num_classes,)
+        The probabilities.
+
+    Raises
+    ------
+    ValueError
+        ``num_classes`` < 1.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -24,11 +40,31 @@ def log_uniform_probs(num_classes: int) -> np.ndarray:
 
 
 def unigram_probs(labels: np.ndarray, num_classes: int, *, uniform: float = 0.1) -> np.ndarray:
-    """Class frequencies in ``labels`` mixed with the uniform distribution,
-    ``(1 - uniform) * frequency + uniform / num_classes``: float64 ``(num_classes,)``. The
-    uniform part keeps a class never seen in ``labels`` drawable; a mixture (rather than adding
-    one to every count) keeps the proposal close to the frequencies when there are more
-    classes than labels, as with a large vocabulary.
+    """Return the class frequencies in ``labels`` mixed with the uniform distribution.
+
+    ``(1 - uniform) * frequency + uniform / num_classes``. The uniform part keeps a class
+    never seen in ``labels`` drawable; a mixture (rather than adding one to every count)
+    keeps the proposal close to the frequencies when there are more classes than labels, as
+    with a large vocabulary.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (n_samples,)
+        Class indices in ``[0, num_classes)``.
+    num_classes : int
+        The number of classes.
+    uniform : float, default 0.1
+        The uniform distribution's share, in (0, 1].
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (num_classes,)
+        The probabilities.
+
+    Raises
+    ------
+    ValueError
+        ``uniform`` outside (0, 1], or a label >= ``num_classes``.
     """
     if not 0.0 < uniform <= 1.0:
         raise ValueError(f"uniform must be in (0, 1] (every class drawable), got {uniform}")
@@ -39,8 +75,28 @@ def unigram_probs(labels: np.ndarray, num_classes: int, *, uniform: float = 0.1)
 
 
 def draw_classes(probs: np.ndarray, num_sampled: int, rng: np.random.Generator) -> np.ndarray:
-    """``num_sampled`` class ids (int64) drawn independently, with replacement, from
-    ``probs``: the draws the log-Q correction ``log(num_sampled * q)`` assumes.
+    """Return ``num_sampled`` class ids drawn independently, with replacement, from ``probs``.
+
+    These are the draws the log-Q correction ``log(num_sampled * q)`` assumes.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray, shape (num_classes,)
+        The proposal ``q`` (its sum need not be exactly 1).
+    num_sampled : int
+        How many classes to draw, at least 1.
+    rng : numpy.random.Generator
+        The source of the draws.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (num_sampled,)
+        Class ids in ``[0, num_classes)``.
+
+    Raises
+    ------
+    ValueError
+        ``num_sampled`` < 1.
     """
     if num_sampled < 1:
         raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
