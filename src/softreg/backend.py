@@ -379,12 +379,3 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # torch: leave autograd and the device first
         return x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def __getattr__(name: str) -> Any:
-    """Reach the names :mod:`softreg.array_extras` took over from this module."""
-    if name in ("segment_sum", "supports_item_assignment"):
-        from softreg import array_extras
-
-        return getattr(array_extras, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

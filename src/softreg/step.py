@@ -145,7 +145,7 @@ def train_step(
     X_batch, y_batch = xp.take(X, idx, axis=0), xp.take(y, idx, axis=0)
     w_batch = xp.take(inputs.weight, idx, axis=0) if inputs.weight is not None else None
     losses, grads, correct = _losses_and_grads(
-        rules, carry.params, X_batch, y_batch, w_batch, inputs.sampled
+        rules, carry.params, X_batch, y_batch, w_batch, inputs.sampled, xp=xp
     )
     batch_loss = xp.sum(losses)
     if rules.all_reduce is not None:  # before the check: every rank checks the same loss
@@ -163,14 +163,20 @@ def train_step(
 
 
 def _losses_and_grads(
-    rules: StepRules, params: Params, X: Any, y: Any, weight: Any, sampled: dict[str, Any] | None
+    rules: StepRules,
+    params: Params,
+    X: Any,
+    y: Any,
+    weight: Any,
+    sampled: dict[str, Any] | None,
+    *,
+    xp: Any,
 ) -> tuple[Any, Params, Any]:
     """Return one batch's per-example losses, gradients and number of correct predictions.
 
     The way the rules ask: all logits at once, over chunks of classes, or with the sampled
     softmax's gradient.
     """
-    xp = backend.get_namespace(X)
     model, chunk_size = rules.model, rules.chunk_size
     if sampled is not None:
         losses, grads, predicted = model.loss_and_grad_sampled(
@@ -181,14 +187,15 @@ def _losses_and_grads(
             sampled["log_q"],
             chunk_size=chunk_size or None,
             weight=weight,
+            xp=xp,
         )
     elif chunk_size:
         losses, grads, predicted = model.loss_and_grad_chunked(
-            params, X, y, chunk_size=chunk_size, weight=weight
+            params, X, y, chunk_size=chunk_size, weight=weight, xp=xp
         )
     else:
         losses, grads, logits = model.loss_and_grad(
-            params, X, y, weight=weight, softmax=rules.softmax
+            params, X, y, weight=weight, softmax=rules.softmax, xp=xp
         )
         return losses, grads, ops.count_correct(logits, y, xp=xp)
     return losses, grads, xp.sum(xp.astype(predicted == y, xp.int32))
@@ -333,8 +340,8 @@ def evaluation_sums(
     """
     xp = backend.get_namespace(X)
     if chunk_size != 0:
-        losses, predicted = model.losses_chunked(params, X, y, chunk_size=chunk_size)
+        losses, predicted = model.losses_chunked(params, X, y, chunk_size=chunk_size, xp=xp)
         return xp.sum(losses), xp.sum(xp.astype(predicted == y, xp.int32))
-    logits = model.forward(params, X)
+    logits = model.forward(params, X, xp=xp)
     loss_sum = xp.sum(ops.cross_entropy_unchecked(logits, y, xp=xp))
     return loss_sum, ops.count_correct(logits, y, xp=xp)

@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
-from softreg import backend, ops
+from softreg import array_extras, ops
 from softreg.backend import device, get_namespace
 
 __all__ = [
@@ -250,7 +250,7 @@ class _OutputGrads:
 
     def __init__(self, W: Any, xp: Any):
         self.xp = xp
-        self.writable = backend.supports_item_assignment(xp)
+        self.writable = array_extras.supports_item_assignment(xp)
         if self.writable:
             self.dW = xp.zeros_like(W)
             self.db = xp.zeros((W.shape[1],), dtype=W.dtype, device=device(W))

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from softreg import backend
+from softreg import array_extras
 from softreg.backend import get_namespace
 from softreg.vocab.chunked import target_logits
 
@@ -136,4 +136,4 @@ def _loss_terms(z_true: Any, z: Any, weight: Any, xp: Any) -> tuple[Any, Any, An
 def _sum_by_class(of_labels: Any, of_sampled: Any, columns: Any, num_classes: int, xp: Any) -> Any:
     """Return ``(num_classes, ...)`` sums of the labels' rows and the draws' rows, by class."""
     rows = xp.concat([of_labels, of_sampled])
-    return backend.segment_sum(rows, columns, num_classes, xp=xp)
+    return array_extras.segment_sum(rows, columns, num_classes, xp=xp)
