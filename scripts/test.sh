@@ -11,4 +11,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet torch==2.13.0 tensorflow-cpu
 .venv/bin/python -m pip install --quiet -e '.[test,torch,jax]'
 .venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
 .venv/bin/python -m pytest

@@ -290,6 +290,24 @@ def sampled_classes(
 
     The classes are drawn from ``(seed, epoch, batch)`` alone, so that a resumed run draws
     what the uninterrupted one would have.
+
+    Parameters
+    ----------
+    proposal : tuple or None
+        What :func:`sampling_proposal` returned.
+    config : TrainConfig
+        The run's configuration (its ``seed`` and ``sampled``).
+    epoch : int
+        The epoch, 0-based.
+    batch : int
+        The batch within the epoch, 1-based.
+    be : Backend
+        Where the classes go.
+
+    Returns
+    -------
+    dict or None
+        ``{"classes": (config.sampled,) int array, "log_q": (n_classes,) float32 array}``.
     """
     if proposal is None:
         return None
@@ -305,6 +323,22 @@ def step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backen
     Under a schedule, a float32 0-d array on the device (an array, not a number, so that a
     compiled step is traced once, not once per value); with a constant rate, None (the
     optimiser's own rate).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (its ``lr`` and ``lr_schedule``).
+    step : int
+        Optimiser steps done before this one.
+    total_steps : int
+        The steps the schedule spans (epochs times batches per epoch).
+    be : Backend
+        Where the rate goes.
+
+    Returns
+    -------
+    array or None
+        The rate as a float32 0-d array, or None for a constant rate.
     """
     if config.lr_schedule == "constant":
         return None
