@@ -64,6 +64,15 @@ def digest(header: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
 def check_digest(path: Path, header: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
     """Refuse a file whose header or tensors do not match its checksum.
 
+    Parameters
+    ----------
+    path : Path
+        The file, for messages.
+    header : dict
+        The header as read, with the ``sha256`` it records (see :func:`digest`).
+    tensors : dict of str to ndarray
+        The file's tensors as read.
+
     Raises
     ------
     ModelFileError

@@ -101,6 +101,13 @@ def check_tensors(path: Path, tensors: dict[str, Any], expected: dict[str, Any])
 def check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
     """Refuse tensors holding NaN or infinite values.
 
+    Parameters
+    ----------
+    path : Path
+        The file, for messages.
+    tensors : dict of str to ndarray
+        Name to array, of any shape; checked in the dict's order.
+
     Raises
     ------
     ModelFileError
@@ -112,7 +119,20 @@ def check_finite(path: Path, tensors: dict[str, np.ndarray]) -> None:
 
 
 def host(tree: dict[str, Any]) -> dict[str, Any]:
-    """Return a dict (of dicts) of backend arrays as C-contiguous NumPy arrays."""
+    """Return a dict (of dicts) of backend arrays as C-contiguous NumPy arrays.
+
+    Parameters
+    ----------
+    tree : dict
+        Nested dicts whose leaves are arrays of any namespace (parameters or optimiser
+        state, say), on any device.
+
+    Returns
+    -------
+    dict
+        The same structure, each leaf a C-contiguous ``numpy.ndarray`` on the host (a NumPy
+        array that already is one is not copied).
+    """
     return backend.tree_map(lambda a: np.ascontiguousarray(backend.to_numpy(a)), tree)
 
 
@@ -194,6 +214,11 @@ def _shapes(param_shapes: dict[str, tuple[int, ...]], prefix: str = "") -> dict[
 
 def input_tensors(model: Any) -> dict[str, np.ndarray]:
     """Return the model's input standardisation as float32 tensors.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression or MLP
+        The model; its ``input_mean`` and ``input_scale`` are taken.
 
     Returns
     -------

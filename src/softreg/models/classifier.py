@@ -159,25 +159,97 @@ class Classifier(ChunkedOutput):
     def forward_cached(
         self, params: Params, X: Any, *, xp: ModuleType | None = None
     ) -> tuple[Any, Any]:
-        """Return the logits and what :meth:`backward` needs (each model's own)."""
+        """Return the logits and what :meth:`backward` needs (each model's own).
+
+        Parameters
+        ----------
+        params : Params
+            The model's parameters.
+        X : array, shape (n_samples, ...)
+            Inputs, flattened to ``(n_samples, num_inputs)`` and standardised.
+        xp : module, optional
+            The array namespace of the arrays (found from ``X`` when None).
+
+        Returns
+        -------
+        logits : array, shape (n_samples, num_outputs)
+            The class scores.
+        cache : Any
+            Whatever the model's :meth:`backward` takes back (the standardised inputs, or
+            every layer's input).
+        """
         raise NotImplementedError
 
     def backward(
         self, params: Params, cache: Any, dlogits: Any, *, xp: ModuleType | None = None
     ) -> Params:
-        """Return the gradients from ``dlogits`` and a cache (each model's own)."""
+        """Return the gradients from ``dlogits`` and a cache (each model's own).
+
+        Parameters
+        ----------
+        params : Params
+            The model's parameters.
+        cache : Any
+            From :meth:`forward_cached` on the same ``params``.
+        dlogits : array, shape (n_samples, num_outputs)
+            ``d loss / d logits``.
+        xp : module, optional
+            The array namespace of the arrays (found from them when None).
+
+        Returns
+        -------
+        Params
+            The gradient of every parameter, by name, each of its parameter's shape.
+        """
         raise NotImplementedError
 
     def features_cached(
         self, params: Params, X: Any, *, xp: ModuleType | None = None
     ) -> tuple[Any, Any]:
-        """Return the output layer's input and a cache (each model's own)."""
+        """Return the output layer's input and a cache (each model's own).
+
+        Parameters
+        ----------
+        params : Params
+            The model's parameters (the output layer's are not used).
+        X : array, shape (n_samples, ...)
+            Inputs, flattened to ``(n_samples, num_inputs)`` and standardised.
+        xp : module, optional
+            The array namespace of the arrays (found from ``X`` when None).
+
+        Returns
+        -------
+        h : array, shape (n_samples, n_hidden)
+            The output layer's input: the standardised inputs (``n_hidden`` is
+            ``num_inputs``) with no hidden layer, else the last hidden layer's output.
+        cache : Any
+            Whatever the model's :meth:`backward_features` takes back.
+        """
         raise NotImplementedError
 
     def backward_features(
         self, params: Params, cache: Any, dh: Any, *, xp: ModuleType | None = None
     ) -> Params:
-        """Return the gradients of the layers below the output layer (each model's own)."""
+        """Return the gradients of the layers below the output layer (each model's own).
+
+        Parameters
+        ----------
+        params : Params
+            The model's parameters.
+        cache : Any
+            From :meth:`features_cached` on the same ``params``.
+        dh : array, shape (n_samples, n_hidden)
+            ``d loss / d h``, the gradient with respect to the output layer's input (softreg
+            computes it, and calls this method, only when :attr:`has_hidden_layers` is true).
+        xp : module, optional
+            The array namespace of the arrays (found from ``dh`` when None).
+
+        Returns
+        -------
+        Params
+            The gradient of every parameter but the output layer's (named in
+            :attr:`output_names`); empty with no hidden layer.
+        """
         raise NotImplementedError
 
     def forward(self, params: Params, X: Any, *, xp: ModuleType | None = None) -> Any:

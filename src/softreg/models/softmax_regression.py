@@ -167,6 +167,17 @@ class SoftmaxRegression(Classifier):
     ) -> Params:
         """Return no gradients: no layer lies below the output layer.
 
+        Parameters
+        ----------
+        params : Params
+            ``W`` and ``b`` (not used).
+        cache : array, shape (n_samples, num_inputs)
+            From :meth:`features_cached` (not used).
+        dh : array, shape (n_samples, num_inputs)
+            ``d loss / d h``, ``h`` the standardised inputs (not used).
+        xp : module, optional
+            The array namespace of the arrays (not used).
+
         Returns
         -------
         Params
