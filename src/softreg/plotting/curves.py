@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,10 @@ def in_notebook() -> bool:
         True in a Jupyter notebook's kernel; False in a terminal, a script, or without
         IPython.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; nothing else need pay
+    if ipython is None:
         return False
-    shell = get_ipython()
+    shell = ipython.get_ipython()
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
