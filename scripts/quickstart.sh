@@ -4,9 +4,9 @@
 # Extra arguments go to `softreg train` (e.g. --dataset mnist --out runs/mnist).
 #
 # Setup happens once: .venv is created and softreg installed into it (editable, with its CLI
-# extra), and a stamp in .venv records pyproject.toml's hash; later runs skip both until
-# pyproject.toml changes. The data is looked for on this machine first (quietly); if it is not
-# there, root on Debian/Ubuntu installs the dataset's package, anyone else downloads it.
+# extra), and a stamp in .venv records pyproject.toml's hash and softreg's version; later runs
+# skip both until either changes. The data is looked for on this machine first (quietly); if
+# it is not there, root on Debian/Ubuntu installs the dataset's package, else it is downloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +16,14 @@ say() { echo "quickstart: $*"; }
 
 # --- setup, once --------------------------------------------------------------------------------
 stamp_file="$VENV/.softreg-quickstart"
-stamp="$(python3 -c 'import hashlib, sys
-print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.version.split()[0])'
+stamp="$(python3 -c 'import hashlib, re, sys
+version = re.search(r"^__version__ = (.*)$", open("src/softreg/__init__.py").read(), re.M)
+project = hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest()
+print(project, version and version[1], sys.version.split()[0])'
 ) [$EXTRAS]"
 if [ -x "$VENV/bin/softreg" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ] &&
     "$VENV/bin/python" -c 'import softreg' 2>/dev/null; then
-    say "softreg is installed in $VENV already (pyproject.toml unchanged): no setup"
+    say "softreg is installed in $VENV already (same version and pyproject.toml): no setup"
 else
     say "creating $VENV and installing softreg[$EXTRAS] into it (once) ..."
     rm -f "$stamp_file"
@@ -82,18 +84,19 @@ from pathlib import Path
 
 run = Path(sys.argv[1])
 m = json.loads((run / "metrics.json").read_text())
+epochs = f"{m['epochs']} epoch{'s' if m['epochs'] != 1 else ''}"
 print(
-    f"\nquickstart: {m['model']} on {m['dataset']}, {m['epochs']} epochs: "
+    f"\nquickstart: {m['model']} on {m['dataset']}, {epochs}: "
     f"test accuracy {m['test_acc']:.4f}, train accuracy {m['train_acc']:.4f}, "
     f"train loss {m['train_loss']:.4f}, test loss {m['test_loss']:.4f} "
     f"({m['seconds_train']:.1f} s of training)"
 )
+print(f"quickstart: {run}/ holds metrics.json (every number) and model.safetensors (the model)")
 figures = {
     "curves.png": "train loss, train accuracy and test accuracy after each epoch (the book's figure)",
     "predictions.png": "the first test images, each titled true label over predicted label",
     "misclassified.png": "the first test images the model got wrong, titled likewise",
 }
-print(f"quickstart: in {run}/ (metrics.json has every number, model.safetensors the model):")
 for name, what in figures.items():
     if (run / name).exists():
         print(f"  {name}: {what}")

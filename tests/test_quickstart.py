@@ -81,6 +81,8 @@ def sandbox(tmp_path: Path) -> dict:
     (root / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "quickstart.sh", root / "scripts")
     shutil.copy(REPO / "pyproject.toml", root)
+    (root / "src" / "softreg").mkdir(parents=True)
+    shutil.copy(REPO / "src" / "softreg" / "__init__.py", root / "src" / "softreg")
     fakes, path_dir, data = tmp_path / "fakes", tmp_path / "bin", tmp_path / "data"
     for directory in (fakes, path_dir, data):
         directory.mkdir()
@@ -115,7 +117,7 @@ def _run(sandbox: dict, *args: str) -> tuple[subprocess.CompletedProcess, list[s
     return result, calls
 
 
-def test_second_run_skips_setup_until_pyproject_changes(sandbox):
+def test_second_run_skips_setup_until_pyproject_or_the_version_changes(sandbox):
     (sandbox["data"] / "found").touch()
     first, calls = _run(sandbox)
     assert first.returncode == 0, first.stderr
@@ -131,6 +133,12 @@ def test_second_run_skips_setup_until_pyproject_changes(sandbox):
     third, calls = _run(sandbox)
     assert third.returncode == 0, third.stderr
     assert "venv" in calls
+
+    init = sandbox["root"] / "src" / "softreg" / "__init__.py"
+    init.write_text(init.read_text().replace("__version__ = ", "__version__ = '9' + "))
+    fourth, calls = _run(sandbox)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "venv" in calls and "no setup" not in fourth.stdout
 
 
 def test_says_where_the_data_was_found_and_ends_with_results(sandbox):
