@@ -22,6 +22,7 @@ CONTRACT_FILES = (
     "model.safetensors",
     "epochs.csv",
     "config.json",
+    "steps.csv",  # its header only: 235 batches an epoch, no report every 300
 )
 
 
@@ -66,8 +67,11 @@ def test_book_recipe_meets_the_books_bars(book_run):
 @pytest.mark.slow
 def test_run_directory_contract(book_run):
     out, _ = book_run
+    assert sorted(p.name for p in out.iterdir()) == sorted(CONTRACT_FILES)  # nothing else
     for name in CONTRACT_FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert (out / "steps.csv").read_text() == "epoch,batch,step,running_loss\n"
+    assert "hidden" not in json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 10 and metrics["backend"] == "numpy"
     assert metrics["seconds_train"] > 0 and metrics["peak_rss_mb"] < 1000

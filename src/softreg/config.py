@@ -29,6 +29,11 @@ SOFTMAX = tuple(ops.LOSS_GRADS)  # stable, naive
 """The values of :attr:`TrainConfig.softmax`: ``"stable"`` and ``"naive"``."""
 
 
+MODEL_ONLY_FIELDS = {"hidden": "mlp", "sigma": "softmax-regression"}
+"""The fields only one model uses, and that model: a run's ``config.json`` leaves them out
+for the other (see :meth:`TrainConfig.to_dict`)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run; the CLI's flags map onto these fields.
@@ -200,12 +205,42 @@ class TrainConfig:
             return "scalar"
         return "none"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, unused: bool = True) -> dict[str, Any]:
         """Return the fields as a dict, as written to JSON (``config.json``, checkpoints).
+
+        Parameters
+        ----------
+        unused : bool, default True
+            False leaves out the fields this configuration's model does not use
+            (:data:`MODEL_ONLY_FIELDS`: ``hidden`` for softmax regression, ``sigma`` for the
+            MLP), as a run's ``config.json`` does; ``TrainConfig(**d)`` gives them their
+            defaults, which train the same model. Checkpoints keep every field.
 
         Returns
         -------
         dict
             Field name to value; ``hidden`` stays a tuple.
         """
-        return asdict(self)
+        fields_ = asdict(self)
+        if not unused:
+            for name, model in MODEL_ONLY_FIELDS.items():
+                if self.model != model:
+                    del fields_[name]
+        return fields_
+
+    def trains_like(self, other: TrainConfig) -> bool:
+        """Whether ``other`` trains the same model the same way.
+
+        The fields this model does not use may differ (see :meth:`to_dict`).
+
+        Parameters
+        ----------
+        other : TrainConfig
+            The configuration to compare with.
+
+        Returns
+        -------
+        bool
+            True when every field the model uses is equal.
+        """
+        return self.to_dict(unused=False) == other.to_dict(unused=False)

@@ -10,6 +10,7 @@ prediction grids (:func:`write_prediction_grids`). The files are listed in
 from __future__ import annotations
 
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from softreg.checkpoint import Checkpoint, save_checkpoint
 from softreg.config import TrainConfig
 from softreg.data import Dataset
 from softreg.data.batching import epoch_permutation
-from softreg.fileio import write_csv, write_json
+from softreg.fileio import atomic_write_bytes, write_csv, write_json
 from softreg.history import EpochRecord, History, StepRecord, TrainState
 from softreg.rundir import RunDirectory
 
@@ -46,16 +47,22 @@ class RunDirWriter(Callback):
         self.run_dir, self.config, self.new_run = run_dir, config, new_run
 
     def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
-        """Create the directory and write ``config.json``, for a new run."""
+        """Create the directory and write ``config.json``, for a new run.
+
+        Only the fields its model uses (see :meth:`TrainConfig.to_dict`).
+        """
         if self.new_run:
             self.run_dir.open()
-            write_json(self.run_dir.path / "config.json", self.config.to_dict())
+            write_json(self.run_dir.path / "config.json", self.config.to_dict(unused=False))
 
 
 class CsvLog(Callback):
     """Rewrite ``epochs.csv`` after every epoch and ``steps.csv`` at every running-loss report.
 
-    A stopped run keeps what it finished.
+    ``steps.csv`` is there from the start, with its header only until the first report: a run
+    whose epochs have fewer batches than ``log_every`` (the book's recipe: 235 batches an
+    epoch, ``log_every=300``), or with ``log_every=0``, keeps it so. A stopped run keeps what
+    it finished.
 
     Parameters
     ----------
@@ -65,6 +72,13 @@ class CsvLog(Callback):
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
+
+    def on_train_begin(self, config: TrainConfig, steps_per_epoch: int, state: TrainState) -> None:
+        """Write ``steps.csv``'s header, unless a resumed run has the file already."""
+        steps_file = self.run_dir / "steps.csv"
+        if not steps_file.exists():
+            header = ",".join(f.name for f in dataclass_fields(StepRecord))
+            atomic_write_bytes(steps_file, f"{header}\n".encode())
 
     def on_epoch_end(self, record: EpochRecord, history: History, state: TrainState) -> None:
         """Rewrite ``epochs.csv``: one row per epoch so far."""

@@ -2,9 +2,10 @@
 
 A run directory holds::
 
-    config.json        the TrainConfig
+    config.json        the TrainConfig: the fields its model uses
     epochs.csv         one row per epoch (rewritten after each epoch)
-    steps.csv          the running loss every log_every batches (rewritten at each report)
+    steps.csv          the running loss every log_every batches of an epoch (rewritten at
+                       each report; its header only when no epoch has that many batches)
     curves.png/.svg    the book's training curves (PNG rewritten after each epoch)
     model.safetensors  the trained parameters
     checkpoint.safetensors  the training state, with checkpoint_every
@@ -126,7 +127,9 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     Returns
     -------
     TrainConfig
-        The run's configuration.
+        The run's configuration. A field the file leaves out (``config.json`` holds only
+        the fields its model uses) takes its default; older files that hold every field
+        are read as they are.
 
     Raises
     ------

@@ -66,12 +66,15 @@ class RunResult:
         What ``fit`` returned: the final state (parameters included) and the history.
     dataset : Dataset
         The data the run trained and tested on.
+    config : TrainConfig
+        What the run trained (a resumed run's, from its ``config.json``).
     """
 
     run_dir: Path
     metrics: dict[str, Any]
     fit: FitResult
     dataset: Dataset
+    config: TrainConfig
 
 
 def train_run(
@@ -247,7 +250,7 @@ def _read_checkpoint(
     if options.writes:
         directory.remove_temporary_files()
     saved = load_checkpoint(checkpoint_file) if has_checkpoint else None
-    if saved is not None and saved.config != config:
+    if saved is not None and not saved.config.trains_like(config):
         raise RunDirError(
             f"{checkpoint_file}: written for another configuration than "
             f"{directory.path / 'config.json'}"
@@ -361,7 +364,7 @@ def _finish(run: _Run, start: _Start, result: FitResult) -> RunResult:
     metrics = metrics_document(run.config, run.data.name, result.history, ending)
     if options.writes:
         write_json(path / "metrics.json", metrics)
-    return RunResult(run_dir=path, metrics=metrics, fit=result, dataset=run.data)
+    return RunResult(run_dir=path, metrics=metrics, fit=result, dataset=run.data, config=run.config)
 
 
 def _save_model(run: _Run, model: Any, host_params: dict[str, np.ndarray]) -> None:
