@@ -79,19 +79,22 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
     lines = []
     for name, row in rows.items():
         if row.get("status") != "ok":
-            lines.append([f"``{name}``", WHAT.get(name, ""), row.get("status", "failed")] + [""] * 4)
+            status = row.get("status", "failed")
+            lines.append([f"``{name}``", WHAT.get(name, ""), status, "", "", "", ""])
             continue
         seconds = row["seconds_train_median"]
         speedup = book / seconds if book and seconds else None
-        lines.append([
-            f"``{name}``",
-            WHAT.get(name, ""),
-            fmt(seconds, ".3f"),
-            fmt(row.get("seconds_train_min"), ".3f"),
-            fmt(speedup, ".1f"),
-            fmt(row.get("test_acc"), ".4f"),
-            fmt(row.get("peak_rss_mb"), ".0f"),
-        ])
+        lines.append(
+            [
+                f"``{name}``",
+                WHAT.get(name, ""),
+                fmt(seconds, ".3f"),
+                fmt(row.get("seconds_train_min"), ".3f"),
+                fmt(speedup, ".1f"),
+                fmt(row.get("test_acc"), ".4f"),
+                fmt(row.get("peak_rss_mb"), ".0f"),
+            ]
+        )
     return lines
 
 
@@ -157,7 +160,8 @@ def section(path: Path, report: dict[str, Any], image: str) -> str:
         "",
         f"    SOFTREG_DATA=/path/to/data {command}",
         "",
-        f"Run {report['created'][:10]}: {machine['cpu_count']} CPUs ({machine.get('cpu_model', '?')}), "
+        f"Run {report['created'][:10]}: {machine['cpu_count']} CPUs "
+        f"({machine.get('cpu_model', '?')}), "
         f"Python {machine['python']}, NumPy {machine['numpy']}"
         + (f" with {blas['name']} {blas.get('version', '')}".rstrip() if blas else "")
         + f", softreg {report.get('softreg', '?')}; {config['epochs']} epochs, "

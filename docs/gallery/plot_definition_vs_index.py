@@ -27,10 +27,12 @@ rng = np.random.default_rng(0)
 n = 8192
 logits = rng.normal(size=(n, 10)).astype(np.float32)
 y = rng.integers(0, 10, size=n)
-print("one-hot: ", ops.cross_entropy(logits, y),
-      ops.cross_entropy_soft(logits, ops.one_hot(y, 10)))
-print("smoothed:", ops.cross_entropy(logits, y, label_smoothing=0.1),
-      ops.cross_entropy_soft(logits, ops.smooth_labels(y, 10, 0.1)))
+print("one-hot: ", ops.cross_entropy(logits, y), ops.cross_entropy_soft(logits, ops.one_hot(y, 10)))
+print(
+    "smoothed:",
+    ops.cross_entropy(logits, y, label_smoothing=0.1),
+    ops.cross_entropy_soft(logits, ops.smooth_labels(y, 10, 0.1)),
+)
 
 # %%
 # Time and memory
@@ -54,14 +56,16 @@ for k in classes:
     z = rng.normal(size=(n, k)).astype(np.float32)
     labels = rng.integers(0, k, size=n)
     by_index, by_definition = median_ms(
-        lambda: ops.cross_entropy(z, labels),
-        lambda: ops.cross_entropy_soft(z, ops.one_hot(labels, k)),
+        lambda z=z, labels=labels: ops.cross_entropy(z, labels),
+        lambda z=z, labels=labels, k=k: ops.cross_entropy_soft(z, ops.one_hot(labels, k)),
     )
     index_ms.append(by_index)
     definition_ms.append(by_definition)
     onehot_mb.append(n * k * 4 / 1e6)
-    print(f"k={k:>5}: index picking {by_index:7.2f} ms, definition {by_definition:7.2f} ms "
-          f"({by_definition / by_index:.1f}x), one-hot targets {onehot_mb[-1]:5.1f} MB")
+    print(
+        f"k={k:>5}: index picking {by_index:7.2f} ms, definition {by_definition:7.2f} ms "
+        f"({by_definition / by_index:.1f}x), one-hot targets {onehot_mb[-1]:5.1f} MB"
+    )
 
 fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
 ax_time.loglog(classes, index_ms, "o-", label="index picking: cross_entropy")

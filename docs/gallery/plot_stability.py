@@ -62,5 +62,7 @@ for dtype in (np.float32, np.float64):
             loss = softreg.cross_entropy_naive(softreg.softmax_naive(logits), label)
             finite.append(bool(np.isfinite(loss).all()))
     finite = np.asarray(finite)
-    print(f"{np.dtype(dtype).name}: naive loss finite for c in "
-          f"[{shifts[finite].min():g}, {shifts[finite].max():g}] of [-200, 200]")
+    print(
+        f"{np.dtype(dtype).name}: naive loss finite for c in "
+        f"[{shifts[finite].min():g}, {shifts[finite].max():g}] of [-200, 200]"
+    )
