@@ -76,6 +76,7 @@ for value, label, style in (
 ):
     ax_loss.axhline(value, color="grey", ls=style, label=label)
 ax_loss.set(xlabel="epoch", ylabel="exact test loss (nats)", title=f"V = {data.vocab_size}")
+ax_loss.set_xticks(range(1, 4))
 ax_loss.legend(fontsize="small")
 ax_time.barh(list(seconds), list(seconds.values()), color=["C0", "C1"])
 ax_time.set(xlabel="training time, s (this run)", title="3 epochs")
