@@ -46,9 +46,12 @@ show(plot_sweep(short, "lr", "epochs"))
 # Ten epochs
 # ----------
 # The best learning rate depends on the budget. Two epochs of 10,800 images at batch 256 are
-# 86 SGD updates: a large step gets further in so few. Ten epochs are five times as many
-# updates, and a smaller step has the time to get there with less noise. On the whole
-# training set (2,110 updates in 10 epochs) the book's 0.1 has the lowest validation loss.
+# 86 SGD updates; at lr 0.3 and above SGD is still bouncing after so few, and the validation
+# loss of such a point depends on where its last steps land, down to the rounding of the
+# matrix products (it changes with the number of BLAS threads): a short sweep of a small
+# subset is a noisy judge, and can pick 0.3. Ten epochs are five times as many updates; on
+# the whole training set (2,110 updates in 10 epochs) the book's 0.1 has the lowest
+# validation loss. The last two lines print each sweep's best point.
 long = run_sweep(SweepPlan(softreg.TrainConfig(epochs=10), "lr", rates), X, y, workers=1)
 print(format_table(long))
 show(plot_sweep(long, "lr", "epochs"))
