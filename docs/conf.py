@@ -1,0 +1,94 @@
+"""Sphinx configuration of softreg's documentation (built by ``bash scripts/docs.sh``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))  # the tree's softreg, also when not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
+
+import softreg  # noqa: E402
+
+project = "softreg"
+author = "softreg developers"
+copyright = "softreg developers"  # noqa: A001
+release = version = softreg.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_nb",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+# sphinx-gallery writes a notebook beside each example page: only its .rst is a page.
+exclude_patterns = ["_build", "gallery", "**.ipynb_checkpoints", "auto_examples/*.ipynb", "auto_examples/**/*.ipynb"]
+templates_path = ["_templates"]
+
+# -- API reference ---------------------------------------------------------------------------
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks: set[str] = set()
+add_module_names = False
+
+# -- Cross-links to the ecosystem ------------------------------------------------------------
+# intersphinx needs each project's objects.inv from the web. The documentation builds
+# offline (scripts/docs.sh, CI): there the mapping is empty and references to NumPy,
+# scikit-learn, PyTorch and JAX stay plain text. SOFTREG_DOCS_INTERSPHINX=1 turns the links
+# on where the network is reachable.
+_INTERSPHINX = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "sklearn": ("https://scikit-learn.org/stable", None),
+    "torch": ("https://docs.pytorch.org/docs/stable", None),
+    "jax": ("https://docs.jax.dev/en/latest", None),
+    "matplotlib": ("https://matplotlib.org/stable", None),
+}
+intersphinx_mapping = _INTERSPHINX if os.environ.get("SOFTREG_DOCS_INTERSPHINX") == "1" else {}
+intersphinx_disabled_reftypes = ["*"]  # only explicit "numpy:..." style references resolve
+
+# -- Gallery ---------------------------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": ["gallery"],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/plot_",  # run every plot_*.py at build time
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "image_scrapers": ("matplotlib", "softreg_docs.figure_scraper"),
+    "matplotlib_animations": False,
+    "show_memory": False,
+    "abort_on_example_error": True,
+    "doc_module": ("softreg",),
+    "backreferences_dir": "api/backrefs",
+}
+
+# -- MyST / notebooks ------------------------------------------------------------------------
+myst_enable_extensions = ["colon_fence", "dollarmath"]
+myst_heading_anchors = 3
+nb_execution_mode = "off"  # notebooks are rendered with their stored outputs
+
+# -- HTML ------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"softreg {release}"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 7,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_sidebars = {"index": [], "from-the-book": [], "guarantees": [], "benchmarks": []}
+html_show_sourcelink = False
