@@ -35,6 +35,9 @@ templates_path = ["_templates"]
 # -- API reference ---------------------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = False
+autosummary_ignore_module_all = False  # a module page lists its __all__, re-exports included
+# Names of softreg.__all__ get their page once, at the top level; module pages link there.
+autosummary_context = {"toplevel": [n for n in softreg.__all__ if n != "__version__"]}
 autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 numpydoc_show_class_members = False
