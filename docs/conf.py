@@ -14,14 +14,13 @@ import softreg  # noqa: E402
 
 project = "softreg"
 author = "softreg developers"
-copyright = "softreg developers"  # noqa: A001
+copyright = "softreg developers"
 release = version = softreg.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_nb",
@@ -29,7 +28,13 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 # sphinx-gallery writes a notebook beside each example page: only its .rst is a page.
-exclude_patterns = ["_build", "gallery", "**.ipynb_checkpoints", "auto_examples/*.ipynb", "auto_examples/**/*.ipynb"]
+exclude_patterns = [
+    "_build",
+    "gallery",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.ipynb",
+    "auto_examples/**/*.ipynb",
+]
 templates_path = ["_templates"]
 
 # -- API reference ---------------------------------------------------------------------------
@@ -72,13 +77,15 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib", "softreg_docs.figure_scraper"),
     "matplotlib_animations": False,
     "show_memory": False,
+    # the execution-times page loads DataTables from a CDN: the site must work offline
+    "write_computation_times": False,
     "abort_on_example_error": True,
     "doc_module": ("softreg",),
     "backreferences_dir": "api/backrefs",
 }
 
 # -- MyST / notebooks ------------------------------------------------------------------------
-myst_enable_extensions = ["colon_fence", "dollarmath"]
+myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # notebooks are rendered with their stored outputs
 
@@ -95,3 +102,5 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "from-the-book": [], "guarantees": [], "benchmarks": []}
 html_show_sourcelink = False
+# Light mode by default: the theme also needs a mode to start from on pages opened from disk.
+html_context = {"default_mode": "light"}

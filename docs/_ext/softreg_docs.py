@@ -23,7 +23,7 @@ def figure_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[st
         if isinstance(value, Figure) and not any(value is old for old in seen)
     ]
     paths = []
-    for fig, path in zip(new, block_vars["image_path_iterator"]):
+    for fig, path in zip(new, block_vars["image_path_iterator"], strict=False):
         fig.savefig(path, dpi=110, bbox_inches="tight")
         paths.append(path)
         seen.append(fig)

@@ -15,6 +15,7 @@ directory.
 # Debian's ``dataset-fashion-mnist``). :func:`softreg.fit` is the book's ``train_ch3``: it
 # returns a :class:`softreg.FitResult` whose ``history`` holds one record per epoch.
 import softreg
+from softreg import plotting
 
 data = softreg.load_dataset("fashion-mnist")
 model = softreg.SoftmaxRegression()
@@ -32,8 +33,6 @@ for record in result.history.records:
 # -------------------
 # The chapter's figure: train loss, train accuracy and test accuracy against the epoch
 # (the book's ``Animator``). :func:`softreg.plotting.plot_curves` only reads the history.
-from softreg import plotting
-
 curves = plotting.plot_curves(result.history, epochs=config.epochs)
 
 # %%
