@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,12 +88,22 @@ sphinx_gallery_conf = {
 # -- MyST / notebooks ------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
-nb_execution_mode = "off"  # notebooks are rendered with their stored outputs
+# The chapter's notebook (examples/softmax_regression.ipynb) is copied in and run at build
+# time, so the page shows the outputs of this build's run (about 30 s).
+# SOFTREG_DOCS_NOTEBOOK=off renders the notebook as stored instead.
+NOTEBOOK = ROOT / "examples" / "softmax_regression.ipynb"
+(Path(__file__).resolve().parent / "notebook").mkdir(exist_ok=True)
+shutil.copyfile(NOTEBOOK, Path(__file__).resolve().parent / "notebook" / NOTEBOOK.name)
+nb_execution_mode = "off" if os.environ.get("SOFTREG_DOCS_NOTEBOOK") == "off" else "force"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
 
 # -- HTML ------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"softreg {release}"
 html_static_path = ["_static"]
+html_css_files = ["softreg.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
@@ -101,6 +112,18 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_sidebars = {"index": [], "from-the-book": [], "guarantees": [], "benchmarks": []}
+html_theme_options["secondary_sidebar_items"] = {"**": ["page-toc"], "from-the-book": []}
 html_show_sourcelink = False
 # Light mode by default: the theme also needs a mode to start from on pages opened from disk.
 html_context = {"default_mode": "light"}
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):  # Sphinx's hook signature
+    """Leave out what the estimators inherit from scikit-learn (documented there)."""
+    module = getattr(obj, "__module__", None) or ""
+    return True if module.startswith("sklearn") else skip
+
+
+def setup(app):
+    """Connect the build's hooks."""
+    app.connect("autodoc-skip-member", _skip_foreign_members)

@@ -15,9 +15,9 @@ stamp="$venv/.installed"
 want="$(cat docs/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -r docs/requirements.txt
-    "$venv/bin/python" -m pip install --quiet -e .
+    "$venv/bin/python" -m pip install -qq --upgrade pip
+    "$venv/bin/python" -m pip install -qq -r docs/requirements.txt
+    "$venv/bin/python" -m pip install -qq -e .
     echo "$want" > "$stamp"
 fi
 installed=$(date +%s)

@@ -26,11 +26,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "docs" / "_build" / "html"
-# The front page, the API page of softreg.fit, and the book's recipe in the gallery.
+# The front page, the API page of softreg.fit, the book's recipe in the gallery, and the
+# chapter's notebook as the build ran it.
 PAGES = [
     "index.html",
     "api/generated/softreg.fit.html",
     "auto_examples/plot_book_recipe.html",
+    "notebook/softmax_regression.html",
 ]
 
 pytestmark = [
@@ -152,5 +154,5 @@ def test_page_loads_its_images_without_console_errors(browser: WebDriver, page: 
     assert not broken, f"{page}: images that did not load: {broken}"
     errors = [entry["message"] for entry in browser.console() if entry["level"] == "SEVERE"]
     assert not errors, f"{page}: console errors: {errors}"
-    if page.startswith("auto_examples/"):
-        assert len(images) >= 2, f"{page}: the example's figures are missing"
+    if page.startswith(("auto_examples/", "notebook/")):
+        assert len(images) >= 2, f"{page}: the figures are missing"
