@@ -64,8 +64,11 @@ _INTERSPHINX = {
     "jax": ("https://docs.jax.dev/en/latest", None),
     "matplotlib": ("https://matplotlib.org/stable", None),
 }
-intersphinx_mapping = _INTERSPHINX if os.environ.get("SOFTREG_DOCS_INTERSPHINX") == "1" else {}
-intersphinx_disabled_reftypes = ["*"]  # only explicit "numpy:..." style references resolve
+_ONLINE = os.environ.get("SOFTREG_DOCS_INTERSPHINX") == "1"
+intersphinx_mapping = _INTERSPHINX if _ONLINE else {}
+# With the inventories, numpydoc also turns parameter types into links (its aliases point
+# into Python's and NumPy's documentation, which offline would be unresolved references).
+numpydoc_xref_param_type = _ONLINE
 
 # -- Gallery ---------------------------------------------------------------------------------
 sphinx_gallery_conf = {
