@@ -32,7 +32,15 @@ rm -rf docs/_build docs/api/generated docs/api/backrefs docs/auto_examples docs/
 "$venv/bin/sphinx-build" -b html -W --keep-going -q docs docs/_build/html
 built=$(date +%s)
 "$venv/bin/python" docs/check_links.py docs/_build/html
+checked=$(date +%s)
+# The built site in a real browser: Debian's chromium, driven through chromedriver.
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_docs.py
+else
+    echo "docs: browser check skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)"
+fi
 end=$(date +%s)
 
 echo "docs: set-up $((installed - start)) s, build $((built - installed)) s," \
-    "link check $((end - built)) s, total $((end - start)) s -> docs/_build/html/index.html"
+    "link check $((checked - built)) s, browser $((end - checked)) s, total $((end - start)) s" \
+    "-> docs/_build/html/index.html"

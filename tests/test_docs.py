@@ -36,7 +36,6 @@ PAGES = [
 ]
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(
         not (SITE / "index.html").is_file(), reason="docs not built: bash scripts/docs.sh"
     ),
