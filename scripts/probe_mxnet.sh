@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Does MXNet 1.9.1 (retired by Apache in 2023) install and run on this Python, and can it share
 # an environment with softreg? Everything happens in a throwaway venv; softreg is not changed.
-# The README's "MXNet" paragraph quotes this script's output.
+# The documentation's "TensorFlow and MXNet" section (docs/user-guide/backends.md) quotes this script's output.
 #   bash scripts/probe_mxnet.sh [VENV_DIR]     (default: a new temporary directory)
 set -uo pipefail
 venv=${1:-$(mktemp -d)/mx-venv}

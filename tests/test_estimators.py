@@ -124,7 +124,7 @@ def test_digits_accuracy_close_to_logistic_regression(digits):
     X_train, X_test, y_train, y_test = digits
     reference = LogisticRegression(max_iter=1000).fit(X_train, y_train).score(X_test, y_test)
     # The book's recipe takes 10 epochs of 235 steps on Fashion-MNIST; digits' 1347 training
-    # rows give 6 steps of 256 an epoch, so more, smaller steps (README: the numbers).
+    # rows give 6 steps of 256 an epoch, so more, smaller steps (docs: the estimators guide).
     clf = SoftmaxRegressionClassifier(epochs=50, batch_size=32, random_state=0)
     accuracy = clf.fit(X_train, y_train).score(X_test, y_test)
     assert reference > 0.95  # measured 0.9689
