@@ -660,7 +660,7 @@ def ratio(rows: dict, num: str, den: str, *, stat: str = "median") -> float | No
 
 
 def goals(rows: dict, n_features_bytes: int) -> list[dict]:
-    """The issue's goals, each with the measured value and whether it is met (None: a row
+    """The benchmark's goals, each with the measured value and whether it is met (None: a row
     it needs did not run)."""
 
     def ok(name: str) -> dict | None:
