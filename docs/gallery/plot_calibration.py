@@ -15,27 +15,13 @@ coverage). ``softreg evaluate`` draws the same figures for a trained model.
 # Softmax regression trained on 20,000 Fashion-MNIST images for 3 epochs (a few seconds).
 # A tenth of those training images is held out to fit the temperature: it is never fitted on
 # the test set.
-import io
 
 import numpy as np
-from matplotlib import pyplot as plt
 
 import softreg
 from softreg import metrics, ops
 from softreg.data.split import validation_split
-from softreg.plotting import figure_bytes, plot_accuracy_coverage, plot_reliability
-
-
-def show(fig):
-    """Show a softreg figure through pyplot, pixel for pixel.
-
-    softreg draws its figures outside pyplot (they work alike in a terminal, a script and
-    Jupyter); this hands one to pyplot, so that ``plt.show()`` shows it.
-    """
-    image = plt.imread(io.BytesIO(figure_bytes(fig)))
-    plt.figure(figsize=(image.shape[1] / 120, image.shape[0] / 120), dpi=120).figimage(image)
-    plt.show()
-
+from softreg.plotting import plot_accuracy_coverage, plot_reliability
 
 data = softreg.load_dataset("fashion-mnist")
 X_fit, y_fit, X_cal, y_cal = validation_split(
@@ -60,7 +46,7 @@ print(
     f"temperature {temperature:.3f}: expected calibration error "
     f"{metrics.ece_from_bins(before):.4f} before, {metrics.ece_from_bins(after):.4f} after"
 )
-show(plot_reliability(before, after))
+reliability = plot_reliability(before, after)
 
 # %%
 # Abstaining below a confidence
@@ -74,7 +60,7 @@ for threshold, coverage, accuracy in curve[::10]:
             f"threshold {threshold:.1f}: answers {coverage:6.1%} of the test set, "
             f"{accuracy:6.1%} of those right"
         )
-show(plot_accuracy_coverage(curve))
+coverage = plot_accuracy_coverage(curve)
 
 # %%
 # A cost matrix

@@ -16,26 +16,12 @@ other choice is the lecture's.
 # --------
 # :func:`~softreg.recipes.recipe_config` gives the recipe's configuration, with fields on top;
 # :func:`~softreg.make_model` builds the model it names, sized for the data.
-import io
 
 import numpy as np
-from matplotlib import pyplot as plt
 
 import softreg
-from softreg.plotting import figure_bytes, plot_curves, plot_predictions
+from softreg.plotting import plot_curves, plot_predictions
 from softreg.recipes import recipe_config
-
-
-def show(fig):
-    """Show a softreg figure through pyplot, pixel for pixel.
-
-    softreg draws its figures outside pyplot (they work alike in a terminal, a script and
-    Jupyter); this hands one to pyplot, so that ``plt.show()`` shows it.
-    """
-    image = plt.imread(io.BytesIO(figure_bytes(fig)))
-    plt.figure(figsize=(image.shape[1] / 120, image.shape[0] / 120), dpi=120).figimage(image)
-    plt.show()
-
 
 data = softreg.load_dataset("mnist")
 train = (data.X_train[:6000], data.y_train[:6000])
@@ -57,7 +43,7 @@ for record in result.history.records:
 # The curves
 # ----------
 # The chapter's figure: train loss, train and test accuracy after each epoch.
-show(plot_curves(result.history, ylim=(0.0, 1.0)))
+curves = plot_curves(result.history, ylim=(0.0, 1.0))
 
 # %%
 # Predictions
@@ -68,4 +54,6 @@ names = np.asarray(data.class_names)
 predicted = model.forward(result.params, data.X_test).argmax(axis=1)
 wrong = np.flatnonzero(predicted != data.y_test)[:16]
 print(f"{len(np.flatnonzero(predicted != data.y_test))} of {len(data.y_test)} test images wrong")
-show(plot_predictions(data.test_images[wrong], names[data.y_test[wrong]], names[predicted[wrong]]))
+mistakes = plot_predictions(
+    data.test_images[wrong], names[data.y_test[wrong]], names[predicted[wrong]]
+)

@@ -15,32 +15,16 @@ validate).
 # %%
 # Two epochs
 # ----------
-import io
-
-from matplotlib import pyplot as plt
 
 import softreg
-from softreg.plotting import figure_bytes
 from softreg.sweep import SweepPlan, best_point, format_table, plot_sweep, run_sweep
-
-
-def show(fig):
-    """Show a softreg figure through pyplot, pixel for pixel.
-
-    softreg draws its figures outside pyplot (they work alike in a terminal, a script and
-    Jupyter); this hands one to pyplot, so that ``plt.show()`` shows it.
-    """
-    image = plt.imread(io.BytesIO(figure_bytes(fig)))
-    plt.figure(figsize=(image.shape[1] / 120, image.shape[0] / 120), dpi=120).figimage(image)
-    plt.show()
-
 
 data = softreg.load_dataset("fashion-mnist")
 X, y = data.X_train[:12000], data.y_train[:12000]
 rates = [0.01, 0.03, 0.1, 0.3, 1.0]
 short = run_sweep(SweepPlan(softreg.TrainConfig(epochs=2), "lr", rates), X, y, workers=1)
 print(format_table(short))
-show(plot_sweep(short, "lr", "epochs"))
+short_figure = plot_sweep(short, "lr", "epochs")
 
 # %%
 # Ten epochs
@@ -54,7 +38,7 @@ show(plot_sweep(short, "lr", "epochs"))
 # validation loss. The last two lines print each sweep's best point.
 long = run_sweep(SweepPlan(softreg.TrainConfig(epochs=10), "lr", rates), X, y, workers=1)
 print(format_table(long))
-show(plot_sweep(long, "lr", "epochs"))
+long_figure = plot_sweep(long, "lr", "epochs")
 for name, points in (("2 epochs", short), ("10 epochs", long)):
     best = best_point(points)
     print(

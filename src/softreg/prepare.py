@@ -54,6 +54,26 @@ class Loop:
         return math.ceil(self.n / self.batch_size)
 
     @property
+    def total_steps(self) -> int:
+        """Number of steps of the whole run: the length a learning-rate schedule spans."""
+        return self.config.epochs * self.steps_per_epoch
+
+    def batch_rows(self, batch: int) -> tuple[int, int]:
+        """Return where a batch lies in the epoch's order of the examples.
+
+        Parameters
+        ----------
+        batch : int
+            The batch, 1-based.
+
+        Returns
+        -------
+        tuple of int
+            ``(begin, end)``: the batch is ``order[begin:end]`` (the last may be shorter).
+        """
+        return (batch - 1) * self.batch_size, min(batch * self.batch_size, self.n)
+
+    @property
     def compiled(self) -> tuple[backend.Compiled, ...]:
         """The compiled functions, whose compile time is not training time."""
         return self.step_fn, self.eval_fn

@@ -17,7 +17,7 @@ Every file is written to a temporary name and renamed, so none is ever half-writ
 writers are in :mod:`softreg.run_callbacks`). The directory itself is a
 :class:`~softreg.rundir.RunDirectory`: one writer at a time. A stopped run is continued from
 its ``config.json`` (:func:`read_run_config`) and its checkpoint, once
-:func:`check_resumable` has found that it continues this very run.
+:func:`check_checkpoint_continues` has found that it continues this very run.
 """
 
 from __future__ import annotations
@@ -152,7 +152,9 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         raise RunDirError(f"{config_file}: not a valid run configuration ({exc})") from None
 
 
-def check_resumable(saved: Checkpoint, config: TrainConfig, data: Dataset, path: Path) -> None:
+def check_checkpoint_continues(
+    saved: Checkpoint, config: TrainConfig, data: Dataset, path: Path
+) -> None:
     """Refuse a checkpoint that would not continue this run exactly.
 
     Parameters

@@ -32,7 +32,7 @@ from softreg.history import FitResult, History, TrainState
 from softreg.run_callbacks import Checkpointer, CsvLog, RunDirWriter, write_prediction_grids
 from softreg.run_files import (
     CHECKPOINT_FILE,
-    check_resumable,
+    check_checkpoint_continues,
     default_run_dir,
     read_run_config,
     run_config_file,
@@ -263,7 +263,7 @@ def _resumed_start(saved: Checkpoint | None, run: _Run) -> _Start:
     data = run.data
     if saved is None:  # stopped before the first checkpoint: start again
         return _Start(make_model(run.config, data.X_train, data.num_classes))
-    check_resumable(saved, run.config, data, run.directory.path / CHECKPOINT_FILE)
+    check_checkpoint_continues(saved, run.config, data, run.directory.path / CHECKPOINT_FILE)
     return _Start(saved.model, saved.state, saved.history)
 
 

@@ -232,14 +232,13 @@ def _take_step(
     before the step.
     """
     config, be = loop.config, loop.be
-    begin, end = (cursor.batch - 1) * loop.batch_size, min(cursor.batch * loop.batch_size, loop.n)
+    begin, end = loop.batch_rows(cursor.batch)
     rank, ranks = loop.shard
     idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
-    total_steps = config.epochs * loop.steps_per_epoch  # the length a schedule spans
     inputs = StepInputs(
         weight=loop.weight,
         sampled=sampled_classes(loop.proposal, config, cursor.epoch, cursor.batch, be),
-        lr=step_lr(config, cursor.step, total_steps, be),
+        lr=step_lr(config, cursor.step, loop.total_steps, be),
     )
     try:
         new = loop.step_fn(carry, loop.X, loop.y, idx, inputs)
@@ -269,7 +268,7 @@ def _after_step(loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, histor
     log_every = loop.config.log_every
     if log_every and cursor.batch % log_every == 0:
         loss = float(carry.totals["loss"])
-        end = min(cursor.batch * loop.batch_size, loop.n)
+        _, end = loop.batch_rows(cursor.batch)
         logged_loss, logged_n = cursor.logged
         report = StepRecord(
             epoch=cursor.epoch + 1,

@@ -63,10 +63,9 @@ class ChunkedOutput:
             The class of the highest score of each row.
         """
         xp = backend.get_namespace(X, xp=xp)
-        h, cache = self.features_cached(params, X, xp=xp)
-        W, b = (params[name] for name in self.output_names)
-        lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size, xp=xp)
-        losses = lse - vocab.target_logits(h, W, b, y, xp=xp)
+        h, cache, W, b, lse, predicted, losses = self._output_in_chunks(
+            params, X, y, chunk_size, xp
+        )
         dh, dW, db = vocab.linear_cross_entropy_backward(
             h,
             W,
@@ -128,10 +127,9 @@ class ChunkedOutput:
             The class of the highest score of each row.
         """
         xp = backend.get_namespace(X, xp=xp)
-        h, cache = self.features_cached(params, X, xp=xp)
-        W, b = (params[name] for name in self.output_names)
-        lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size, xp=xp)
-        losses = lse - vocab.target_logits(h, W, b, y, xp=xp)
+        h, cache, W, b, lse, predicted, losses = self._output_in_chunks(
+            params, X, y, chunk_size, xp
+        )
         sample = vocab.SampledClasses(sampled, log_q)
         _, dh, dW, db = vocab.sampled_softmax_with_grad(h, W, b, y, sample, weight=weight, xp=xp)
         if not self.has_hidden_layers:
@@ -173,10 +171,23 @@ class ChunkedOutput:
             The class of the highest score of each row.
         """
         xp = backend.get_namespace(X, xp=xp)
-        h, _ = self.features_cached(params, X, xp=xp)
+        *_, predicted, losses = self._output_in_chunks(params, X, y, chunk_size, xp)
+        return losses, predicted
+
+    def _output_in_chunks(
+        self, params: Params, X: Any, y: Any, chunk_size: int | None, xp: ModuleType
+    ) -> tuple[Any, ...]:
+        """Run the forward pass with the output layer over chunks of classes.
+
+        Returns ``(h, cache, W, b, lse, predicted, losses)``: the output layer's input and
+        the cache below it, its weights, each row's log-sum-exp and arg-max, and the
+        per-example cross-entropy (unweighted).
+        """
+        h, cache = self.features_cached(params, X, xp=xp)
         W, b = (params[name] for name in self.output_names)
         lse, predicted = vocab.linear_logsumexp(h, W, b, chunk_size=chunk_size, xp=xp)
-        return lse - vocab.target_logits(h, W, b, y, xp=xp), predicted
+        losses = lse - vocab.target_logits(h, W, b, y, xp=xp)
+        return h, cache, W, b, lse, predicted, losses
 
     def _grads_below(
         self, params: Params, cache: Any, dh: Any, dW: Any, db: Any, xp: ModuleType
