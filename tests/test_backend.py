@@ -420,13 +420,17 @@ def test_features_of_any_real_dtype_train_in_float32_on_every_backend(
 ):
     """softreg trains in float32 everywhere: features of another dtype are converted once,
     so every backend gives what float32 features give (not an error on one, float64
-    parameters on another)."""
+    parameters on another). uint8 features are image bytes, read as torchvision's ToTensor
+    reads them: divided by 255."""
     X, y, _, _ = blobs
-    X = (X * 10).astype(dtype) if np.issubdtype(dtype, np.integer) else X.astype(dtype)
+    X = (X * 10 + 128).astype(dtype) if np.issubdtype(dtype, np.integer) else X.astype(dtype)
     config = TrainConfig(epochs=2, batch_size=32, backend=backend_name, device=backend_device)
     model = SoftmaxRegression(num_inputs=5, num_outputs=3)
     got = fit(model, (X, y), None, config)
-    want = fit(model, (X.astype(np.float32), y), None, config)
+    features = X.astype(np.float32)
+    if dtype == np.uint8:
+        features /= np.float32(255)
+    want = fit(model, (features, y), None, config)
     for name in ("W", "b"):
         assert host(got.params[name]).dtype == np.float32
         np.testing.assert_array_equal(host(got.params[name]), host(want.params[name]))

@@ -16,6 +16,7 @@ standard lacks is in :mod:`softreg.array_extras`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ class Backend:
         """
         return asarray(x, self.xp, device=self.device)
 
-    def compile(self, fn: Callable[..., Any]) -> Compiled:
+    def compile(self, fn: Callable[..., Any], *, donate_argnums: tuple[int, ...] = ()) -> Compiled:
         """Return ``fn`` ready to call repeatedly, compiled where the library compiles.
 
         ``jax.jit`` for JAX, ``tf.function`` (a graph) for TensorFlow, ``fn`` as it is for
@@ -106,6 +107,10 @@ class Backend:
         ----------
         fn : callable
             A pure function of arrays and dicts of arrays.
+        donate_argnums : tuple of int
+            Arguments whose arrays the caller hands over (JAX reuses their buffers for the
+            results; the caller must not use them again). Other libraries need no promise:
+            their compiled functions return new arrays and eager ones update in place.
 
         Returns
         -------
@@ -115,7 +120,7 @@ class Backend:
         if self.name == "jax":
             import jax
 
-            return Compiled(fn, jax.jit)
+            return Compiled(fn, functools.partial(jax.jit, donate_argnums=donate_argnums))
         if self.name == "tensorflow":
             import tensorflow as tf
 

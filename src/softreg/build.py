@@ -19,7 +19,7 @@ from softreg.errors import ConfigError
 from softreg.history import TrainState
 from softreg.limits import check_fits_in_memory
 from softreg.models import MODELS
-from softreg.standardise import fit_scaling
+from softreg.standardise import as_features, fit_scaling
 from softreg.validation import checked_sample_weight
 
 
@@ -68,6 +68,8 @@ def make_model(
         model = MODELS[config.model](sigma=config.sigma, **shape)
     check_trainable(model, config)  # before the statistics: they take a pass over the data
     weights = checked_sample_weight(sample_weight, X_train.shape[0])
+    if config.input_scaling != "none":  # statistics of the features the model will see
+        X_train = as_features(X_train, np)
     mean, scale = fit_scaling(X_train, config.input_scaling, sample_weight=weights)
     return replace(model, input_mean=mean, input_scale=scale)
 

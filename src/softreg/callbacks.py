@@ -37,8 +37,15 @@ class Callback:
             (whose ``epoch`` and ``batch`` say how many steps are left).
         """
 
+    #: Steps between two calls of :meth:`on_progress`, at most (0: no calls). Read once,
+    #: after :meth:`on_train_begin`, which may set it from the number of steps.
+    progress_every: int = 0
+
     def on_step_end(self, step: int, epoch: int) -> None:
         """Act after a step: called after every optimiser step.
+
+        A callback that overrides this hook makes training come back to Python after every
+        step; to follow progress, :meth:`on_progress` costs less.
 
         Parameters
         ----------
@@ -46,6 +53,20 @@ class Callback:
             Optimiser steps done in the whole run, this one included.
         epoch : int
             The epoch the step belongs to, 0-based.
+        """
+
+    def on_progress(self, step: int, epoch: int) -> None:
+        """Follow the steps: called after a run of at most ``progress_every`` steps.
+
+        Cheaper than :meth:`on_step_end`: training runs the steps in between without
+        coming back to Python (a compiled loop on JAX and TensorFlow).
+
+        Parameters
+        ----------
+        step : int
+            Optimiser steps done in the whole run so far.
+        epoch : int
+            The epoch of the last of them, 0-based.
         """
 
     def on_log(self, record: StepRecord, history: History) -> None:

@@ -1,13 +1,15 @@
 """What ``fit`` sets up once, before its first step.
 
-The data checked and moved to the device, standardised; the step and the evaluation
-compiled; the batch geometry and this rank's place in it.
+The data checked and moved to the device, standardised (uint8 images stay bytes, converted
+batch by batch); the step, the segment loop and the evaluation compiled; the batch geometry
+and this rank's place in it.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,7 @@ from softreg import backend
 from softreg.build import check_trainable
 from softreg.config import TrainConfig
 from softreg.protocols import Communicator, Model
+from softreg.segment import compiled_segment
 from softreg.step import StepRules, evaluation_sums, sampling_proposal, train_step
 from softreg.validation import checked_sample_weight, to_device
 
@@ -32,12 +35,14 @@ class Loop:
 
     config: TrainConfig
     be: backend.Backend
-    X: Any  # (n_samples, n_features), standardised, on the device
+    X: Any  # (n_samples, n_features) on the device: standardised float32, or uint8 bytes
     y: Any  # (n_samples,)
     test: tuple[Any, Any] | None
     weight: Any  # (n_samples,) float32 on the device, or None
     proposal: tuple[np.ndarray, Any] | None  # the sampled softmax's, or None
-    step_fn: backend.Compiled
+    rules: StepRules
+    step_fn: backend.Compiled  # one step: fn(carry, X, y, idx, inputs) -> carry
+    segment_fn: backend.Compiled | None  # compiled backends: a segment's full batches
     eval_fn: backend.Compiled
     batch_size: int
     shard: tuple[int, int]  # (rank, ranks): this rank takes batch[rank::ranks]
@@ -76,7 +81,8 @@ class Loop:
     @property
     def compiled(self) -> tuple[backend.Compiled, ...]:
         """The compiled functions, whose compile time is not training time."""
-        return self.step_fn, self.eval_fn
+        compiled = (self.step_fn, self.eval_fn)
+        return compiled + ((self.segment_fn,) if self.segment_fn is not None else ())
 
 
 def prepare(
@@ -124,24 +130,30 @@ def prepare(
     # The model's input standardisation is applied to the data once, here, rather than at
     # every step: the steps and evaluations see the same model without it, on inputs
     # already standardised (the same float32 arithmetic, so the same numbers). It is
-    # training work: its time counts in seconds_train.
+    # training work: its time counts in seconds_train. uint8 images stay bytes instead,
+    # a quarter of the memory, and the step converts each batch (the same arithmetic).
     started = time.perf_counter()
-    X = model.scale_inputs(X)
-    test = (model.scale_inputs(test[0]), test[1]) if test is not None else None
-    model = model.without_input_scaling()
+    X, step_model = _standardised(model, X, be)
+    eval_model = model
+    if test is not None:
+        test_X, eval_model = _standardised(model, test[0], be)
+        test = (test_X, test[1])
     seconds_scaling = time.perf_counter() - started
     weight = checked_sample_weight(sample_weight, X.shape[0])
     # Divergence is caught at the step it happens and the state from before that step kept.
-    # Eager steps (NumPy, PyTorch) update in place, so they check the loss before the update;
-    # compiled ones (JAX, TensorFlow) return new arrays, so the old ones are still there.
+    # NumPy updates in place and reads the loss for free: its step checks first. The others
+    # would wait for the device at every read: their steps keep the state on the device once
+    # a loss is not finite (freeze), and fit looks once per segment.
     rules = StepRules(
-        model,
+        step_model,
         config.sgd(),
         config.softmax,
         config.chunk_size,
-        check_loss=be.mutable,
+        check_loss=be.name == "numpy",
+        freeze=be.name != "numpy",
         all_reduce=communicator.all_reduce_sum if communicator else None,
     )
+    batch_size = X.shape[0] if config.optimizer == "gd" else config.batch_size
     # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
     eval_chunk = config.chunk_size or (None if config.sampled else 0)
     return Loop(
@@ -151,10 +163,31 @@ def prepare(
         y=y,
         test=test,
         weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
-        proposal=sampling_proposal(config, model, train[1], be),
-        step_fn=be.compile(functools.partial(train_step, rules)),
-        eval_fn=be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk)),
-        batch_size=X.shape[0] if config.optimizer == "gd" else config.batch_size,
+        proposal=sampling_proposal(config, step_model, train[1], be),
+        rules=rules,
+        step_fn=be.compile(functools.partial(train_step, rules), donate_argnums=(0,)),
+        segment_fn=None if be.mutable else compiled_segment(rules, be, batch_size),
+        eval_fn=be.compile(functools.partial(evaluation_sums, eval_model, chunk_size=eval_chunk)),
+        batch_size=batch_size,
         shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
         seconds_scaling=seconds_scaling,
     )
+
+
+def _standardised(model: Model, X: Any, be: backend.Backend) -> tuple[Any, Model]:
+    """Return ``X`` standardised once and the model that takes it.
+
+    uint8 images stay bytes, flattened, for the model with its standardisation; other
+    inputs are standardised here, for the model without it. TensorFlow's graphs divide by
+    a constant as a multiplication by its inverse, an ulp away from the division done here:
+    there, images stay bytes only when the model does not standardise them.
+    """
+    exact_in_step = be.name != "tensorflow" or model.input_scaling == "none"
+    if _is_bytes(X) and exact_in_step:
+        return backend.get_namespace(X).reshape(X, (X.shape[0], model.num_inputs)), model
+    return model.scale_inputs(X), model.without_input_scaling()
+
+
+def _is_bytes(X: Any) -> bool:
+    """Return whether ``X`` holds uint8 values (of any backend)."""
+    return re.search(r"\buint8\b", str(X.dtype)) is not None

@@ -74,6 +74,7 @@ class ProgressBar(Callback):
         self.stream = stream or sys.stdout
         self.bar_enabled = sys.stderr.isatty() if bar is None else bar
         self._bar: Any = None
+        self._step = 0  # steps done when the bar last moved
         self.epochs = 0
         self.steps_per_epoch = 0
 
@@ -89,11 +90,16 @@ class ProgressBar(Callback):
             self._bar = tqdm(
                 total=remaining, unit="step", leave=False, dynamic_ncols=True, file=sys.stderr
             )
+            # About 50 updates an epoch: enough to watch, few enough to keep the steps of a
+            # compiled backend together.
+            self.progress_every = max(1, steps_per_epoch // 50)
+            self._step = state.step
 
-    def on_step_end(self, step: int, epoch: int) -> None:
-        """Advance the bar by one step."""
+    def on_progress(self, step: int, epoch: int) -> None:
+        """Advance the bar to ``step``."""
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(step - self._step)
+            self._step = step
 
     def on_log(self, record: StepRecord, history: History) -> None:
         """Print the running-loss line."""

@@ -123,7 +123,7 @@ class Checkpointer(Callback):
         new_run: bool,
     ):
         self.path, self.model, self.config, self.new_run = path, model, config, new_run
-        self.class_names, self.n = data.class_names, data.X_train.shape[0]
+        self.class_names, self.n = data.class_names, len(data.y_train)
         self.checkpoint_every = checkpoint_every
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its data order)
 

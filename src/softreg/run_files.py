@@ -174,8 +174,8 @@ def check_checkpoint_continues(
         Its step does not count its epochs and batches, its data order is not the one this
         installation computes, or it was written for other classes.
     """
-    _check_position(saved, config, data.X_train.shape[0], path)
-    _check_data_order(saved, config, data.X_train.shape[0], path)
+    _check_position(saved, config, len(data.y_train), path)
+    _check_data_order(saved, config, len(data.y_train), path)
     if saved.class_names != data.class_names:
         raise RunDirError(
             f"{path}: written for the classes "

@@ -125,7 +125,7 @@ def train_run(
     if options.writes:
         directory.check()
     run = _prepare(directory, config, options, wall_start)
-    model = make_model(config, run.data.X_train, run.data.num_classes)  # may refuse the data
+    model = make_model(config, run.data.train_inputs, run.data.num_classes)  # may refuse the data
     with directory:
         return _train_in(run, _Start(model))
 
@@ -262,7 +262,7 @@ def _resumed_start(saved: Checkpoint | None, run: _Run) -> _Start:
     """Return where a resumed run starts: its checked checkpoint, or the beginning."""
     data = run.data
     if saved is None:  # stopped before the first checkpoint: start again
-        return _Start(make_model(run.config, data.X_train, data.num_classes))
+        return _Start(make_model(run.config, data.train_inputs, data.num_classes))
     check_checkpoint_continues(saved, run.config, data, run.directory.path / CHECKPOINT_FILE)
     return _Start(saved.model, saved.state, saved.history)
 
@@ -272,8 +272,8 @@ def _train_in(run: _Run, start: _Start) -> RunResult:
     try:
         result = fit(
             start.model,
-            (run.data.X_train, run.data.y_train),
-            (run.data.X_test, run.data.y_test),
+            (run.data.train_inputs, run.data.y_train),
+            (run.data.test_inputs, run.data.y_test),
             run.config,
             callbacks=_hooks(run, start),
             state=start.state,

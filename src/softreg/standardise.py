@@ -14,15 +14,18 @@ plus a floor: on raw pixels that conditions SGD far better). The numbers belong 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
+from softreg import backend
 from softreg.errors import ConfigError
 
 __all__ = [
     "SCALE_FLOOR",
+    "as_features",
     "as_scaling",
     "feature_stats",
     "fit_scaling",
@@ -31,6 +34,49 @@ __all__ = [
 ]
 
 SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are not blown up
+
+
+# What each byte means as a feature: b / 255 in float32 (true division, as ToTensor does it).
+_BYTE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def as_features(X: Any, xp: Any) -> Any:
+    """Return inputs as float32 features: uint8 image bytes in [0, 1], others converted.
+
+    uint8 inputs are images, read as torchvision's ``ToTensor`` (and the book) reads them:
+    ``X / 255`` in float32, so the features are bit-identical to a PyTorch pipeline's. The
+    bytes are looked up in a table of the 256 values that NumPy divides, so every library
+    gives the same bits (XLA would multiply by the reciprocal instead, an ulp off). Other
+    dtypes are converted to float32 as they are.
+
+    Parameters
+    ----------
+    X : array
+        Inputs of any shape, of namespace ``xp``.
+    xp : module
+        The array namespace.
+
+    Returns
+    -------
+    array
+        ``X`` itself when float32, else a new float32 array of its shape.
+    """
+    if X.dtype == xp.float32:
+        return X
+    if X.dtype != xp.uint8:
+        return xp.astype(X, xp.float32)
+    if "torch" in xp.__name__:  # eager on a device: copied there once, not every step
+        table = _byte_values(xp, backend.device(X))
+    else:  # a constant of the compiled program (JAX, TensorFlow), or NumPy's own array
+        table = backend.asarray(_BYTE_VALUES, xp)
+    flat = xp.take(table, xp.astype(xp.reshape(X, (-1,)), xp.int32), axis=0)
+    return xp.reshape(flat, tuple(X.shape))
+
+
+@functools.lru_cache(maxsize=16)
+def _byte_values(xp: Any, device: Any) -> Any:
+    """Return the byte table on a PyTorch ``device``, copied there once."""
+    return backend.asarray(_BYTE_VALUES, xp, device=device)
 
 
 def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ import numpy as np
 
 from softreg import backend, ops, sampling
 from softreg.config import TrainConfig
-from softreg.optim import SGD, scheduled_lr
+from softreg.halt import Halt, freeze_unless_finite
+from softreg.optim import SGD
 from softreg.protocols import Model, Params
 
 # Keeps the sampled softmax's draws apart from other (seed, epoch, ...) random streams.
@@ -54,7 +55,12 @@ class StepRules:
         > 0: the output layer over chunks of that many classes, never forming the logits.
     check_loss : bool
         Raise :class:`NonFiniteLoss` before updating anything when the batch's loss is not
-        finite (eager backends: they update in place, so the check must come first).
+        finite (NumPy: it updates in place and reads the loss on the host for free).
+    freeze : bool
+        Keep the state as it was when the batch's loss is not finite, and from then on,
+        recording that loss and the steps taken before it in :attr:`Carry.halt`: divergence
+        is seen without reading the loss on the host at every step (compiled steps, and
+        PyTorch, whose host reads would wait for the device).
     all_reduce : callable or None
         A data-parallel run's sum over ranks (:meth:`Communicator.all_reduce_sum`).
     """
@@ -64,6 +70,7 @@ class StepRules:
     softmax: str = "stable"
     chunk_size: int = 0
     check_loss: bool = False
+    freeze: bool = False
     all_reduce: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
@@ -80,11 +87,14 @@ class Carry(NamedTuple):
         The epoch's sums so far, 0-d arrays: ``loss`` (summed per-example loss) and
         ``correct`` (number of correct predictions), computed before each update as the
         book does.
+    halt : Halt or None
+        Where the steps stopped being finite, when the rules ``freeze``; else None.
     """
 
     params: Params
     opt_state: dict[str, Any]
     totals: dict[str, Any]
+    halt: Halt | None = None
 
 
 class StepInputs(NamedTuple):
@@ -134,7 +144,8 @@ def train_step(
     Carry
         The new parameters and optimiser state, and ``totals`` with this batch's summed loss
         and correct count added. With ``rules.all_reduce`` the gradient, loss and count are
-        the whole batch's, on every rank.
+        the whole batch's, on every rank. With ``rules.freeze``, the carry given when this
+        batch's loss, or an earlier one's, was not finite (with ``halt`` recording it).
 
     Raises
     ------
@@ -154,12 +165,16 @@ def train_step(
         )
     if rules.check_loss and not math.isfinite(float(batch_loss)):
         raise NonFiniteLoss(float(batch_loss))
+    # Freezing needs the old state after the update: it may not be updated in place.
     params, opt_state = rules.optimizer.update(
-        carry.params, grads, carry.opt_state, donate=True, lr=inputs.lr
+        carry.params, grads, carry.opt_state, donate=not rules.freeze, lr=inputs.lr
     )
     totals = carry.totals
+    # The sums keep their dtypes (a compiled loop's carry may not change them).
+    correct = xp.astype(correct, totals["correct"].dtype)
     totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
-    return Carry(params, opt_state, totals)
+    new = Carry(params, opt_state, totals, carry.halt)
+    return freeze_unless_finite(carry, new, batch_loss, xp=xp) if rules.freeze else new
 
 
 def _losses_and_grads(
@@ -279,71 +294,30 @@ def sampling_proposal(
     return probs, be.asarray(np.log(probs).astype(np.float32))
 
 
-def sampled_classes(
-    proposal: tuple[np.ndarray, Any] | None,
-    config: TrainConfig,
-    epoch: int,
-    batch: int,
-    be: backend.Backend,
-) -> dict[str, Any] | None:
-    """Return a step's sampled classes (:attr:`StepInputs.sampled`), or None without them.
+def draw_sampled(probs: np.ndarray, config: TrainConfig, epoch: int, batch: int) -> np.ndarray:
+    """Return the classes the sampled softmax uses at one step (:attr:`StepInputs.sampled`).
 
     The classes are drawn from ``(seed, epoch, batch)`` alone, so that a resumed run draws
     what the uninterrupted one would have.
 
     Parameters
     ----------
-    proposal : tuple or None
-        What :func:`sampling_proposal` returned.
+    probs : ndarray, shape (n_classes,)
+        The distribution to draw from (what :func:`sampling_proposal` returned first).
     config : TrainConfig
         The run's configuration (its ``seed`` and ``sampled``).
     epoch : int
         The epoch, 0-based.
     batch : int
         The batch within the epoch, 1-based.
-    be : Backend
-        Where the classes go.
 
     Returns
     -------
-    dict or None
-        ``{"classes": (config.sampled,) int array, "log_q": (n_classes,) float32 array}``.
+    ndarray, shape (config.sampled,)
+        The classes, integers.
     """
-    if proposal is None:
-        return None
-    probs, log_q = proposal
     rng = np.random.default_rng((config.seed, epoch, batch, _SAMPLING_STREAM))
-    classes = be.asarray(sampling.draw_classes(probs, config.sampled, rng))
-    return {"classes": classes, "log_q": log_q}
-
-
-def step_lr(config: TrainConfig, step: int, total_steps: int, be: backend.Backend) -> Any:
-    """Return step ``step``'s (0-based) learning rate (:attr:`StepInputs.lr`).
-
-    Under a schedule, a float32 0-d array on the device (an array, not a number, so that a
-    compiled step is traced once, not once per value); with a constant rate, None (the
-    optimiser's own rate).
-
-    Parameters
-    ----------
-    config : TrainConfig
-        The run's configuration (its ``lr`` and ``lr_schedule``).
-    step : int
-        Optimiser steps done before this one.
-    total_steps : int
-        The steps the schedule spans (epochs times batches per epoch).
-    be : Backend
-        Where the rate goes.
-
-    Returns
-    -------
-    array or None
-        The rate as a float32 0-d array, or None for a constant rate.
-    """
-    if config.lr_schedule == "constant":
-        return None
-    lr = scheduled_lr(config.lr, config.lr_schedule, step, total_steps)
-    return be.asarray(np.asarray(lr, dtype=np.float32))
+    return sampling.draw_classes(probs, config.sampled, rng)
 
 
 def evaluation_sums(

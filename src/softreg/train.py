@@ -5,9 +5,10 @@ Progress bars, live plots and run-directory files are callbacks that read what `
 epochs and steps done) is in a :class:`~softreg.history.TrainState`, and the data order of
 epoch ``e`` is a pure function of ``(seed, e)``, so a run can be checkpointed and continued.
 
-``fit`` reads top-down: :func:`_prepare` checks the data and builds the compiled step once;
-each epoch runs its steps (:func:`_train_epoch`), each step is checked for divergence
-(:func:`_take_step`) and followed by the reports it is due (:func:`_after_step`); the epoch
+``fit`` reads top-down: :func:`~softreg.prepare.prepare` checks the data and builds the
+compiled step once; each epoch runs its steps (:func:`_train_epoch`) in segments between the
+moments something is due (:func:`_segment_end`); each segment is checked once for divergence
+(:func:`_take_steps`) and followed by the reports it is due (:func:`_after_steps`); the epoch
 ends with the evaluation and its record (:func:`_end_epoch`).
 """
 
@@ -32,13 +33,8 @@ from softreg.evaluation import evaluate_in_chunks
 from softreg.history import EpochRecord, FitResult, History, StepRecord, TrainState
 from softreg.prepare import Loop, prepare
 from softreg.protocols import Communicator, Model
-from softreg.step import (
-    Carry,
-    NonFiniteLoss,
-    StepInputs,
-    sampled_classes,
-    step_lr,
-)
+from softreg.segment import EpochPlan, epoch_plan, run_segment
+from softreg.step import Carry
 from softreg.validation import check_resumable, start_fingerprint
 
 
@@ -129,6 +125,7 @@ def fit(  # noqa: PLR0913 - the data, the configuration and where to start, all 
         tuple(callbacks), checkpoint_every, loop.compiled, state.seconds + loop.seconds_scaling
     )
     clock.notify("on_train_begin", config, loop.steps_per_epoch, state)
+    clock.ask_progress()
     # The loop updates its arrays in place (donated to the optimiser): work on copies, so the
     # caller's state, and the snapshots handed out, never change.
     xp = loop.be.xp
@@ -175,6 +172,15 @@ class _Clock:
         self.compiled = compiled
         self.callback_seconds = 0.0
         self.start = time.perf_counter() - seconds_before
+        # A callback that overrides on_step_end is called after every step: the steps then
+        # go one at a time. Progress comes as often as the most eager callback asks.
+        self.every_step = any(type(cb).on_step_end is not Callback.on_step_end for cb in callbacks)
+        self.progress_every = 0
+
+    def ask_progress(self) -> None:
+        """Read how often the callbacks want progress (set in their ``on_train_begin``)."""
+        wanted = [cb.progress_every for cb in self.callbacks if cb.progress_every > 0]
+        self.progress_every = min(wanted, default=0)
 
     def compile_seconds(self) -> float:
         """Return the seconds spent compiling so far (not training time)."""
@@ -202,69 +208,98 @@ def _train_epoch(
     *,
     resume: TrainState | None,
 ) -> Carry:
-    """Run the steps of epoch ``cursor.epoch``, from where ``resume`` stopped if given."""
+    """Run the steps of epoch ``cursor.epoch``, from where ``resume`` stopped if given.
+
+    The steps go in segments, each ending where something is due (:func:`_segment_end`).
+    """
     config, n = loop.config, loop.n
-    # The permutation crosses to the device once per epoch; batches are slices of it.
     full_batch = config.optimizer == "gd"
     order = (
         np.arange(n) if full_batch else epoch_permutation(n, seed=config.seed, epoch=cursor.epoch)
     )
-    order = loop.be.asarray(order)
     first_batch, totals, cursor.logged = 1, _zero_sums(loop), (0.0, 0)
     if resume is not None and resume.epoch_sums is not None:  # continue mid-epoch
         first_batch, cursor.logged = resume.batch + 1, resume.logged
         totals = backend.tree_map(lambda v: loop.be.asarray(np.asarray(v)), resume.epoch_sums)
     carry = carry._replace(totals=totals)
-    for batch in range(first_batch, loop.steps_per_epoch + 1):
-        cursor.batch = batch
-        carry = _take_step(loop, clock, carry, cursor, order, history)
-        cursor.step += 1
-        _after_step(loop, clock, carry, cursor, history)
+    # The epoch's order, rates and sampled classes cross to the device once.
+    plan = epoch_plan(loop, cursor.epoch, order, first_step=cursor.step - first_batch + 1)
+    batch = first_batch
+    while batch <= loop.steps_per_epoch:
+        last = _segment_end(loop, clock, cursor, batch)
+        carry = _take_steps(loop, clock, carry, cursor, plan, (batch, last), history)
+        _after_steps(loop, clock, carry, cursor, history)
+        batch = last + 1
     return carry
 
 
-def _take_step(
-    loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, order: Any, history: History
-) -> Carry:
-    """Take the step of batch ``cursor.batch`` and return the new carry.
+def _segment_end(loop: Loop, clock: _Clock, cursor: _Cursor, batch: int) -> int:
+    """Return the last batch of the segment that starts at ``batch``.
 
-    On a loss that is not finite, raise a :class:`DivergenceError` that keeps the state from
-    before the step.
+    The first batch from ``batch`` on after which something is due: a step hook, a
+    running-loss report, a checkpoint, a progress update or the epoch's end.
     """
-    config, be = loop.config, loop.be
-    begin, end = loop.batch_rows(cursor.batch)
-    rank, ranks = loop.shard
-    idx = order[begin:end] if ranks == 1 else order[begin:end][rank::ranks]
-    inputs = StepInputs(
-        weight=loop.weight,
-        sampled=sampled_classes(loop.proposal, config, cursor.epoch, cursor.batch, be),
-        lr=step_lr(config, cursor.step, loop.total_steps, be),
-    )
-    try:
-        new = loop.step_fn(carry, loop.X, loop.y, idx, inputs)
-        # One scalar read per step (eager steps have read their batch loss).
-        loss = 0.0 if be.mutable else float(new.totals["loss"])
-    except NonFiniteLoss as exc:
-        loss = exc.loss
-    if math.isfinite(loss):
-        return new
-    good = _snapshot(
-        loop, clock, carry, cursor, batch=cursor.batch - 1, copy=False, sums=cursor.batch > 1
-    )
-    message = divergence.divergence_message(
-        config, cursor.epoch, cursor.batch, cursor.step + 1, loss
-    )
-    raise DivergenceError(message, state=good, history=history, step=cursor.step + 1)
+    if clock.every_step:
+        return batch
+    offset = cursor.step - batch + 1  # steps of the run done after batch b: offset + b
+    ends = [loop.steps_per_epoch]
+    if loop.config.log_every:
+        ends.append(_next_multiple(batch, loop.config.log_every))
+    for every in (clock.checkpoint_every, clock.progress_every):
+        if every:
+            ends.append(_next_multiple(offset + batch, every) - offset)
+    return min(ends)
 
 
-def _after_step(loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History) -> None:
-    """Give the callbacks what this step is due.
+def _next_multiple(value: int, every: int) -> int:
+    """Return the smallest multiple of ``every`` that is >= ``value``."""
+    return -(-value // every) * every
 
-    The step's end; the running loss every ``log_every`` batches; a checkpoint every
+
+def _take_steps(
+    loop: Loop,
+    clock: _Clock,
+    carry: Carry,
+    cursor: _Cursor,
+    plan: EpochPlan,
+    batches: tuple[int, int],
+    history: History,
+) -> Carry:
+    """Take the steps of ``batches`` (first and last, 1-based) and return the new carry.
+
+    When a loss was not finite, raise a :class:`DivergenceError` that keeps the state from
+    before that step: one look at the record the steps kept on the device.
+    """
+    first, last = batches
+    carry = run_segment(loop, carry, plan, first, last)
+    halt = carry.halt
+    if halt is not None and not math.isfinite(loss := float(halt.loss)):
+        kept = int(halt.steps)
+        cursor.batch, cursor.step = first + kept, cursor.step + kept
+        good = _snapshot(
+            loop, clock, carry, cursor, batch=cursor.batch - 1, copy=False, sums=cursor.batch > 1
+        )
+        message = divergence.divergence_message(
+            loop.config, cursor.epoch, cursor.batch, cursor.step + 1, loss
+        )
+        raise DivergenceError(message, state=good, history=history, step=cursor.step + 1)
+    cursor.batch, cursor.step = last, cursor.step + last - first + 1
+    return carry
+
+
+def _after_steps(
+    loop: Loop, clock: _Clock, carry: Carry, cursor: _Cursor, history: History
+) -> None:
+    """Give the callbacks what the segment's last step is due.
+
+    The step's end (segments are single steps when a callback asks for every one), the
+    progress, the running loss every ``log_every`` batches, a checkpoint every
     ``checkpoint_every`` steps.
     """
-    if clock.callbacks:
+    if clock.every_step:
         clock.notify("on_step_end", cursor.step, cursor.epoch)
+    if clock.progress_every:
+        clock.notify("on_progress", cursor.step, cursor.epoch)
     log_every = loop.config.log_every
     if log_every and cursor.batch % log_every == 0:
         loss = float(carry.totals["loss"])
@@ -355,7 +390,7 @@ def _snapshot(
 def _zero_sums(loop: Loop) -> dict[str, Any]:
     xp, device = loop.be.xp, loop.be.device
     return {
-        "loss": xp.zeros((), dtype=loop.X.dtype, device=device),
+        "loss": xp.zeros((), dtype=xp.float32, device=device),
         "correct": xp.zeros((), dtype=xp.int32, device=device),
     }
 

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from softreg.data.catalog import DataError
+from softreg.standardise import as_features
 
 __all__ = [
     "Dataset",
@@ -66,6 +67,18 @@ class LabelledData(Protocol):
     @property
     def y_test(self) -> np.ndarray:
         """Test labels, int64 ``(n_test,)``, values in ``[0, num_classes)``."""
+
+    @property
+    def train_inputs(self) -> np.ndarray:
+        """Training inputs as stored: uint8 images, or the float32 features ``X_train``.
+
+        What training reads (models read uint8 images as ``X_train`` holds them, ``/ 255``
+        in float32, batch by batch: a quarter of the memory of ``X_train``).
+        """
+
+    @property
+    def test_inputs(self) -> np.ndarray:
+        """Test inputs as stored, as :attr:`train_inputs`."""
 
     @property
     def source(self) -> Path | str:
@@ -156,6 +169,16 @@ class Dataset:
         return to_features(self.test_images)
 
     @property
+    def train_inputs(self) -> np.ndarray:
+        """Training images as stored, uint8 ``(n_train, height, width)``."""
+        return self.train_images
+
+    @property
+    def test_inputs(self) -> np.ndarray:
+        """Test images as stored, uint8 ``(n_test, height, width)``."""
+        return self.test_images
+
+    @property
     def y_train(self) -> np.ndarray:
         """Training labels, int64 ``(n_train,)``: the array ``train_labels``."""
         return self.train_labels
@@ -211,6 +234,16 @@ class TabularDataset:
         return len(self.class_names)
 
     @property
+    def train_inputs(self) -> np.ndarray:
+        """Training features, the array ``X_train``."""
+        return self.X_train
+
+    @property
+    def test_inputs(self) -> np.ndarray:
+        """Test features, the array ``X_test``."""
+        return self.X_test
+
+    @property
     def train_labels(self) -> np.ndarray:
         """Training labels, int64 ``(n_train,)``: the array ``y_train``."""
         return self.y_train
@@ -244,8 +277,7 @@ def to_features(images: np.ndarray) -> np.ndarray:
     """
     # (n, h*w) spelled out: reshape(n, -1) cannot infer the width when n is 0.
     width = int(np.prod(images.shape[1:]))
-    features = images.reshape(len(images), width).astype(np.float32)  # fresh C-order copy
-    features /= np.float32(255)
+    features = as_features(images.reshape(len(images), width), np)  # a fresh C-order copy
     features.flags.writeable = False  # shared, cached: guard against in-place edits
     return features
 

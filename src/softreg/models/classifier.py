@@ -27,7 +27,7 @@ from softreg import array_extras, backend, ops
 from softreg.errors import ConfigError
 from softreg.models.chunked_output import ChunkedOutput
 from softreg.protocols import Params
-from softreg.standardise import as_scaling, scaling_kind
+from softreg.standardise import as_features, as_scaling, scaling_kind
 
 
 class Classifier(ChunkedOutput):
@@ -120,10 +120,13 @@ class Classifier(ChunkedOutput):
         Returns
         -------
         array, shape (n_samples, num_inputs)
-            ``(X - input_mean) / input_scale``, in ``X``'s namespace and on its device.
+            ``(X - input_mean) / input_scale`` in float32, in ``X``'s namespace and on its
+            device. uint8 inputs are image bytes, first read as torchvision's ``ToTensor``
+            reads them (``X / 255`` in float32); other dtypes are converted to float32.
         """
         xp = backend.get_namespace(X, xp=xp)
         X = xp.reshape(X, (X.shape[0], self.num_inputs))
+        X = as_features(X, xp)
         kind = self.input_scaling
         if kind == "none":
             return X
