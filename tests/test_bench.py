@@ -246,10 +246,38 @@ def test_bench_recipe_rejects_unknown_row(tmp_path):
     assert proc.returncode == 2 and "unknown rows" in proc.stderr
 
 
-def test_profile_epoch_smoke(tmp_path, data_root):
+def test_profile_epoch_fit_profile(tmp_path, data_root):
+    """The default report profiles softreg.fit: its times, then the top functions."""
+    out, text = tmp_path / "profile.json", tmp_path / "profile.txt"
+    proc = run(
+        "profile_epoch.py",
+        "--limit",
+        "600",
+        "--epochs",
+        "2",
+        "--top",
+        "5",
+        "--json",
+        str(out),
+        "--out",
+        str(text),
+        data_root=data_root,
+    )
+    report = json.loads(out.read_text())
+    assert report["backend"] == "numpy" and report["n_train"] == 600
+    assert len(report["epoch_seconds"]) == 2 and report["seconds_compile"] == 0
+    assert len(report["top_cumulative"]) == 5 and len(report["top_own"]) == 5
+    cumulative = [r["cumtime_ms_per_epoch"] for r in report["top_cumulative"]]
+    assert cumulative == sorted(cumulative, reverse=True)
+    assert any("softreg/train.py" in r["function"] for r in report["top_cumulative"])
+    assert text.read_text() == proc.stdout and "top 5 by own time" in proc.stdout
+
+
+def test_profile_epoch_pieces(tmp_path, data_root):
     out = tmp_path / "profile.json"
     proc = run(
         "profile_epoch.py",
+        "--pieces",
         "--limit",
         "1000",
         "--epochs",
