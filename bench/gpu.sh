@@ -128,9 +128,9 @@ phase recipe "$PY" "$REPO/bench/bench_recipe.py" "${COMMON[@]}" --rows "$ROWS" \
   --repeat "$REPEAT" --json "$WORK/recipe.json"
 phase mlp "$PY" "$REPO/bench/bench_mlp.py" "${COMMON[@]}" --rows softreg-torch,softreg-jax \
   --json "$WORK/mlp.json"
+SELECT="cuda or gpu"
 if ((TESTS)); then
   # On the CPU there are no GPU cases: the dry check runs the torch and jax cases instead.
-  SELECT="cuda or gpu"
   [[ "$DEVICE" == cpu ]] && SELECT="test_backend and (torch or jax)"
   phase tests "$PY" -m pytest -q -p no:cacheprovider -m "not slow" -k "$SELECT" \
     --junitxml "$WORK/tests.xml" "$REPO/tests"
@@ -138,7 +138,8 @@ fi
 
 # --- 5. the report --------------------------------------------------------------------------
 (IFS=,; echo "{${PHASES[*]}}") >"$WORK/phases.json"
-"$PY" "$REPO/bench/gpu_report.py" --work "$WORK" --json "$JSON" --device "$DEVICE" ||
+"$PY" "$REPO/bench/gpu_report.py" --work "$WORK" --json "$JSON" --device "$DEVICE" \
+  --tests-k "$SELECT" ||
   FAILED+=("report")
 if ((${#FAILED[@]})); then
   echo "gpu.sh: failed: ${FAILED[*]}" >&2

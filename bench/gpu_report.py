@@ -84,7 +84,7 @@ def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
-def build(work: Path, device: str) -> dict[str, Any]:
+def build(work: Path, device: str, tests_k: str | None = None) -> dict[str, Any]:
     """The report from the pieces in ``work``."""
     recipe, mlp = read_json(work / "recipe.json"), read_json(work / "mlp.json")
     recipe_rows = rows_of(recipe)
@@ -103,6 +103,7 @@ def build(work: Path, device: str) -> dict[str, Any]:
         },
         "mlp": {"config": mlp["config"] if mlp else None, "rows": rows_of(mlp)},
         "tests": test_counts(work / "tests.xml"),
+        "tests_selection": tests_k,
     }
 
 
@@ -132,8 +133,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append("tests: not run")
     else:
         lines.append(
-            f"tests (-k 'cuda or gpu'): {tests['passed']} passed, {tests['failures']} failed, "
-            f"{tests['errors']} errors, {tests['skipped']} skipped"
+            f"tests (-k {report['tests_selection']!r}): {tests['passed']} passed, "
+            f"{tests['failures']} failed, {tests['errors']} errors, {tests['skipped']} skipped"
         )
         lines += [f"  FAILED {test_id}" for test_id in tests["failed_ids"]]
     phases = report["phase_seconds"]
@@ -151,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True, help="gpu.sh's work directory")
     parser.add_argument("--json", type=Path, required=True, help="where the report goes")
     parser.add_argument("--device", default="cuda", help="the device the rows ran on")
+    parser.add_argument("--tests-k", default=None, help="the tests' -k selection")
     args = parser.parse_args(argv)
-    report = build(args.work, args.device)
+    report = build(args.work, args.device, args.tests_k)
     write_report(args.json, report)
     print(format_report(report))
     print(f"results: {args.json}")
