@@ -25,7 +25,8 @@ separated (the worker is this script with ``--worker ROW``; it prints one JSON l
     torch-concise, torch-inmemory, sklearn-logreg[-best], sklearn-sgd, softreg-best-linear:
                   the peers and the best-linear recipe (see bench/README.md)
 
-All rows train on the same float32 data (softreg.load_dataset), Fashion-MNIST, W ~ N(0, 0.01),
+All rows train on the same float32 data (softreg.load_dataset; jax-scan and the book's rows on
+the same images as uint8, converted as softreg converts them), Fashion-MNIST, W ~ N(0, 0.01),
 b = 0, minibatch SGD lr 0.1, batch 256, with the test accuracy computed after every epoch.
 
 ``--device cuda`` (or ``gpu``) runs the rows that can take a device (DEVICE_ROWS: softreg-torch,
