@@ -11,8 +11,11 @@ Rows, each run in a fresh Python process of its own (this script with ``--worker
                      CrossEntropyLoss, torch.optim.SGD(lr 0.01, momentum 0.5), the running
                      loss every 300 batches, test accuracy after every epoch
     softreg-numpy    softreg.fit with the same recipe (TrainConfig(model="mlp", ...)), NumPy
-    softreg-torch    the same call with backend="torch" (CPU)
-    softreg-jax      the same call with backend="jax" (CPU; compile time reported apart)
+    softreg-torch    the same call with backend="torch"
+    softreg-jax      the same call with backend="jax" (compile time reported apart)
+
+``--device cuda`` (or ``gpu``) runs lecture-pytorch (the model and each batch moved to the GPU),
+softreg-torch and softreg-jax on the first GPU, and reports softreg-numpy as skipped.
 
 Per row: training seconds (all epochs, including the per-epoch test evaluation), whole-process
 seconds, peak RSS and final test accuracy; then the speed-up of each softreg row over the
@@ -51,6 +54,8 @@ from _harness import (
 ROWS = ("lecture-pytorch", "softreg-numpy", "softreg-torch", "softreg-jax")
 NEEDS = {"lecture-pytorch": "torch", "softreg-torch": "torch", "softreg-jax": "jax"}
 FIT_BACKENDS = {"softreg-numpy": "numpy", "softreg-torch": "torch", "softreg-jax": "jax"}
+DEVICE_ROWS = ("lecture-pytorch", "softreg-torch", "softreg-jax")  # the rows a GPU can run
+DEVICES = ("cpu", "cuda", "gpu")
 RECIPE = {"batch_size": 64, "lr": 0.01, "momentum": 0.5, "hidden": (512, 256, 128, 64)}
 GOAL_SPEEDUP = 3.0
 GOAL_ACC_PP = 0.3
@@ -64,8 +69,9 @@ def load_mnist(data_dir: str | None, limit: int | None):
     return data, slice(0, limit)
 
 
-def train_lecture(data, rows: slice, epochs: int) -> dict:
-    """The lecture's program, line for line where it matters for time and accuracy."""
+def train_lecture(data, rows: slice, epochs: int, device: str = "cpu") -> dict:
+    """The lecture's program, line for line where it matters for time and accuracy (on a GPU:
+    the model and each batch moved there, ``.to(device)``)."""
     import torch
     import torch.nn.functional as F
     from PIL import Image
@@ -120,7 +126,8 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
         shuffle=False,
         batch_size=RECIPE["batch_size"],
     )
-    model = Net()
+    dev = torch.device("cuda" if device in ("cuda", "gpu") else "cpu")
+    model = Net().to(dev)
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"])
 
@@ -129,6 +136,7 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
     for epoch in range(epochs):
         running_loss = 0.0
         for batch_id, (inputs, target) in enumerate(train_loader, 0):
+            inputs, target = inputs.to(dev), target.to(dev)
             optimizer.zero_grad()
             loss = criterion(model(inputs), target)
             loss.backward()
@@ -142,6 +150,7 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
         correct = total = 0
         with torch.no_grad():
             for images, labels in test_loader:
+                images, labels = images.to(dev), labels.to(dev)
                 _, predicted = torch.max(model(images).data, dim=1)
                 total += labels.size(0)
                 correct += (predicted == labels).sum().item()
@@ -152,15 +161,16 @@ def train_lecture(data, rows: slice, epochs: int) -> dict:
         "seconds_compile": 0.0,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "device": str(dev),
     }
 
 
-def train_softreg(data, rows: slice, epochs: int, backend: str) -> dict:
+def train_softreg(data, rows: slice, epochs: int, backend: str, device: str = "cpu") -> dict:
     import softreg
     from softreg.build import make_model
 
     config = softreg.TrainConfig(
-        dataset="mnist", model="mlp", epochs=epochs, backend=backend, **RECIPE
+        dataset="mnist", model="mlp", epochs=epochs, backend=backend, device=device, **RECIPE
     )
     X, y = data.X_train[rows], data.y_train[rows]
     model = make_model(config, X, data.num_classes)
@@ -170,15 +180,16 @@ def train_softreg(data, rows: slice, epochs: int, backend: str) -> dict:
         "test_acc": result.history.final.test_acc,
         "seconds_compile": result.seconds_compile,
         "versions": softreg.backend.versions(backend),
+        "device": device,
     }
 
 
-def worker(row: str, epochs: int, limit: int | None, data_dir: str | None) -> dict:
+def worker(row: str, epochs: int, limit: int | None, data_dir: str | None, device: str) -> dict:
     data, rows = load_mnist(data_dir, limit)
     if row == "lecture-pytorch":
-        out = train_lecture(data, rows, epochs)
+        out = train_lecture(data, rows, epochs, device)
     else:
-        out = train_softreg(data, rows, epochs, FIT_BACKENDS[row])
+        out = train_softreg(data, rows, epochs, FIT_BACKENDS[row], device)
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -231,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="runs per row (default: %(default)s; the lecture takes minutes)",
     )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help=f"where {','.join(DEVICE_ROWS)} run (cuda and gpu: the first GPU; the other rows "
+        "are skipped off the CPU) (default: %(default)s)",
+    )
     add_data_dir_option(parser)
     add_json_option(parser, DEFAULT_JSON)
     parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
@@ -240,8 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
 def measure(args: argparse.Namespace, order: list[str]) -> dict[str, dict]:
     """Every row of ``order``: skipped (its library missing), failed, or its summary."""
     rows = missing_libraries(order, NEEDS)
+    if args.device != "cpu":
+        reason = f"runs on the CPU only, not on --device {args.device}"
+        for name in order:
+            if name not in DEVICE_ROWS and name not in rows:
+                rows[name] = {"status": "skipped", "reason": reason}
     active = [name for name in order if name not in rows]
-    options = {"--epochs": args.epochs, "--limit": args.limit, "--data-dir": args.data_dir}
+    options = {
+        "--epochs": args.epochs,
+        "--limit": args.limit,
+        "--data-dir": args.data_dir,
+        "--device": args.device,
+    }
 
     def progress(name: str, res: dict) -> str:
         return f"{name:<16} train {res['seconds_train']:.2f} s  test acc {res['test_acc']:.4f}"
@@ -261,7 +289,8 @@ def print_summary(args: argparse.Namespace, order: list[str], rows: dict, compar
     n = "all" if args.limit is None else f"first {args.limit}"
     print(
         f"\nMNIST MLP 784-512-256-128-64-10 ({n} examples), {args.epochs} epochs, batch 64, "
-        f"SGD lr 0.01 momentum 0.5; median of {args.repeat}; {os.cpu_count()} CPUs"
+        f"SGD lr 0.01 momentum 0.5; median of {args.repeat}; {os.cpu_count()} CPUs; "
+        f"device {args.device}"
     )
     head = (
         f"{'row':<17}{'train s':>9}{'compile s':>11}{'wall s':>9}{'peak RSS MB':>13}"
@@ -293,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.data_dir = data_dir(args.data_dir)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.epochs, args.limit, args.data_dir)))
+        result = worker(args.worker, args.epochs, args.limit, args.data_dir, args.device)
+        print(json.dumps(result))
         return 0
     order = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in order if r not in ROWS]
@@ -309,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "limit": args.limit,
         "repeat": args.repeat,
         "rows": order,
+        "device": args.device,
         **RECIPE,
     }
     report = {

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -170,13 +171,30 @@ def test_bench_recipe_backend_rows(tmp_path, data_root):
         "--repeat",
         "1",
         "--rows",
-        "softreg-fit,softreg-torch,softreg-jax,softreg-tf",
+        "softreg-fit,softreg-fused,softreg-torch,softreg-jax,jax-scan,softreg-tf",
         "--json",
         str(out),
         data_root=data_root,
     )
     report = json.loads(out.read_text())
     rows = report["rows"]
+    fused = rows["softreg-fused"]
+    if not report["config"]["kernel_field"]:
+        assert fused["status"] == "skipped" and "no kernel field" in fused["reason"]
+    elif importlib.util.find_spec("numba") is None:
+        assert fused == {"status": "skipped", "reason": "numba not installed"}
+    else:
+        check_row(fused)
+        assert fused["runs"][0]["kernel"] == "fused"
+        assert fused["test_acc"] == pytest.approx(rows["softreg-fit"]["test_acc"], abs=2e-3)
+    if importlib.util.find_spec("jax") is not None:
+        # uint8 images converted in the step as softreg converts them: the same model
+        check_row(rows["jax-scan"])
+        assert rows["jax-scan"]["test_acc"] == pytest.approx(
+            rows["softreg-fit"]["test_acc"], abs=2e-3
+        )
+        assert rows["jax-scan"]["seconds_compile_median"] > 0
+        assert math.isfinite(report["ratios"]["softreg-jax/jax-scan"])
     for name, module in (
         ("softreg-torch", "torch"),
         ("softreg-jax", "jax"),
@@ -246,10 +264,38 @@ def test_bench_recipe_rejects_unknown_row(tmp_path):
     assert proc.returncode == 2 and "unknown rows" in proc.stderr
 
 
-def test_profile_epoch_smoke(tmp_path, data_root):
+def test_profile_epoch_fit_profile(tmp_path, data_root):
+    """The default report profiles softreg.fit: its times, then the top functions."""
+    out, text = tmp_path / "profile.json", tmp_path / "profile.txt"
+    proc = run(
+        "profile_epoch.py",
+        "--limit",
+        "600",
+        "--epochs",
+        "2",
+        "--top",
+        "5",
+        "--json",
+        str(out),
+        "--out",
+        str(text),
+        data_root=data_root,
+    )
+    report = json.loads(out.read_text())
+    assert report["backend"] == "numpy" and report["n_train"] == 600
+    assert len(report["epoch_seconds"]) == 2 and report["seconds_compile"] == 0
+    assert len(report["top_cumulative"]) == 5 and len(report["top_own"]) == 5
+    cumulative = [r["cumtime_ms_per_epoch"] for r in report["top_cumulative"]]
+    assert cumulative == sorted(cumulative, reverse=True)
+    assert any("softreg/train.py" in r["function"] for r in report["top_cumulative"])
+    assert text.read_text() == proc.stdout and "top 5 by own time" in proc.stdout
+
+
+def test_profile_epoch_pieces(tmp_path, data_root):
     out = tmp_path / "profile.json"
     proc = run(
         "profile_epoch.py",
+        "--pieces",
         "--limit",
         "1000",
         "--epochs",
@@ -327,3 +373,65 @@ def test_best_linear_search_smoke(tmp_path, data_root):
     assert report["best"] == max(r["val_acc"] for r in report["results"])
     close = [r for r in report["results"] if r["val_acc"] >= report["best"] - 0.002]
     assert report["pick"]["epochs"] == min(r["epochs"] for r in close)  # the cheapest
+
+
+def test_gpu_sh_without_a_gpu_says_so_in_one_line(tmp_path):
+    """With no nvidia-smi on PATH, gpu.sh prints one line and exits 0, installing nothing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "grep", "sed"):  # what the script runs before it looks
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    proc = subprocess.run(
+        ["bash", str(BENCH / "gpu.sh"), "--venv", str(tmp_path / "venv")],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1 and "no NVIDIA GPU" in proc.stdout
+    assert not (tmp_path / "venv").exists()
+
+
+def test_gpu_report_gathers_the_pieces(tmp_path, monkeypatch):
+    """gpu_report.py reads the benchmarks' JSON and the tests' JUnit XML it finds, and says
+    which pieces are missing."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import gpu_report
+
+    def row(seconds, acc):
+        return {
+            "status": "ok",
+            "seconds_train_median": seconds,
+            "seconds_compile_median": 0.5,
+            "test_acc": acc,
+            "peak_rss_mb": 100.0,
+            "runs": [{"device": "cuda"}],
+        }
+
+    recipe = {
+        "config": {"epochs": 10},
+        "rows": {
+            "softreg-jax": row(2.0, 0.83),
+            "jax-scan": row(1.0, 0.83),
+            "book-pytorch": {"status": "failed", "reason": "exit status 1"},
+        },
+    }
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    (tmp_path / "tests.xml").write_text(
+        '<testsuites><testsuite tests="4" failures="1" errors="0" skipped="1">'
+        '<testcase classname="tests.test_backend" name="test_a[torch-cuda]"><failure/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    (tmp_path / "phases.json").write_text('{"recipe": 30.5}')
+    report = gpu_report.build(tmp_path, "cuda", "cuda or gpu")
+    assert report["recipe"]["ratios"] == {"softreg-jax/jax-scan": 2.0}
+    assert report["recipe"]["rows"]["book-pytorch"]["status"] == "failed"
+    assert report["mlp"] == {"config": None, "rows": {}}
+    tests = report["tests"]
+    assert (tests["passed"], tests["failures"], tests["skipped"]) == (2, 1, 1)
+    assert tests["failed_ids"] == ["tests.test_backend::test_a[torch-cuda]"]
+    text = gpu_report.format_report(report)
+    assert "mlp: not run" in text and "FAILED tests.test_backend::test_a[torch-cuda]" in text

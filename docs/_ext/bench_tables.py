@@ -26,9 +26,11 @@ BOOK = "book-pytorch"
 WHAT = {
     "floor-numpy": "lower bound: the gathers and matmuls alone (learns nothing)",
     "plain-numpy": "a hand-written NumPy loop",
-    "softreg-fit": "softreg.fit on NumPy",
-    "softreg-torch": "softreg.fit, backend torch (CPU)",
-    "softreg-jax": "softreg.fit, backend jax (CPU)",
+    "softreg-fit": "softreg.fit on NumPy (the array kernel)",
+    "softreg-fused": "softreg.fit on NumPy, the fused numba kernel",
+    "softreg-torch": "softreg.fit, backend torch",
+    "softreg-jax": "softreg.fit, backend jax",
+    "jax-scan": "a plain JAX program: one jitted lax.scan per epoch",
     "softreg-tf": "softreg.fit, backend tensorflow (CPU)",
     "softreg-cli": "the whole softreg train command",
     "book-pytorch": "the book's d2l 3.6 PyTorch program",
@@ -167,7 +169,8 @@ def section(path: Path, report: dict[str, Any], image: str) -> str:
         f"({machine.get('cpu_model', '?')}), "
         f"Python {machine['python']}, NumPy {machine['numpy']}"
         + (f" with {blas['name']} {blas.get('version', '')}".rstrip() if blas else "")
-        + f", softreg {report.get('softreg', '?')}; {config['epochs']} epochs, "
+        + f", softreg {report.get('softreg', '?')}; device {config.get('device', 'cpu')}; "
+        f"{config['epochs']} epochs, "
         f"{config['repeat']} run(s) per row (the slow rows once); load average after the runs: "
         f"{load_text}.",
         "",
