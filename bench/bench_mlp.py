@@ -172,9 +172,10 @@ def train_softreg(data, rows: slice, epochs: int, backend: str, device: str = "c
     config = softreg.TrainConfig(
         dataset="mnist", model="mlp", epochs=epochs, backend=backend, device=device, **RECIPE
     )
-    X, y = data.X_train[rows], data.y_train[rows]
+    # as softreg train does it: the images stay uint8 (read as ToTensor reads them)
+    X, y = data.train_inputs[rows], data.y_train[rows]
     model = make_model(config, X, data.num_classes)
-    result = softreg.fit(model, (X, y), (data.X_test[rows], data.y_test[rows]), config)
+    result = softreg.fit(model, (X, y), (data.test_inputs[rows], data.y_test[rows]), config)
     return {
         "seconds_train": result.seconds_train,
         "test_acc": result.history.final.test_acc,

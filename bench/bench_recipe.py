@@ -25,8 +25,10 @@ separated (the worker is this script with ``--worker ROW``; it prints one JSON l
     torch-concise, torch-inmemory, sklearn-logreg[-best], sklearn-sgd, softreg-best-linear:
                   the peers and the best-linear recipe (see bench/README.md)
 
-All rows train on the same float32 data (softreg.load_dataset; jax-scan and the book's rows on
-the same images as uint8, converted as softreg converts them), Fashion-MNIST, W ~ N(0, 0.01),
+All rows train on the same features (softreg.load_dataset): the softreg.fit rows, jax-scan and
+the book's rows on the uint8 images converted as ToTensor converts them (softreg.fit as
+``softreg train`` does, on ``data.train_inputs``), the others on the same float32 features
+``data.X_train``; Fashion-MNIST, W ~ N(0, 0.01),
 b = 0, minibatch SGD lr 0.1, batch 256, with the test accuracy computed after every epoch.
 
 ``--device cuda`` (or ``gpu``) runs the rows that can take a device (DEVICE_ROWS: softreg-torch,
@@ -157,14 +159,27 @@ IDX_NAMES = {
 # Workers: each runs in its own process and prints one JSON object as its last stdout line.
 
 
-def load_data(data_dir: str | None, limit: int | None):
+def load_data(data_dir: str | None):
+    """Load the dataset (uint8 images in memory) and return it with the seconds it took."""
     import softreg
 
     t = time.perf_counter()
     data = softreg.load_dataset(DATASET, data_dir=data_dir, download=False)
-    X_train, X_test = data.X_train[:limit], data.X_test[:limit]  # views: no copy
-    y_train, y_test = data.y_train[:limit], data.y_test[:limit]
-    return data, (X_train, y_train), (X_test, y_test), time.perf_counter() - t
+    return data, time.perf_counter() - t
+
+
+def features(data, limit: int | None) -> tuple[tuple, tuple]:
+    """The float32 features ``(X_train, y_train), (X_test, y_test)`` (made on first use: the
+    rows that train on the stored images never hold them)."""
+    return (data.X_train[:limit], data.y_train[:limit]), (data.X_test[:limit], data.y_test[:limit])
+
+
+def stored_inputs(data, limit: int | None) -> tuple[tuple, tuple]:
+    """The inputs as stored, as ``softreg train`` trains on them: uint8 images."""
+    return (
+        (data.train_inputs[:limit], data.y_train[:limit]),
+        (data.test_inputs[:limit], data.y_test[:limit]),
+    )
 
 
 def train_plain_numpy(train, test, epochs: int) -> dict:
@@ -256,7 +271,7 @@ def train_softreg_fit(
 
     extra = {} if kernel is None else {"kernel": kernel}
     model = softreg.SoftmaxRegression(
-        num_inputs=train[0].shape[1], num_outputs=10, sigma=RECIPE["sigma"]
+        num_inputs=int(np.prod(train[0].shape[1:])), num_outputs=10, sigma=RECIPE["sigma"]
     )
     config = softreg.TrainConfig(
         dataset=DATASET,
@@ -580,15 +595,15 @@ def train_book_pytorch(data, limit: int | None, epochs: int, device: str = "cpu"
 def worker(
     row: str, epochs: int, limit: int | None, data_dir: str | None, device: str = "cpu"
 ) -> dict:
-    data, train, test, seconds_load = load_data(data_dir, limit)
+    data, seconds_load = load_data(data_dir)
     if row == "floor-numpy":
-        out = train_floor_numpy(train, test, epochs)
+        out = train_floor_numpy(*features(data, limit), epochs)
     elif row == "plain-numpy":
-        out = train_plain_numpy(train, test, epochs)
+        out = train_plain_numpy(*features(data, limit), epochs)
     elif row in FIT_BACKENDS:
         kernel = FIT_KERNELS.get(row) if has_kernel_field() else None
         out = train_softreg_fit(
-            train, test, epochs, FIT_BACKENDS[row], kernel=kernel, device=device
+            *stored_inputs(data, limit), epochs, FIT_BACKENDS[row], kernel=kernel, device=device
         )
     elif row == "jax-scan":
         import jax_scan
@@ -599,19 +614,19 @@ def worker(
     elif row == "torch-concise":
         out = train_torch_concise(data, limit, epochs)
     elif row == "torch-inmemory":
-        out = train_torch_inmemory(train, test, epochs)
+        out = train_torch_inmemory(*features(data, limit), epochs)
     elif row.startswith("sklearn-"):
-        out = train_sklearn(train, test, row)
+        out = train_sklearn(*features(data, limit), row)
     elif row == "softreg-best-linear":
-        out = train_best_linear(train, test)
+        out = train_best_linear(*features(data, limit))
     else:
         raise ValueError(f"no worker for row {row!r}")
     out.update(
         seconds_load_data=seconds_load,
         peak_rss_mb=peak_rss_mb(),
         peak_rss_children_mb=peak_rss_mb(resource.RUSAGE_CHILDREN),
-        n_train=int(train[0].shape[0]),
-        n_test=int(test[0].shape[0]),
+        n_train=len(data.y_train[:limit]),
+        n_test=len(data.y_test[:limit]),
         data_source=str(data.source),
     )
     return out
