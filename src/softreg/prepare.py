@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from softreg import backend
+from softreg import backend, fused
 from softreg.build import check_trainable
 from softreg.config import TrainConfig
 from softreg.protocols import Communicator, Model
-from softreg.step import StepRules, evaluation_sums, sampling_proposal, train_step
+from softreg.step import StepRules, evaluation_sums, sampling_proposal
 from softreg.validation import checked_sample_weight, to_device
 
 
@@ -152,7 +152,7 @@ def prepare(
         test=test,
         weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
         proposal=sampling_proposal(config, model, train[1], be),
-        step_fn=be.compile(functools.partial(train_step, rules)),
+        step_fn=fused.step_function(config, rules, be, communicator),
         eval_fn=be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk)),
         batch_size=X.shape[0] if config.optimizer == "gd" else config.batch_size,
         shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
