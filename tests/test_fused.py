@@ -11,7 +11,6 @@ same gradient, is bit-identical to SGD.update.
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import numpy as np
@@ -19,16 +18,16 @@ import pytest
 
 pytest.importorskip("numba")
 
-from softreg import backend, fused  # noqa: E402
-from softreg import _fused_kernels as kernels  # noqa: E402
-from softreg.config import TrainConfig  # noqa: E402
-from softreg.data.batching import epoch_permutation  # noqa: E402
-from softreg.errors import ConfigError  # noqa: E402
-from softreg.models import MLP, SoftmaxRegression  # noqa: E402
-from softreg.optim import SGD, scheduled_lr  # noqa: E402
-from softreg.prepare import prepare  # noqa: E402
-from softreg.step import Carry, NonFiniteLoss, StepInputs, StepRules, train_step  # noqa: E402
-from softreg.train import fit  # noqa: E402
+from softreg import _fused_kernels as kernels
+from softreg import backend, fused
+from softreg.config import TrainConfig
+from softreg.data.batching import epoch_permutation
+from softreg.errors import ConfigError
+from softreg.models import MLP, SoftmaxRegression
+from softreg.optim import SGD, scheduled_lr
+from softreg.prepare import prepare
+from softreg.step import Carry, NonFiniteLoss, StepInputs, StepRules, train_step
+from softreg.train import fit
 
 NUMPY = backend.resolve("numpy")
 
@@ -184,7 +183,8 @@ def test_reruns_are_bit_identical_on_any_number_of_threads():
     import numba
 
     X, y = images()
-    rules = StepRules(SoftmaxRegression(input_mean=100.0, input_scale=60.0), SGD(0.1), check_loss=True)
+    model = SoftmaxRegression(input_mean=100.0, input_scale=60.0)
+    rules = StepRules(model, SGD(0.1), check_loss=True)
     threads = numba.get_num_threads()
     runs = []
     try:
@@ -280,7 +280,7 @@ def test_fused_is_refused_for_another_model_a_communicator_or_without_numba(blob
     with pytest.raises(ConfigError, match="data-parallel"):
         fused.step_function(config, rules, NUMPY, communicator=object())
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    with pytest.raises(ConfigError, match=r"numba is not installed .*pip install 'softreg\[fast\]'"):
+    with pytest.raises(ConfigError, match=r"numba is not installed .*'softreg\[fast\]'"):
         fused.step_function(config, rules, NUMPY, None)
     step = fused.step_function(TrainConfig(), rules, NUMPY, None)
     assert step.fn.func is train_step
