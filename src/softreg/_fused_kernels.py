@@ -129,7 +129,7 @@ def batch_partials(data, params, scaling, out):  # pragma: no cover (compiled)
     """One batch's per-row losses and hits, and its mean gradient in ``parts`` sums.
 
     Rows ``idx[t * B // parts:(t + 1) * B // parts]`` go to part ``t``: a fixed partition,
-    whatever the number of threads, so the result is the same on any machine.
+    whatever the number of threads, so the result is the same on any number of threads.
 
     Parameters
     ----------

@@ -46,7 +46,7 @@ def part_count(rows: int) -> int:
     """Return how many parts a batch of ``rows`` rows is split into.
 
     A function of the batch's size alone, not of the number of threads: the sums, and so the
-    trained weights, are the same on any machine.
+    trained weights, are the same on any number of threads.
 
     Parameters
     ----------
