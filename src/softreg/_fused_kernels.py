@@ -186,7 +186,7 @@ def batch_partials(data, params, scaling, out):  # pragma: no cover (compiled)
             _tile_accumulate(xr, Z, m, dWT, db)
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(cache=True, fastmath=False)
 def sgd_update(p, parts, buf, lr, weight_decay, momentum, nesterov):  # pragma: no cover (compiled)
     """Sum the gradient's parts and apply :meth:`softreg.optim.SGD.update` to ``p`` in place.
 
@@ -206,7 +206,7 @@ def sgd_update(p, parts, buf, lr, weight_decay, momentum, nesterov):  # pragma: 
     nesterov : bool
         Nesterov momentum.
     """
-    for j in prange(p.shape[0]):
+    for j in range(p.shape[0]):
         for k in range(p.shape[1]):
             g = parts[0, j, k]
             for t in range(1, parts.shape[0]):
@@ -219,3 +219,85 @@ def sgd_update(p, parts, buf, lr, weight_decay, momentum, nesterov):  # pragma: 
                 buf[j, k] += g
                 step = g + momentum * buf[j, k] if nesterov else buf[j, k]
             p[j, k] -= lr * step
+
+
+@njit(cache=True, fastmath=False)
+def _block_sum(a, lo, n):  # pragma: no cover (compiled)
+    """Return NumPy's sum of ``a[lo:lo + n]``, ``n <= 128``: 8 running sums, then the rest."""
+    if n < 8:
+        total = np.float32(0)
+        for i in range(lo, lo + n):
+            total += a[i]
+        return total
+    r = a[lo : lo + 8].copy()
+    end = lo + n - n % 8
+    for i in range(lo + 8, end, 8):
+        for q in range(8):
+            r[q] += a[i + q]
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(end, lo + n):
+        total += a[i]
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def pairwise_sum(a):  # pragma: no cover (compiled)
+    """Return ``numpy.sum(a)`` of a float32 vector, to the bit: NumPy's pairwise summation.
+
+    Blocks of at most 128 (:func:`_block_sum`); longer runs split in two halves (the first a
+    multiple of 8) and added, left + right. The recursion walked with a stack.
+    """
+    starts, sizes = np.zeros(64, np.int64), np.zeros(64, np.int64)
+    lefts, left_done = np.zeros(64, np.float32), np.zeros(64, np.bool_)
+    sizes[0], top, value, have = a.shape[0], 0, np.float32(0), False
+    while top >= 0:
+        lo, n = starts[top], sizes[top]
+        half = n // 2 - (n // 2) % 8
+        if n <= 128 and not have:  # a block: its sum goes back to its parent
+            value, have, top = _block_sum(a, lo, n), True, top - 1
+        elif have and not left_done[top]:  # the left half's sum: now the right half
+            lefts[top], left_done[top], have = value, True, False
+            starts[top + 1], sizes[top + 1], left_done[top + 1] = lo + half, n - half, False
+            top += 1
+        elif have:  # both halves: left + right goes back to the parent
+            value, top = lefts[top] + value, top - 1
+        else:  # descend into the left half
+            starts[top + 1], sizes[top + 1], left_done[top + 1] = lo, half, False
+            top += 1
+    return np.float32(0) + value
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def train_batch(data, params, scaling, optim, out):  # pragma: no cover (compiled)
+    """Take one SGD step: the batch's gradient (:func:`batch_partials`), then the update.
+
+    Parameters
+    ----------
+    data, params, scaling, out : tuple
+        As :func:`batch_partials` takes them.
+    optim : tuple
+        ``(lr, weight_decay, momentum, nesterov, buf_W, buf_b, check)``: see
+        :func:`sgd_update` (``buf_W`` as ``(n_classes, n_features)``, ``buf_b`` as
+        ``(1, n_classes)``, empty without momentum); ``check``: update nothing when the
+        batch's loss is not finite.
+
+    Returns
+    -------
+    tuple
+        ``(loss, correct, updated)``: the batch's summed loss (float32, as ``numpy.sum``),
+        its number of correct predictions, and whether the parameters were updated.
+    """
+    batch_partials(data, params, scaling, out)
+    W, b = params
+    dW, db, losses, hits = out
+    lr, weight_decay, momentum, nesterov, buf_W, buf_b, check = optim
+    loss = pairwise_sum(losses)
+    correct = hits.sum()
+    if check and not np.isfinite(loss):
+        return loss, correct, False
+    Wt = W.T
+    for k in prange(Wt.shape[0]):
+        buf = buf_W[k : k + 1] if buf_W.shape[0] > 0 else buf_W
+        sgd_update(Wt[k : k + 1], dW[:, k : k + 1], buf, lr, weight_decay, momentum, nesterov)
+    sgd_update(b[None, :], db[:, None, :], buf_b, lr, weight_decay, momentum, nesterov)
+    return loss, correct, True

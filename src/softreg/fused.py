@@ -194,21 +194,25 @@ def fused_step(
 
     W, b = carry.params["W"], carry.params["b"]
     rows, parts = idx.shape[0], part_count(idx.shape[0])
-    dW = np.empty((parts, W.shape[1], W.shape[0]), dtype=np.float32)  # transposed
-    db = np.empty((parts, 1, b.shape[0]), dtype=np.float32)
-    losses = np.empty(rows, dtype=np.float32)
-    hits = np.empty(rows, dtype=np.int32)
-    mean, scale = _scaling(rules.model)
+    out = (
+        np.empty((parts, W.shape[1], W.shape[0]), dtype=np.float32),  # dW, transposed
+        np.empty((parts, b.shape[0]), dtype=np.float32),
+        np.empty(rows, dtype=np.float32),  # each row's loss
+        np.empty(rows, dtype=np.int32),  # each row's hit
+    )
     weight = inputs.weight if inputs.weight is not None else _EMPTY
-    kernels.batch_partials((X, y, idx, weight), (W, b), (mean, scale), (dW, db[:, 0], losses, hits))
-    batch_loss = np.sum(losses)  # NumPy's pairwise sum, as the array path's
-    if rules.check_loss and not math.isfinite(float(batch_loss)):
-        raise NonFiniteLoss(float(batch_loss))
-    opt_state = _update(rules.optimizer, carry.params, dW, db, carry.opt_state, inputs.lr)
+    optim = _optim_args(rules, carry.opt_state, inputs.lr)
+    loss, correct, updated = kernels.train_batch(
+        (X, y, idx, weight), (W, b), _scaling(rules.model), optim, out
+    )
+    if not updated:
+        raise NonFiniteLoss(float(loss))
     totals = carry.totals
-    correct = np.sum(hits, dtype=np.int32)
-    totals = {"loss": totals["loss"] + batch_loss, "correct": totals["correct"] + correct}
-    return Carry({"W": W, "b": b}, opt_state, totals)
+    totals = {
+        "loss": totals["loss"] + np.float32(loss),
+        "correct": totals["correct"] + np.int32(correct),
+    }
+    return Carry({"W": W, "b": b}, carry.opt_state, totals)
 
 
 _EMPTY = np.empty(0, dtype=np.float32)
@@ -225,18 +229,16 @@ def _scaling(model: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(mean), np.ascontiguousarray(scale)
 
 
-def _update(
-    optimizer: SGD, params: dict, dW: np.ndarray, db: np.ndarray, state: dict, lr: Any
-) -> dict:
-    """Apply ``optimizer``'s update in place from the gradient's parts; return the state."""
-    from softreg import _fused_kernels as kernels
-
-    rate = np.float32(optimizer.lr if lr is None else lr)
-    constants = (np.float32(optimizer.weight_decay), np.float32(optimizer.momentum))
+def _optim_args(rules: StepRules, state: dict, lr: Any) -> tuple:
+    """Return the update's arguments for :func:`softreg._fused_kernels.train_batch`."""
+    optimizer: SGD = rules.optimizer
     buffers = state.get("momentum") if optimizer.momentum else None
-    W, b = params["W"], params["b"]
-    buf_W = buffers["W"].T if buffers else _NO_BUFFER
-    buf_b = buffers["b"][None, :] if buffers else _NO_BUFFER
-    kernels.sgd_update(W.T, dW, buf_W, rate, *constants, optimizer.nesterov)
-    kernels.sgd_update(b[None, :], db, buf_b, rate, *constants, optimizer.nesterov)
-    return state
+    return (
+        np.float32(optimizer.lr if lr is None else lr),
+        np.float32(optimizer.weight_decay),
+        np.float32(optimizer.momentum),
+        optimizer.nesterov,
+        buffers["W"].T if buffers else _NO_BUFFER,
+        buffers["b"][None, :] if buffers else _NO_BUFFER,
+        rules.check_loss,
+    )
