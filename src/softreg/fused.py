@@ -19,7 +19,6 @@ and imported only when a fused step is built.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
