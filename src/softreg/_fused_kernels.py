@@ -277,9 +277,9 @@ def train_batch(data, params, scaling, optim, out):  # pragma: no cover (compile
         As :func:`batch_partials` takes them.
     optim : tuple
         ``(lr, weight_decay, momentum, nesterov, buf_W, buf_b, check)``: see
-        :func:`sgd_update` (``buf_W`` as ``(n_classes, n_features)``, ``buf_b`` as
-        ``(1, n_classes)``, empty without momentum); ``check``: update nothing when the
-        batch's loss is not finite.
+        :func:`sgd_update` (``buf_W`` of ``W``'s shape, ``buf_b`` as ``(1, n_classes)``;
+        without momentum both have no rows, and the same types, so one compiled kernel
+        serves both); ``check``: update nothing when the batch's loss is not finite.
 
     Returns
     -------
@@ -295,9 +295,9 @@ def train_batch(data, params, scaling, optim, out):  # pragma: no cover (compile
     correct = hits.sum()
     if check and not np.isfinite(loss):
         return loss, correct, False
-    Wt = W.T
+    Wt, bufs = W.T, buf_W.T
     for k in prange(Wt.shape[0]):
-        buf = buf_W[k : k + 1] if buf_W.shape[0] > 0 else buf_W
+        buf = bufs[k : k + 1] if buf_W.shape[0] > 0 else bufs[:0]
         sgd_update(Wt[k : k + 1], dW[:, k : k + 1], buf, lr, weight_decay, momentum, nesterov)
     sgd_update(b[None, :], db[:, None, :], buf_b, lr, weight_decay, momentum, nesterov)
     return loss, correct, True

@@ -237,7 +237,7 @@ def _optim_args(rules: StepRules, state: dict, lr: Any) -> tuple:
         np.float32(optimizer.weight_decay),
         np.float32(optimizer.momentum),
         optimizer.nesterov,
-        buffers["W"].T if buffers else _NO_BUFFER,
+        buffers["W"] if buffers else _NO_BUFFER,
         buffers["b"][None, :] if buffers else _NO_BUFFER,
         rules.check_loss,
     )
