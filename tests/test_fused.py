@@ -338,3 +338,20 @@ def test_the_books_recipe_with_the_fused_step(fashion):
     # The array path's (and the book's) 0.8319; the bars of d2l's train_ch3 as well.
     assert round(final.test_acc, 4) == 0.8319
     assert final.train_loss < 0.5 and final.train_acc > 0.7
+
+
+def test_beside_the_fused_step_the_evaluation_runs_on_one_blas_thread():
+    from threadpoolctl import threadpool_info
+
+    from softreg.compiled import Compiled
+
+    def blas_threads(*args):
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    rules = StepRules(SoftmaxRegression(num_inputs=5, num_outputs=3), SGD())
+    eval_fn, before = Compiled(blas_threads, None), blas_threads()
+    array_step = fused.step_function(TrainConfig(kernel="array"), rules, NUMPY, None)
+    assert fused.evaluation_function(array_step, eval_fn) is eval_fn
+    fused_step = fused.step_function(TrainConfig(kernel="fused"), rules, NUMPY, None)
+    assert fused.evaluation_function(fused_step, eval_fn)() == {1}
+    assert blas_threads() == before  # lifted afterwards

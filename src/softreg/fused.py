@@ -146,6 +146,42 @@ def step_function(
     return be.compile(functools.partial(train_step, rules))
 
 
+def evaluation_function(step_fn: Compiled, eval_fn: Compiled) -> Compiled:
+    """Return the run's evaluation: on one BLAS thread beside the fused step, else as it is.
+
+    After a matrix product, OpenBLAS's threads spin for a while waiting for more work;
+    beside the fused step's threads they take the cores the step needs, and the steps after
+    each evaluation run several times slower. One BLAS thread for the evaluation (one
+    ``(n_test, n_features) @ (n_features, n_classes)`` product per chunk, once an epoch)
+    leaves none spinning.
+
+    Parameters
+    ----------
+    step_fn : Compiled
+        The run's step (:func:`step_function`).
+    eval_fn : Compiled
+        The run's evaluation (NumPy: called as it is).
+
+    Returns
+    -------
+    Compiled
+        ``eval_fn``, or with the fused step, the same function on one BLAS thread.
+    """
+    if not isinstance(step_fn, FusedCompiled):
+        return eval_fn
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover (a dependency)
+        return eval_fn
+    controller, fn = ThreadpoolController(), eval_fn.fn
+
+    def on_one_blas_thread(*args: Any) -> Any:
+        with controller.limit(limits=1, user_api="blas"):
+            return fn(*args)
+
+    return Compiled(on_one_blas_thread, None)
+
+
 class FusedCompiled(Compiled):
     """The fused step, its first call per kind of input counted as compile time.
 

@@ -144,6 +144,8 @@ def prepare(
     )
     # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
     eval_chunk = config.chunk_size or (None if config.sampled else 0)
+    step_fn = fused.step_function(config, rules, be, communicator)
+    eval_fn = be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk))
     return Loop(
         config=config,
         be=be,
@@ -152,8 +154,8 @@ def prepare(
         test=test,
         weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
         proposal=sampling_proposal(config, model, train[1], be),
-        step_fn=fused.step_function(config, rules, be, communicator),
-        eval_fn=be.compile(functools.partial(evaluation_sums, model, chunk_size=eval_chunk)),
+        step_fn=step_fn,
+        eval_fn=fused.evaluation_function(step_fn, eval_fn),
         batch_size=X.shape[0] if config.optimizer == "gd" else config.batch_size,
         shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
         seconds_scaling=seconds_scaling,
