@@ -3,7 +3,7 @@
 # with the book's recipe (10 epochs, batch 256, lr 0.1) and show the results.
 # Extra arguments go to `softreg train` (e.g. --dataset mnist --out runs/mnist).
 #
-# Setup happens once: .venv is created and softreg installed into it (editable, with its CLI
+# Setup happens once: .venv is created and softreg installed into it (editable, with its fast
 # extra), and a stamp in .venv records pyproject.toml's hash and softreg's version; later runs
 # skip both until either changes. The data is looked for on this machine first (quietly); if
 # it is not there, root on Debian/Ubuntu installs the dataset's package, else it is downloaded.
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-EXTRAS=cli
+EXTRAS=fast  # numba: the fused training step (softreg works without it)
 say() { echo "quickstart: $*"; }
 
 # --- setup, once --------------------------------------------------------------------------------

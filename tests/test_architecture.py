@@ -16,8 +16,9 @@ MAX_MODULE_LINES = 400
 # The training core: what ``fit`` and the models need. It never imports the layers built on
 # it (run directories, sweeps, reports, the CLI, plotting, data-parallel training).
 CORE = ("_libraries", "array_extras", "backend", "build", "callbacks", "checks", "compiled",
-        "config", "divergence", "evaluation", "history", "models", "ops", "optim", "prepare",
-        "protocols", "sampling", "standardise", "step", "train", "validation")  # fmt: skip
+        "config", "divergence", "evaluation", "fused", "history", "models", "ops", "optim",
+        "prepare", "protocols", "sampling", "standardise", "step", "train",
+        "validation")  # fmt: skip
 LAYERS = ("cli", "distributed", "plotting", "progress", "report", "runs", "sweep")
 
 

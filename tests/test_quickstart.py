@@ -121,7 +121,7 @@ def test_second_run_skips_setup_until_pyproject_or_the_version_changes(sandbox):
     (sandbox["data"] / "found").touch()
     first, calls = _run(sandbox)
     assert first.returncode == 0, first.stderr
-    assert "venv" in calls and any(c.startswith("pip") and "-e .[cli]" in c for c in calls)
+    assert "venv" in calls and any(c.startswith("pip") and "-e .[fast]" in c for c in calls)
 
     second, calls = _run(sandbox)
     assert second.returncode == 0, second.stderr

@@ -29,6 +29,10 @@ SOFTMAX = tuple(ops.LOSS_GRADS)  # stable, naive
 """The values of :attr:`TrainConfig.softmax`: ``"stable"`` and ``"naive"``."""
 
 
+KERNELS = ("auto", "fused", "array")
+"""The values of :attr:`TrainConfig.kernel`."""
+
+
 MODEL_ONLY_FIELDS = {"hidden": "mlp", "sigma": "softmax-regression"}
 """The fields only one model uses, and that model: a run's ``config.json`` leaves them out
 for the other (see :meth:`TrainConfig.to_dict`)."""
@@ -96,12 +100,19 @@ class TrainConfig:
         Rows per evaluation chunk, >= 1: bounds memory, not results.
     log_every : int
         Report the running loss every this many batches (the lecture's 300); 0: never.
+    kernel : str
+        How a NumPy step computes: ``"fused"``, softmax regression's whole step in one
+        compiled pass (:mod:`softreg.fused`, needs numba: ``softreg[fast]``); ``"array"``,
+        the array-API step every backend runs; ``"auto"``, fused where it applies (NumPy,
+        softmax regression, the stable softmax over all classes, one process) and numba is
+        installed, else array. The two give the same numbers up to float32 rounding.
 
     Raises
     ------
     ConfigError
-        On construction, when a field has a wrong type or value, or when ``chunk_size`` or
-        ``sampled`` is combined with ``softmax="naive"``; the message names the field.
+        On construction, when a field has a wrong type or value, when ``chunk_size`` or
+        ``sampled`` is combined with ``softmax="naive"``, or when ``kernel="fused"`` is
+        combined with what only the array path computes; the message names the field.
 
     See Also
     --------
@@ -136,6 +147,7 @@ class TrainConfig:
     device: str = "cpu"  # cpu, or cuda / gpu (the same) with torch and jax
     eval_batch_size: int = 8192  # rows per evaluation chunk: bounds memory, not results
     log_every: int = 300  # report the running loss every N batches (the lecture's 300; 0: never)
+    kernel: str = "auto"  # fused (one compiled pass, numba), array, or auto: fused where it can
 
     def __post_init__(self) -> None:
         """Convert NumPy scalars to Python numbers and check every field."""
@@ -179,6 +191,11 @@ class TrainConfig:
                 "drop softmax=naive, or set both to 0"
             )
         check_sigma(self.sigma)
+        check_choice("kernel", self.kernel, KERNELS)
+        if self.kernel == "fused" and (reason := kernel_refusal(self)):
+            raise ConfigError(
+                f"kernel='fused' cannot train this run: {reason}; use kernel='array' or 'auto'"
+            )
 
     def sgd(self) -> SGD:
         """Return the optimiser this configuration asks for.
@@ -244,3 +261,30 @@ class TrainConfig:
             True when every field the model uses is equal.
         """
         return self.to_dict(unused=False) == other.to_dict(unused=False)
+
+
+def kernel_refusal(config: TrainConfig) -> str | None:
+    """Return which field keeps a configuration from the fused step, or None.
+
+    The fused step (:mod:`softreg.fused`) trains softmax regression on NumPy with the stable
+    softmax over all classes; every other combination takes the array path.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration.
+
+    Returns
+    -------
+    str or None
+        A phrase naming the field and its value, or None when the fields allow it.
+    """
+    if config.model != "softmax-regression":
+        return f"it trains softmax regression only, not model={config.model!r}"
+    if config.backend != "numpy":
+        return f"it runs on NumPy only, not backend={config.backend!r}"
+    if config.softmax != "stable":
+        return f"it computes the stable softmax only, not softmax={config.softmax!r}"
+    if config.chunk_size or config.sampled:
+        return "it computes every class at once (chunk_size=0, sampled=0)"
+    return None

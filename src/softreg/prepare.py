@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from softreg import backend
+from softreg import backend, fused
 from softreg.build import check_trainable
 from softreg.config import TrainConfig
 from softreg.protocols import Communicator, Model
 from softreg.segment import compiled_segment
-from softreg.step import StepRules, evaluation_sums, sampling_proposal, train_step
+from softreg.step import StepRules, evaluation_sums, sampling_proposal
 from softreg.validation import checked_sample_weight, to_device
 
 
@@ -156,6 +156,8 @@ def prepare(
     batch_size = X.shape[0] if config.optimizer == "gd" else config.batch_size
     # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
     eval_chunk = config.chunk_size or (None if config.sampled else 0)
+    step_fn = fused.step_function(config, rules, be, communicator)
+    eval_fn = be.compile(functools.partial(evaluation_sums, eval_model, chunk_size=eval_chunk))
     return Loop(
         config=config,
         be=be,
@@ -165,9 +167,9 @@ def prepare(
         weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
         proposal=sampling_proposal(config, step_model, train[1], be),
         rules=rules,
-        step_fn=be.compile(functools.partial(train_step, rules), donate_argnums=(0,)),
+        step_fn=step_fn,
         segment_fn=None if be.mutable else compiled_segment(rules, be, batch_size),
-        eval_fn=be.compile(functools.partial(evaluation_sums, eval_model, chunk_size=eval_chunk)),
+        eval_fn=fused.evaluation_function(step_fn, eval_fn),
         batch_size=batch_size,
         shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
         seconds_scaling=seconds_scaling,

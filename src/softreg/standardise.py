@@ -27,6 +27,7 @@ __all__ = [
     "SCALE_FLOOR",
     "as_features",
     "as_scaling",
+    "byte_values",
     "feature_stats",
     "fit_scaling",
     "input_stats",
@@ -38,6 +39,7 @@ SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are
 
 # What each byte means as a feature: b / 255 in float32 (true division, as ToTensor does it).
 _BYTE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+_BYTE_VALUES.flags.writeable = False
 
 
 def as_features(X: Any, xp: Any) -> Any:
@@ -71,6 +73,17 @@ def as_features(X: Any, xp: Any) -> Any:
         table = backend.asarray(_BYTE_VALUES, xp)
     flat = xp.take(table, xp.astype(xp.reshape(X, (-1,)), xp.int32), axis=0)
     return xp.reshape(flat, tuple(X.shape))
+
+
+def byte_values() -> np.ndarray:
+    """Return what each byte of uint8 image inputs reads as: ``b / 255`` in float32.
+
+    Returns
+    -------
+    ndarray of float32, shape (256,)
+        Read-only; entry ``b`` is ``float32(b) / float32(255)`` (true division).
+    """
+    return _BYTE_VALUES
 
 
 @functools.lru_cache(maxsize=16)

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from softreg.backend import BACKENDS, DEVICES
-from softreg.config import NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
+from softreg.config import KERNELS, NORMALIZE, OPTIMIZERS, SOFTMAX, TrainConfig
 from softreg.data import DATASET_NAMES
 from softreg.models import MODELS
 from softreg.optim import LR_SCHEDULES
@@ -51,6 +51,9 @@ TRAIN_HELP = {
     "eval_batch_size": "rows per evaluation chunk: bounds memory; the test loss can differ in "
     "its last float32 digits (default: %(default)s)",
     "log_every": "print the running loss every N batches; 0: never (default: %(default)s)",
+    "kernel": "fused: softmax regression's NumPy step in one compiled pass (needs numba: "
+    "softreg[fast]); array: the array-API step; auto: fused where it applies (default: "
+    "%(default)s)",
 }
 
 # The TrainConfig fields whose flags take one of a fixed set of values.
@@ -63,6 +66,7 @@ CHOICES = {
     "normalize": NORMALIZE,
     "softmax": SOFTMAX,
     "lr_schedule": LR_SCHEDULES,
+    "kernel": KERNELS,
 }
 
 

@@ -18,7 +18,7 @@ from softreg.recipes import recipe_config
 from softreg.run_options import MAX_SHOW, RunOptions
 
 # TrainConfig fields that do not change what the book's recipe trains (see is_book_recipe).
-BOOK_FREE_FIELDS = ("seed", "backend", "device", "eval_batch_size", "log_every")
+BOOK_FREE_FIELDS = ("seed", "backend", "device", "eval_batch_size", "log_every", "kernel")
 
 # The run directory's files named in the last line softreg train prints, when present.
 SHOWN_FILES = (
@@ -151,7 +151,7 @@ def is_book_recipe(config: TrainConfig) -> bool:
 
     Fashion-MNIST, softmax regression, 10 epochs, batch 256, lr 0.1 and every other field
     that decides what is trained at the recipe's value; the seed, the backend, the device,
-    ``eval_batch_size`` and ``log_every`` may be anything (the bars hold for each).
+    ``eval_batch_size``, ``log_every`` and ``kernel`` may be anything (the bars hold for each).
 
     Parameters
     ----------

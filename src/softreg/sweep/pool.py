@@ -21,7 +21,9 @@ from softreg.sweep.split import DatasetSplit, SplitData, load_split
 
 __all__ = ["THREAD_VARS", "Progress", "check_workers", "default_workers", "run_points"]
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# NUMBA_NUM_THREADS: the fused step (softreg.fused) on one thread too; its numbers do not
+# depend on it, but several workers each on every core would slow each other down.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 Progress = Callable[[int, int, SweepPoint], None]
 """Called as ``progress(done, total, point)`` each time a point finishes."""
