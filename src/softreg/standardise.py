@@ -14,7 +14,6 @@ plus a floor: on raw pixels that conditions SGD far better). The numbers belong 
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -46,10 +45,10 @@ def as_features(X: Any, xp: Any) -> Any:
     """Return inputs as float32 features: uint8 image bytes in [0, 1], others converted.
 
     uint8 inputs are images, read as torchvision's ``ToTensor`` (and the book) reads them:
-    ``X / 255`` in float32, so the features are bit-identical to a PyTorch pipeline's. The
-    bytes are looked up in a table of the 256 values that NumPy divides, so every library
-    gives the same bits (XLA would multiply by the reciprocal instead, an ulp off). Other
-    dtypes are converted to float32 as they are.
+    ``X / 255`` in float32, so the features are bit-identical to a PyTorch pipeline's. JAX
+    and TensorFlow look the bytes up in a table of the 256 values NumPy divides (their
+    compilers would multiply by the reciprocal instead, an ulp off), so every library gives
+    the same bits. Other dtypes are converted to float32 as they are.
 
     Parameters
     ----------
@@ -67,10 +66,13 @@ def as_features(X: Any, xp: Any) -> Any:
         return X
     if X.dtype != xp.uint8:
         return xp.astype(X, xp.float32)
-    if "torch" in xp.__name__:  # eager on a device: copied there once, not every step
-        table = _byte_values(xp, backend.device(X))
-    else:  # a constant of the compiled program (JAX, TensorFlow), or NumPy's own array
-        table = backend.asarray(_BYTE_VALUES, xp)
+    if not any(name in xp.__name__ for name in ("jax", "tensorflow")):
+        X = xp.astype(X, xp.float32)
+        X /= 255  # NumPy and PyTorch divide exactly, in place on the fresh copy
+        return X
+    # XLA and TensorFlow's graphs would multiply by 1/255 instead: look the bytes up in the
+    # table NumPy divided, a constant of the compiled program.
+    table = backend.asarray(_BYTE_VALUES, xp)
     flat = xp.take(table, xp.astype(xp.reshape(X, (-1,)), xp.int32), axis=0)
     return xp.reshape(flat, tuple(X.shape))
 
@@ -84,12 +86,6 @@ def byte_values() -> np.ndarray:
         Read-only; entry ``b`` is ``float32(b) / float32(255)`` (true division).
     """
     return _BYTE_VALUES
-
-
-@functools.lru_cache(maxsize=16)
-def _byte_values(xp: Any, device: Any) -> Any:
-    """Return the byte table on a PyTorch ``device``, copied there once."""
-    return backend.asarray(_BYTE_VALUES, xp, device=device)
 
 
 def as_scaling(mean: Any, scale: Any, num_inputs: int) -> tuple[np.ndarray, np.ndarray]:
