@@ -150,7 +150,7 @@ def recipe_fit(train, test, *, epochs, backend, device="cpu", kernel=None):
         epochs=epochs, backend=backend, device=device, sigma=RECIPE["sigma"], **extra
     )
     model = softreg.SoftmaxRegression(
-        num_inputs=train[0].shape[1], num_outputs=10, sigma=RECIPE["sigma"]
+        num_inputs=int(np.prod(train[0].shape[1:])), num_outputs=10, sigma=RECIPE["sigma"]
     )
     return softreg.fit(model, train, test, config), config
 
@@ -369,6 +369,8 @@ def main(argv=None):
     data = softreg.load_dataset("fashion-mnist", data_dir=data_dir(args.data_dir), download=False)
     X, y = data.X_train[: args.limit], data.y_train[: args.limit]
     X_test, y_test = data.X_test[: args.limit], data.y_test[: args.limit]
+    if not args.pieces and hasattr(data, "train_inputs"):  # as softreg train: uint8 images
+        X, X_test = data.train_inputs[: args.limit], data.test_inputs[: args.limit]
     if args.pieces:
         lines, report = pieces_report(X, y, X_test, y_test, args.epochs)
     else:
