@@ -282,19 +282,41 @@ _EMPTY = np.empty(0, dtype=np.float32)
 _NO_BUFFER = np.empty((0, 1), dtype=np.float32)
 
 
-def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return how the kernel reads inputs: ``(mean, scale, byte_values)``.
+def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Return how the kernel reads inputs: ``(mean, scale, byte_values, divisor)``.
 
     The standardisation as ``(n_features,)`` float32 arrays (empty: none), and for uint8
-    inputs the 256 values the bytes read as (``standardise.byte_values``; empty otherwise).
+    inputs the 256 values the bytes read as (``standardise.byte_values``; empty otherwise)
+    and ``divisor``: 255 when those values are ``float32(b) / 255`` to the bit
+    (:func:`_byte_divisor`), which the kernel then computes, vectorised, instead of looking
+    them up; else 0.
     """
-    byte_values = standardise.byte_values() if X.dtype == np.uint8 else _EMPTY
+    as_bytes = X.dtype == np.uint8
+    byte_values = standardise.byte_values() if as_bytes else _EMPTY
+    divisor = _byte_divisor() if as_bytes else np.float32(0)
     if model.input_scaling == "none":
-        return _EMPTY, _EMPTY, byte_values
+        return _EMPTY, _EMPTY, byte_values, divisor
     shape = (model.num_inputs,)
     mean = np.broadcast_to(np.asarray(model.input_mean, dtype=np.float32), shape)
     scale = np.broadcast_to(np.asarray(model.input_scale, dtype=np.float32), shape)
-    return np.ascontiguousarray(mean), np.ascontiguousarray(scale), byte_values
+    return np.ascontiguousarray(mean), np.ascontiguousarray(scale), byte_values, divisor
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_divisor() -> Any:
+    """Return float32 255 when every byte ``b`` reads as ``float32(b) / 255``, else 0.
+
+    The byte table (``standardise.byte_values``) defines what a byte reads as; a float32
+    division is correctly rounded, so where the table holds exactly those quotients the
+    kernel divides (vectorised) rather than looks up (one byte at a time), bit for bit the
+    same values.
+    """
+    table = standardise.byte_values()
+    quotients = np.arange(256, dtype=np.float32) / np.float32(255)
+    same = table.shape == (256,) and np.array_equal(
+        table.view(np.uint32), quotients.view(np.uint32)
+    )
+    return np.float32(255 if same else 0)
 
 
 def _optim_args(rules: StepRules, state: dict, lr: Any) -> tuple:
