@@ -1,9 +1,19 @@
 """The fused step's numba kernels: one batch's loss, hits and gradient, and the SGD update.
 
 Imported only by :mod:`softreg.fused` when a fused step is built (``import softreg`` never
-imports numba). Every kernel computes in float32, as the array path does, with IEEE
-arithmetic (``fastmath=False``: no reassociation, no fused multiply-add), so that a kernel's
-result depends on its inputs and its fixed partition of the rows alone.
+imports numba). Every kernel computes in float32, as the array path does.
+
+Numerical notes. The two products, the logits ``x @ W`` and the gradient
+``dlogits.T @ x``, are compiled with the fastmath flags :data:`DOT` (``contract``:
+multiply-adds fused; ``reassoc``: each logit's sum over the features split into vector
+lanes and partial sums): the order of those sums is fixed by the compiled code, not by the
+data or the threads, and the gradient still adds the rows in order. Everything else (the
+inputs' conversion and standardisation, the softmax, the loss, the arg-max, the update)
+keeps IEEE arithmetic (``fastmath=False``), and no flag assumes finite values, so a NaN
+or infinite loss is still seen. So a kernel's result depends on its inputs and its fixed
+partition of the rows alone: the same numbers on any number of threads and on every run
+on the same machine; another CPU (another vector width, or none of its fused
+multiply-adds) may round the products differently in the last bit.
 """
 
 from __future__ import annotations
@@ -23,11 +33,11 @@ standardisation and the update keep IEEE arithmetic."""
 
 @njit(cache=True, fastmath=False)
 def _load_tile(X, idx, scaling, xr):  # pragma: no cover (compiled)
-    """Write the rows ``idx`` of ``X`` into ``xr[r, :]`` as float32, standardised when
-    ``mean`` is not empty.
+    """Write the rows ``idx`` of ``X`` into ``xr[r, :]`` as float32, standardised if asked.
 
-    uint8 inputs read as ``float32(b) / divisor`` when ``divisor`` is not 0 (vectorised,
-    IEEE division), else are looked up in ``byte_values``.
+    Standardised when ``mean`` is not empty. uint8 inputs read as ``float32(b) / divisor``
+    when ``divisor`` is not 0 (vectorised, IEEE division), else are looked up in
+    ``byte_values``.
     """
     mean, scale, byte_values, divisor = scaling
     scaled, as_bytes = mean.shape[0] > 0, byte_values.shape[0] > 0

@@ -9,7 +9,9 @@ kernel does the same arithmetic in one pass over the batch's rows: each row is r
 gradient computed while it is in cache; the batch's rows split into a fixed number of parts,
 one thread each, every part with its own gradient accumulator, summed in order by the
 update. The same float32 numbers as the array path up to the order of the sums (the matrix
-products' order is BLAS's own), and the same result on any number of threads.
+products' order is BLAS's own; the kernel's is fixed by its compiled code, with fused
+multiply-adds: see :mod:`softreg._fused_kernels`), and the same result on any number of
+threads.
 
 ``TrainConfig.kernel`` picks the path: ``"auto"`` (the fused step where it applies and numba
 is installed), ``"fused"`` or ``"array"``. numba is optional (``pip install 'softreg[fast]'``)
@@ -266,7 +268,7 @@ def fused_step(
     weight = inputs.weight if inputs.weight is not None else _EMPTY
     optim = _optim_args(rules, carry.opt_state, inputs.lr)
     loss, correct, updated = kernels.train_batch(
-        (X, y, idx, weight), (W, b), _scaling(rules.model, X), optim, out
+        (X, y, idx, weight), (W, b), _reading(rules.model, X), optim, out
     )
     if not updated:
         raise NonFiniteLoss(float(loss))
@@ -280,6 +282,24 @@ def fused_step(
 
 _EMPTY = np.empty(0, dtype=np.float32)
 _NO_BUFFER = np.empty((0, 1), dtype=np.float32)
+
+
+_READINGS: dict[tuple[int, str], tuple[Any, tuple]] = {}
+
+
+def _reading(model: Any, X: np.ndarray) -> tuple:
+    """Return :func:`_scaling` of ``model`` for ``X``'s dtype, built once per model and dtype.
+
+    A step's arguments otherwise cost a tenth of a step to build; the model is kept with
+    its entry, so an entry is only ever found for the very model it was built for.
+    """
+    key = (id(model), X.dtype.str)
+    found = _READINGS.get(key)
+    if found is None or found[0] is not model:
+        if len(_READINGS) >= 16:
+            _READINGS.clear()
+        found = _READINGS[key] = (model, _scaling(model, X))
+    return found[1]
 
 
 def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
