@@ -1,7 +1,7 @@
 """The fused step (softreg.fused) against the array-API step it stands in for.
 
 The two compute the same float32 arithmetic but sum ``x @ W`` in different orders (BLAS's
-blocks, possibly with fused multiply-adds, against the kernel's feature order without them),
+blocks, possibly with fused multiply-adds, against the kernel's vector lanes with them),
 so a logit differs by a few units in its last place; over an epoch of SGD at lr <= 0.1 those
 differences are carried along, not amplified. The weights are compared to 1e-5 of their
 largest entry (a hundredfold margin over what an epoch of Fashion-MNIST shows, 4e-7), the
@@ -146,6 +146,22 @@ def test_uint8_rows_are_converted_and_standardised_as_the_array_step_does(scalin
     # in float32; the fused step reads the uint8 rows as x / 255 and does the same.
     array = run_epoch(train_step, rules, Xf, y, batch=256)
     assert_agree(array, run_epoch(fused.fused_step, rules, X, y, batch=256))
+
+
+@pytest.mark.parametrize("scaling", ["none", "per-feature"])
+def test_bytes_divided_by_255_read_as_the_byte_table_looked_up(scaling, monkeypatch):
+    X, y = images()
+    assert fused._byte_divisor() == 255  # the table holds float32(b) / 255 exactly
+    mean = X.mean(axis=0) / 255 if scaling == "per-feature" else 0.0
+    model = SoftmaxRegression(input_mean=mean, input_scale=1.0 if scaling == "none" else 0.3)
+    rules = StepRules(model, SGD(0.1), check_loss=True)
+    divided = run_epoch(fused.fused_step, rules, X, y, batch=256)
+    monkeypatch.setattr(fused, "_byte_divisor", lambda: np.float32(0))
+    monkeypatch.setattr(fused, "_READINGS", {})
+    looked_up = run_epoch(fused.fused_step, rules, X, y, batch=256)
+    for name in ("W", "b"):
+        np.testing.assert_array_equal(divided[0].params[name], looked_up[0].params[name])
+    assert divided[1] == looked_up[1]
 
 
 def test_ties_take_the_first_class_as_count_correct_does():

@@ -1,9 +1,19 @@
 """The fused step's numba kernels: one batch's loss, hits and gradient, and the SGD update.
 
 Imported only by :mod:`softreg.fused` when a fused step is built (``import softreg`` never
-imports numba). Every kernel computes in float32, as the array path does, with IEEE
-arithmetic (``fastmath=False``: no reassociation, no fused multiply-add), so that a kernel's
-result depends on its inputs and its fixed partition of the rows alone.
+imports numba). Every kernel computes in float32, as the array path does.
+
+Numerical notes. The two products, the logits ``x @ W`` and the gradient
+``dlogits.T @ x``, are compiled with the fastmath flags :data:`DOT` (``contract``:
+multiply-adds fused; ``reassoc``: each logit's sum over the features split into vector
+lanes and partial sums): the order of those sums is fixed by the compiled code, not by the
+data or the threads, and the gradient still adds the rows in order. Everything else (the
+inputs' conversion and standardisation, the softmax, the loss, the arg-max, the update)
+keeps IEEE arithmetic (``fastmath=False``), and no flag assumes finite values, so a NaN
+or infinite loss is still seen. So a kernel's result depends on its inputs and its fixed
+partition of the rows alone: the same numbers on any number of threads and on every run
+on the same machine; another CPU (another vector width, or none of its fused
+multiply-adds) may round the products differently in the last bit.
 """
 
 from __future__ import annotations
@@ -14,76 +24,111 @@ from numba import njit, prange
 TILE = 32
 """Rows a thread converts and computes at once: their inputs stay in cache between passes."""
 
+DOT = {"contract", "reassoc"}
+"""The fastmath flags of the two products (logits, gradient): fused multiply-adds, and
+the logits' sums over features reassociated into vector lanes (an order fixed at compile
+time). Nothing else: no ``nnan``/``ninf``/``arcp``/``afn``, so the softmax, the loss, the
+standardisation and the update keep IEEE arithmetic."""
+
 
 @njit(cache=True, fastmath=False)
-def _load_tile(X, idx, scaling, xr, xt):  # pragma: no cover (compiled)
-    """Write the rows ``idx`` of ``X`` as float32, standardised when ``mean`` is not empty.
+def _load_tile(X, idx, scaling, xr):  # pragma: no cover (compiled)
+    """Write the rows ``idx`` of ``X`` into ``xr[r, :]`` as float32, standardised if asked.
 
-    Into ``xr[r, j]`` (rows, for the gradient) and ``xt[j, r]`` (features, for the logits).
-    uint8 inputs are looked up in ``byte_values`` (``b / 255``, as the array path reads them).
+    Standardised when ``mean`` is not empty. uint8 inputs read as ``float32(b) / divisor``
+    when ``divisor`` is not 0 (vectorised, IEEE division), else are looked up in
+    ``byte_values``.
     """
-    mean, scale, byte_values = scaling
+    mean, scale, byte_values, divisor = scaling
     scaled, as_bytes = mean.shape[0] > 0, byte_values.shape[0] > 0
     for r in range(idx.shape[0]):
-        i, xi = idx[r], xr[r]
-        for j in range(xi.shape[0]):
-            v = byte_values[np.intp(X[i, j])] if as_bytes else np.float32(X[i, j])
-            if scaled:
-                v = (v - mean[j]) / scale[j]
-            xi[j] = v
-            xt[j, r] = v
+        row, xi = X[idx[r]], xr[r]
+        if divisor != 0:
+            for j in range(xi.shape[0]):
+                xi[j] = np.float32(row[j]) / divisor
+        elif as_bytes:
+            for j in range(xi.shape[0]):
+                xi[j] = byte_values[np.intp(row[j])]
+        else:
+            for j in range(xi.shape[0]):
+                xi[j] = np.float32(row[j])
+        if scaled:
+            for j in range(xi.shape[0]):
+                xi[j] = (xi[j] - mean[j]) / scale[j]
 
 
-@njit(cache=True, fastmath=False)
-def _tile_logits(xt, W, b, m, Z):  # pragma: no cover (compiled)
-    """Write ``x @ W + b`` of the tile's ``m`` rows into ``Z[k, r]``.
+@njit(cache=True, fastmath=DOT)
+def _row_logits(x, WT, b, z):  # pragma: no cover (compiled)
+    """Write ``x @ W + b`` of one row into ``z`` (``WT``: ``W`` transposed, contiguous).
 
-    Each logit sums its features in order (four at a time, in the same order), then adds
-    ``b``; the rows are the vectorised dimension.
+    Five classes per pass over the row (then one at a time): each logit's sum over the
+    features vectorised (reassociated, with fused multiply-adds) in an order fixed by the
+    compiled code, the same for every row; then ``b`` added.
     """
-    d, d4 = W.shape[0], W.shape[0] - W.shape[0] % 4
-    for k in range(W.shape[1]):
-        zk = Z[k]
-        zk[:m] = 0
-        for j in range(0, d4, 4):
-            w0, w1, w2, w3 = W[j, k], W[j + 1, k], W[j + 2, k], W[j + 3, k]
-            x0, x1, x2, x3 = xt[j], xt[j + 1], xt[j + 2], xt[j + 3]
-            for r in range(m):
-                a = zk[r] + x0[r] * w0
-                a = a + x1[r] * w1
-                a = a + x2[r] * w2
-                zk[r] = a + x3[r] * w3
-        for j in range(d4, d):
-            w, xj = W[j, k], xt[j]
-            for r in range(m):
-                zk[r] += xj[r] * w
-        for r in range(m):
-            zk[r] += b[k]
+    c = WT.shape[0]
+    for k in range(0, c - c % 5, 5):
+        w0, w1, w2, w3, w4 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3], WT[k + 4]
+        a0 = a1 = a2 = a3 = a4 = np.float32(0)
+        for j in range(x.shape[0]):
+            v = x[j]
+            a0 += v * w0[j]
+            a1 += v * w1[j]
+            a2 += v * w2[j]
+            a3 += v * w3[j]
+            a4 += v * w4[j]
+        z[k], z[k + 1], z[k + 2], z[k + 3], z[k + 4] = a0, a1, a2, a3, a4
+    for k in range(c - c % 5, c):
+        w, a = WT[k], np.float32(0)
+        for j in range(x.shape[0]):
+            a += x[j] * w[j]
+        z[k] = a
+    for k in range(c):
+        z[k] += b[k]
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=DOT)
+def _pair_accumulate(xr, gp, gq, m4, p, q):  # pragma: no cover (compiled)
+    """Add ``gp[r] * xr[r]`` to ``p`` and ``gq[r] * xr[r]`` to ``q``, rows ``0:m4`` in order."""
+    for r in range(0, m4, 4):
+        x0, x1, x2, x3 = xr[r], xr[r + 1], xr[r + 2], xr[r + 3]
+        g0, g1, g2, g3 = gp[r], gp[r + 1], gp[r + 2], gp[r + 3]
+        h0, h1, h2, h3 = gq[r], gq[r + 1], gq[r + 2], gq[r + 3]
+        for j in range(p.shape[0]):
+            u0, u1, u2, u3 = x0[j], x1[j], x2[j], x3[j]
+            a = p[j] + g0 * u0
+            a = a + g1 * u1
+            a = a + g2 * u2
+            p[j] = a + g3 * u3
+            e = q[j] + h0 * u0
+            e = e + h1 * u1
+            e = e + h2 * u2
+            q[j] = e + h3 * u3
+
+
+@njit(cache=True, fastmath=DOT)
 def _tile_accumulate(xr, G, m, dWT, db):  # pragma: no cover (compiled)
-    """Add the tile's gradient: ``dWT[k] += G[k, r] * xr[r]`` and ``db += G[:, r]``, row by row.
+    """Add the tile's gradient: ``dWT[k] += G[r, k] * xr[r]`` and ``db += G[r]``, row by row.
 
-    Four rows per pass over ``dWT`` (added in row order, as one at a time would).
+    Two classes and four rows per pass over ``dWT`` (:func:`_pair_accumulate`), the rows
+    added in order (fused multiply-adds, vectorised over the features, not reassociated).
     """
-    m4 = m - m % 4
-    for k in range(dWT.shape[0]):
-        gk, acc = G[k], dWT[k]
-        for r in range(0, m4, 4):
-            g0, g1, g2, g3 = gk[r], gk[r + 1], gk[r + 2], gk[r + 3]
-            x0, x1, x2, x3 = xr[r], xr[r + 1], xr[r + 2], xr[r + 3]
-            for j in range(acc.shape[0]):
-                a = acc[j] + g0 * x0[j]
-                a = a + g1 * x1[j]
-                a = a + g2 * x2[j]
-                acc[j] = a + g3 * x3[j]
+    c, m4 = dWT.shape[0], m - m % 4
+    for k in range(c):
+        if k % 2 == 0 and k + 1 < c:
+            _pair_accumulate(xr, G[:, k], G[:, k + 1], m4, dWT[k], dWT[k + 1])
+        acc = dWT[k]
+        if k % 2 == 0 and k + 1 == c:  # the last of an odd number of classes
+            for r in range(m4):
+                g, xj = G[r, k], xr[r]
+                for j in range(acc.shape[0]):
+                    acc[j] += g * xj[j]
         for r in range(m4, m):
-            g, xj = gk[r], xr[r]
+            g, xj = G[r, k], xr[r]
             for j in range(acc.shape[0]):
                 acc[j] += g * xj[j]
-        for r in range(m):
-            db[k] += gk[r]
+    for r in range(m):
+        for k in range(db.shape[0]):
+            db[k] += G[r, k]
 
 
 @njit(cache=True, fastmath=False)
@@ -171,20 +216,20 @@ def batch_partials(data, params, scaling, out):  # pragma: no cover (compiled)
     B, parts, d = idx.shape[0], dW_parts.shape[0], W.shape[0]
     n = np.float32(B)
     weighted = weight.shape[0] > 0
+    WT = np.ascontiguousarray(W.T)
     for t in prange(parts):
         dWT, db = dW_parts[t], db_parts[t]
         dWT[:] = 0
         db[:] = 0
         xr = np.empty((TILE, d), np.float32)
-        xt = np.empty((d, TILE), np.float32)
-        Z = np.empty((W.shape[1], TILE), np.float32)
+        Z = np.empty((TILE, W.shape[1]), np.float32)
         hi = (t + 1) * B // parts
         for s in range(t * B // parts, hi, TILE):
             m = min(TILE, hi - s)
-            _load_tile(X, idx[s : s + m], scaling, xr, xt)
-            _tile_logits(xt, W, b, m, Z)
+            _load_tile(X, idx[s : s + m], scaling, xr)
             for r in range(m):
-                i, z = idx[s + r], Z[:, r]
+                i, z = idx[s + r], Z[r]
+                _row_logits(xr[r], WT, b, z)
                 w = weight[i] if weighted else n
                 hits[s + r] = _argmax(z) == y[i]
                 losses[s + r] = _loss_and_dlogits(z, y[i], weighted, w, n)

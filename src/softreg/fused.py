@@ -9,7 +9,9 @@ kernel does the same arithmetic in one pass over the batch's rows: each row is r
 gradient computed while it is in cache; the batch's rows split into a fixed number of parts,
 one thread each, every part with its own gradient accumulator, summed in order by the
 update. The same float32 numbers as the array path up to the order of the sums (the matrix
-products' order is BLAS's own), and the same result on any number of threads.
+products' order is BLAS's own; the kernel's is fixed by its compiled code, with fused
+multiply-adds: see :mod:`softreg._fused_kernels`), and the same result on any number of
+threads.
 
 ``TrainConfig.kernel`` picks the path: ``"auto"`` (the fused step where it applies and numba
 is installed), ``"fused"`` or ``"array"``. numba is optional (``pip install 'softreg[fast]'``)
@@ -266,7 +268,7 @@ def fused_step(
     weight = inputs.weight if inputs.weight is not None else _EMPTY
     optim = _optim_args(rules, carry.opt_state, inputs.lr)
     loss, correct, updated = kernels.train_batch(
-        (X, y, idx, weight), (W, b), _scaling(rules.model, X), optim, out
+        (X, y, idx, weight), (W, b), _reading(rules.model, X), optim, out
     )
     if not updated:
         raise NonFiniteLoss(float(loss))
@@ -282,19 +284,59 @@ _EMPTY = np.empty(0, dtype=np.float32)
 _NO_BUFFER = np.empty((0, 1), dtype=np.float32)
 
 
-def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return how the kernel reads inputs: ``(mean, scale, byte_values)``.
+_READINGS: dict[tuple[int, str], tuple[Any, tuple]] = {}
+
+
+def _reading(model: Any, X: np.ndarray) -> tuple:
+    """Return :func:`_scaling` of ``model`` for ``X``'s dtype, built once per model and dtype.
+
+    A step's arguments otherwise cost a tenth of a step to build; the model is kept with
+    its entry, so an entry is only ever found for the very model it was built for.
+    """
+    key = (id(model), X.dtype.str)
+    found = _READINGS.get(key)
+    if found is None or found[0] is not model:
+        if len(_READINGS) >= 16:
+            _READINGS.clear()
+        found = _READINGS[key] = (model, _scaling(model, X))
+    return found[1]
+
+
+def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Return how the kernel reads inputs: ``(mean, scale, byte_values, divisor)``.
 
     The standardisation as ``(n_features,)`` float32 arrays (empty: none), and for uint8
-    inputs the 256 values the bytes read as (``standardise.byte_values``; empty otherwise).
+    inputs the 256 values the bytes read as (``standardise.byte_values``; empty otherwise)
+    and ``divisor``: 255 when those values are ``float32(b) / 255`` to the bit
+    (:func:`_byte_divisor`), which the kernel then computes, vectorised, instead of looking
+    them up; else 0.
     """
-    byte_values = standardise.byte_values() if X.dtype == np.uint8 else _EMPTY
+    as_bytes = X.dtype == np.uint8
+    byte_values = standardise.byte_values() if as_bytes else _EMPTY
+    divisor = _byte_divisor() if as_bytes else np.float32(0)
     if model.input_scaling == "none":
-        return _EMPTY, _EMPTY, byte_values
+        return _EMPTY, _EMPTY, byte_values, divisor
     shape = (model.num_inputs,)
     mean = np.broadcast_to(np.asarray(model.input_mean, dtype=np.float32), shape)
     scale = np.broadcast_to(np.asarray(model.input_scale, dtype=np.float32), shape)
-    return np.ascontiguousarray(mean), np.ascontiguousarray(scale), byte_values
+    return np.ascontiguousarray(mean), np.ascontiguousarray(scale), byte_values, divisor
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_divisor() -> Any:
+    """Return float32 255 when every byte ``b`` reads as ``float32(b) / 255``, else 0.
+
+    The byte table (``standardise.byte_values``) defines what a byte reads as; a float32
+    division is correctly rounded, so where the table holds exactly those quotients the
+    kernel divides (vectorised) rather than looks up (one byte at a time), bit for bit the
+    same values.
+    """
+    table = standardise.byte_values()
+    quotients = np.arange(256, dtype=np.float32) / np.float32(255)
+    same = table.shape == (256,) and np.array_equal(
+        table.view(np.uint32), quotients.view(np.uint32)
+    )
+    return np.float32(255 if same else 0)
 
 
 def _optim_args(rules: StepRules, state: dict, lr: Any) -> tuple:
