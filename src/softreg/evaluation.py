@@ -67,11 +67,58 @@ def evaluate_in_chunks(sums: Any, params: Params, X: Any, y: Any, batch_size: in
     Evaluation
         ``loss``, ``accuracy`` and ``n``.
     """
+    return evaluate_chunks(sums, params, chunks_of(X, y, batch_size))
+
+
+def chunks_of(X: Any, y: Any, batch_size: int) -> tuple[tuple[Any, Any], ...]:
+    """Return ``(X, y)`` cut into chunks of at most ``batch_size`` rows (no copy of a whole).
+
+    Parameters
+    ----------
+    X : array, shape (n_samples, n_features)
+        Inputs.
+    y : array, shape (n_samples,)
+        Labels.
+    batch_size : int
+        Rows per chunk.
+
+    Returns
+    -------
+    tuple of (X_chunk, y_chunk)
+        In order; ``((X, y),)`` itself when it fits in one chunk.
+    """
     n = X.shape[0]
-    loss_sum = correct = 0
-    for begin in range(0, n, batch_size):
-        end = min(begin + batch_size, n)  # the standard leaves out-of-range stops undefined
-        chunk_loss, chunk_correct = sums(params, X[begin:end, ...], y[begin:end])
-        loss_sum = loss_sum + chunk_loss
-        correct = correct + chunk_correct
+    if n <= batch_size:
+        return ((X, y),)
+    # the standard leaves out-of-range stops undefined: the last stop is n
+    stops = [(begin, min(begin + batch_size, n)) for begin in range(0, n, batch_size)]
+    return tuple((X[begin:end, ...], y[begin:end]) for begin, end in stops)
+
+
+def evaluate_chunks(sums: Any, params: Params, chunks: tuple[tuple[Any, Any], ...]) -> Evaluation:
+    """Return the mean loss and accuracy over the chunks :func:`chunks_of` made.
+
+    The sums cross to the host once per chunk and are added there in their own dtypes (the
+    same float32 additions as on the device).
+
+    Parameters
+    ----------
+    sums : callable
+        ``sums(params, X_chunk, y_chunk) -> (loss_sum, correct)``.
+    params : Params
+        The model's parameters.
+    chunks : tuple of (X_chunk, y_chunk)
+        The data, in chunks.
+
+    Returns
+    -------
+    Evaluation
+        ``loss``, ``accuracy`` and ``n``.
+    """
+    n = sum(X.shape[0] for X, _ in chunks)
+    loss_sum = correct = None
+    for X, y in chunks:
+        chunk_loss, chunk_correct = (backend.to_numpy(v) for v in sums(params, X, y))
+        loss_sum = chunk_loss if loss_sum is None else loss_sum + chunk_loss
+        correct = chunk_correct if correct is None else correct + chunk_correct
     return Evaluation(loss=float(loss_sum) / n, accuracy=float(correct) / n, n=n)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from softreg import backend
 
 
@@ -42,6 +44,8 @@ def fresh_halt(be: backend.Backend) -> Halt:
     Halt
         ``steps`` 0 (int32) and ``loss`` 0 (float32).
     """
+    if not be.mutable:  # an argument of a compiled function: no eager op on the device
+        return Halt(np.zeros((), np.int32), np.zeros((), np.float32))
     # Made on the device: no copy from the host.
     xp, dev = be.xp, be.device
     return Halt(

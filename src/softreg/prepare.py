@@ -19,8 +19,9 @@ import numpy as np
 from softreg import backend, fused
 from softreg.build import check_trainable
 from softreg.config import TrainConfig
+from softreg.evaluation import chunks_of
 from softreg.protocols import Communicator, Model
-from softreg.segment import compiled_segment
+from softreg.segment import compiled_segment, compiled_tail
 from softreg.step import StepRules, evaluation_sums, sampling_proposal
 from softreg.validation import checked_sample_weight, to_device
 
@@ -37,12 +38,13 @@ class Loop:
     be: backend.Backend
     X: Any  # (n_samples, n_features) on the device: standardised float32, or uint8 bytes
     y: Any  # (n_samples,)
-    test: tuple[Any, Any] | None
+    test: tuple[tuple[Any, Any], ...] | None  # (X_test, y_test) in evaluation chunks
     weight: Any  # (n_samples,) float32 on the device, or None
     proposal: tuple[np.ndarray, Any] | None  # the sampled softmax's, or None
     rules: StepRules
     step_fn: backend.Compiled  # one step: fn(carry, X, y, idx, inputs) -> carry
     segment_fn: backend.Compiled | None  # compiled backends: a segment's full batches
+    tail_fn: backend.Compiled | None  # compiled backends: the epoch's smaller last batch
     eval_fn: backend.Compiled
     batch_size: int
     shard: tuple[int, int]  # (rank, ranks): this rank takes batch[rank::ranks]
@@ -81,8 +83,8 @@ class Loop:
     @property
     def compiled(self) -> tuple[backend.Compiled, ...]:
         """The compiled functions, whose compile time is not training time."""
-        compiled = (self.step_fn, self.eval_fn)
-        return compiled + ((self.segment_fn,) if self.segment_fn is not None else ())
+        loops = (self.segment_fn, self.tail_fn)
+        return (self.step_fn, self.eval_fn) + tuple(fn for fn in loops if fn is not None)
 
 
 def prepare(
@@ -140,20 +142,9 @@ def prepare(
         test = (test_X, test[1])
     seconds_scaling = time.perf_counter() - started
     weight = checked_sample_weight(sample_weight, X.shape[0])
-    # Divergence is caught at the step it happens and the state from before that step kept.
-    # NumPy updates in place and reads the loss for free: its step checks first. The others
-    # would wait for the device at every read: their steps keep the state on the device once
-    # a loss is not finite (freeze), and fit looks once per segment.
-    rules = StepRules(
-        step_model,
-        config.sgd(),
-        config.softmax,
-        config.chunk_size,
-        check_loss=be.name == "numpy",
-        freeze=be.name != "numpy",
-        all_reduce=communicator.all_reduce_sum if communicator else None,
-    )
+    rules = _step_rules(config, step_model, be, communicator)
     batch_size = X.shape[0] if config.optimizer == "gd" else config.batch_size
+    tail = X.shape[0] % batch_size or batch_size  # rows of each epoch's last batch
     # Sampled softmax is for many classes: evaluate those in (automatic) chunks as well.
     eval_chunk = config.chunk_size or (None if config.sampled else 0)
     step_fn = fused.step_function(config, rules, be, communicator)
@@ -163,12 +154,13 @@ def prepare(
         be=be,
         X=X,
         y=y,
-        test=test,
+        test=chunks_of(*test, config.eval_batch_size) if test is not None else None,
         weight=be.asarray(weight.astype(np.float32)) if weight is not None else None,
         proposal=sampling_proposal(config, step_model, train[1], be),
         rules=rules,
         step_fn=step_fn,
         segment_fn=None if be.mutable else compiled_segment(rules, be, batch_size),
+        tail_fn=None if be.mutable else compiled_tail(rules, be, batch_size, tail),
         eval_fn=fused.evaluation_function(step_fn, eval_fn),
         batch_size=batch_size,
         shard=(communicator.rank, communicator.world_size) if communicator else (0, 1),
@@ -193,3 +185,22 @@ def _standardised(model: Model, X: Any, be: backend.Backend) -> tuple[Any, Model
 def _is_bytes(X: Any) -> bool:
     """Return whether ``X`` holds uint8 values (of any backend)."""
     return re.search(r"\buint8\b", str(X.dtype)) is not None
+
+
+def _step_rules(
+    config: TrainConfig, model: Model, be: backend.Backend, communicator: Communicator | None
+) -> StepRules:
+    """Return the rules every step of the run follows."""
+    # Divergence is caught at the step it happens and the state from before that step kept.
+    # NumPy updates in place and reads the loss for free: its step checks first. The others
+    # would wait for the device at every read: their steps keep the state on the device once
+    # a loss is not finite (freeze), and fit looks once per segment.
+    return StepRules(
+        model,
+        config.sgd(),
+        config.softmax,
+        config.chunk_size,
+        check_loss=be.name == "numpy",
+        freeze=be.name != "numpy",
+        all_reduce=communicator.all_reduce_sum if communicator else None,
+    )

@@ -148,9 +148,7 @@ def run_segment(loop: Loop, carry: Carry, plan: EpochPlan, first: int, last: int
         start, count = np.int32(first - 1), np.int32(full_last - first + 1)
         carry = loop.segment_fn(carry, loop.X, loop.y, loop.weight, plan, start, count)
     if last > full_last:  # the epoch's last batch, smaller than the others
-        begin, end = loop.batch_rows(last)
-        inputs = step_inputs(loop.weight, plan, last - 1)
-        carry = loop.step_fn(carry, loop.X, loop.y, plan.order[begin:end], inputs)
+        carry = loop.tail_fn(carry, loop.X, loop.y, loop.weight, plan, np.int32(last - 1))
     return carry
 
 
@@ -190,6 +188,42 @@ def compiled_segment(rules: StepRules, be: backend.Backend, batch_size: int) -> 
     primitives = _jax_primitives() if be.name == "jax" else _tf_primitives()
     fn = functools.partial(_segment, _Segment(rules, batch_size, primitives))
     return be.compile(fn, donate_argnums=(0,))
+
+
+def compiled_tail(
+    rules: StepRules, be: backend.Backend, batch_size: int, tail: int
+) -> backend.Compiled:
+    """Return the compiled step of an epoch's last batch, of ``tail`` < ``batch_size`` rows.
+
+    Parameters
+    ----------
+    rules : StepRules
+        The step's rules.
+    be : Backend
+        A compiling backend.
+    batch_size : int
+        Rows per (full) batch.
+    tail : int
+        Rows of the last batch.
+
+    Returns
+    -------
+    Compiled
+        ``fn(carry, X, y, weight, plan, batch) -> Carry``: the step of 0-based ``batch``,
+        its rows sliced inside the compiled function (no eager op); the carry is donated.
+    """
+    primitives = _jax_primitives() if be.name == "jax" else _tf_primitives()
+    fn = functools.partial(_tail_step, _Segment(rules, batch_size, primitives), tail)
+    return be.compile(fn, donate_argnums=(0,))
+
+
+def _tail_step(
+    segment: _Segment, tail: int, carry: Carry, X: Any, y: Any, weight: Any, plan: Any, batch: Any
+) -> Carry:
+    """Take the step of the epoch's last batch (0-based ``batch``), of ``tail`` rows."""
+    rules, batch_size, primitives = segment
+    rows = primitives.rows(plan.order, batch * batch_size, tail)
+    return train_step(rules, carry, X, y, rows, step_inputs(weight, plan, batch))
 
 
 class _Primitives(NamedTuple):

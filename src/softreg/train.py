@@ -29,7 +29,7 @@ from softreg.checks import check_int
 from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
 from softreg.errors import DivergenceError
-from softreg.evaluation import evaluate_in_chunks
+from softreg.evaluation import evaluate_chunks
 from softreg.history import EpochRecord, FitResult, History, StepRecord, TrainState
 from softreg.prepare import Loop, prepare
 from softreg.protocols import Communicator, Model
@@ -330,9 +330,7 @@ def _end_epoch(
     config, totals = loop.config, carry.totals
     evaluation = None
     if loop.test is not None:
-        evaluation = evaluate_in_chunks(
-            loop.eval_fn, carry.params, *loop.test, config.eval_batch_size
-        )
+        evaluation = evaluate_chunks(loop.eval_fn, carry.params, loop.test)
     overflow = divergence.overflow(carry.params, evaluation)
     if overflow:  # the last steps' updates overflowed: no later loss would say so
         raise DivergenceError(
@@ -389,6 +387,8 @@ def _snapshot(
 
 def _zero_sums(loop: Loop) -> dict[str, Any]:
     xp, device = loop.be.xp, loop.be.device
+    if not loop.be.mutable:  # arguments of a compiled function: no eager op on the device
+        return {"loss": np.zeros((), np.float32), "correct": np.zeros((), np.int32)}
     return {
         "loss": xp.zeros((), dtype=xp.float32, device=device),
         "correct": xp.zeros((), dtype=xp.int32, device=device),
