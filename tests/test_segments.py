@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import softreg.prepare
 import softreg.segment
 import softreg.train
 from softreg import backend
@@ -159,10 +160,12 @@ def test_compiled_backends_run_a_segment_without_python_per_step(name, blobs, mo
 
 
 def test_torch_reads_nothing_from_the_device_per_step(blobs, monkeypatch):
-    """PyTorch's steps run eagerly, but divergence is recorded on the device: the host
-    reads a few numbers per segment and epoch, the same with 10 steps an epoch as with
-    50."""
+    """PyTorch's steps on a GPU run eagerly, but divergence is recorded on the device: the
+    host reads a few numbers per segment and epoch, the same with 10 steps an epoch as with
+    50. (On the CPU, where a read costs nothing, the step reads its loss: the GPU's way is
+    forced here.)"""
     torch = pytest.importorskip("torch")
+    monkeypatch.setattr(softreg.prepare, "reads_loss_on_host", lambda be: False)
     X, y, Xt, yt = blobs
     reads = []
     for method in ("__float__", "__int__", "__bool__", "item", "tolist", "numpy"):
@@ -218,3 +221,28 @@ def test_divergence_mid_segment_keeps_the_state_before_that_step(backend_name, b
         np.testing.assert_array_equal(value, host(one_step.state.params)[name])
         np.testing.assert_array_equal(value, states[one_step.step - 1][name])
     assert str(segmented) == str(one_step)
+
+
+def test_torch_freezing_on_the_device_stops_where_reading_the_loss_does(monkeypatch):
+    """PyTorch's GPU way (freeze on the device, one read a segment), forced on the CPU, stops
+    at the same step with the same state as its CPU way (read the loss every step)."""
+    pytest.importorskip("torch")
+    from softreg.errors import DivergenceError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, size=(400, 6)).astype(np.float32)
+    X[:, 0] *= 3
+    y = rng.integers(0, 3, size=400)
+    model = SoftmaxRegression(num_inputs=6, num_outputs=3)
+    config = TrainConfig(epochs=2, batch_size=20, lr=10.0, softmax="naive", normalize="no")
+    config = TrainConfig(**{**config.to_dict(), "backend": "torch"})
+    errors = []
+    for reads in (True, False):
+        monkeypatch.setattr(softreg.prepare, "reads_loss_on_host", lambda be, r=reads: r)
+        with pytest.raises(DivergenceError) as info:
+            fit(model, (X, y), config=config)
+        errors.append(info.value)
+    read, frozen = errors
+    assert frozen.step == read.step > 1 and str(frozen) == str(read)
+    for name, value in host(frozen.state.params).items():
+        np.testing.assert_array_equal(value, host(read.state.params)[name])
