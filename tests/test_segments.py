@@ -121,6 +121,17 @@ def test_a_step_hook_gets_every_step_and_progress_gets_runs_of_steps(blobs):
     assert hooks.steps == list(range(1, 21))
     assert hooks.progress == list(range(1, 21))  # segments of one step: progress each time
 
+    steps = []
+    on_instance = Callback()
+    on_instance.on_step_end = lambda step, epoch: steps.append(step)  # not on the class
+    fit(
+        SoftmaxRegression(num_inputs=5, num_outputs=3),
+        (X, y),
+        config=TrainConfig(epochs=2, batch_size=50),
+        callbacks=[on_instance],
+    )
+    assert steps == list(range(1, 21))
+
     class Progress(Callback):
         def __init__(self):
             self.progress = []

@@ -123,3 +123,22 @@ class Callback:
         state : TrainState
             The final state, the one :class:`~softreg.history.FitResult` holds.
         """
+
+
+def wants_every_step(callback: Callback) -> bool:
+    """Return whether ``callback`` has its own ``on_step_end`` (on its class or itself).
+
+    Training then comes back to Python after every step to call it.
+
+    Parameters
+    ----------
+    callback : Callback
+        A callback given to ``fit``.
+
+    Returns
+    -------
+    bool
+        True unless ``on_step_end`` is :class:`Callback`'s, which does nothing.
+    """
+    own = type(callback).on_step_end is not Callback.on_step_end
+    return own or "on_step_end" in vars(callback)

@@ -44,7 +44,9 @@ _BYTE_VALUES.flags.writeable = False
 def as_features(X: Any, xp: Any) -> Any:
     """Return inputs as float32 features: uint8 image bytes in [0, 1], others converted.
 
-    uint8 inputs are images, read as torchvision's ``ToTensor`` (and the book) reads them:
+    Every uint8 input is taken for image bytes (convert counts or codes stored as uint8 to
+    float32 first to keep their values), read as torchvision's ``ToTensor`` (and the book)
+    reads them:
     ``X / 255`` in float32, so the features are bit-identical to a PyTorch pipeline's. JAX
     and TensorFlow look the bytes up in a table of the 256 values NumPy divides (their
     compilers would multiply by the reciprocal instead, an ulp off), so every library gives

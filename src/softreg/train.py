@@ -24,7 +24,7 @@ import numpy as np
 
 from softreg import backend, divergence
 from softreg.build import init_state
-from softreg.callbacks import Callback
+from softreg.callbacks import Callback, wants_every_step
 from softreg.checks import check_int
 from softreg.config import TrainConfig
 from softreg.data.batching import epoch_permutation
@@ -174,7 +174,7 @@ class _Clock:
         self.start = time.perf_counter() - seconds_before
         # A callback that overrides on_step_end is called after every step: the steps then
         # go one at a time. Progress comes as often as the most eager callback asks.
-        self.every_step = any(type(cb).on_step_end is not Callback.on_step_end for cb in callbacks)
+        self.every_step = any(wants_every_step(cb) for cb in callbacks)
         self.progress_every = 0
 
     def ask_progress(self) -> None:
