@@ -97,6 +97,21 @@ class Backend:
         """
         return asarray(x, self.xp, device=self.device)
 
+    def zero(self, dtype: str) -> Any:
+        """Return a 0-d zero of ``dtype`` to start a step's sums with.
+
+        On the device for eager libraries; a host zero, an argument of the compiled call
+        (no eager operation on the device), for the compiling ones.
+
+        Parameters
+        ----------
+        dtype : str
+            ``"float32"`` or ``"int32"``.
+        """
+        if not self.mutable:
+            return np.zeros((), dtype=dtype)
+        return self.xp.zeros((), dtype=getattr(self.xp, dtype), device=self.device)
+
     def compile(self, fn: Callable[..., Any], *, donate_argnums: tuple[int, ...] = ()) -> Compiled:
         """Return ``fn`` ready to call repeatedly, compiled where the library compiles.
 

@@ -311,7 +311,7 @@ def _scaling(model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     (:func:`_byte_divisor`), which the kernel then computes, vectorised, instead of looking
     them up; else 0.
     """
-    as_bytes = X.dtype == np.uint8
+    as_bytes = standardise.is_bytes(X, np)
     byte_values = standardise.byte_values() if as_bytes else _EMPTY
     divisor = _byte_divisor() if as_bytes else np.float32(0)
     if model.input_scaling == "none":

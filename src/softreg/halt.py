@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from softreg import backend
 
 
@@ -44,13 +42,7 @@ def fresh_halt(be: backend.Backend) -> Halt:
     Halt
         ``steps`` 0 (int32) and ``loss`` 0 (float32).
     """
-    if not be.mutable:  # an argument of a compiled function: no eager op on the device
-        return Halt(np.zeros((), np.int32), np.zeros((), np.float32))
-    # Made on the device: no copy from the host.
-    xp, dev = be.xp, be.device
-    return Halt(
-        xp.zeros((), dtype=xp.int32, device=dev), xp.zeros((), dtype=xp.float32, device=dev)
-    )
+    return Halt(be.zero("int32"), be.zero("float32"))
 
 
 def freeze_unless_finite(old: Any, new: Any, batch_loss: Any, *, xp: Any) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from softreg.config import TrainConfig
 from softreg.evaluation import chunks_of
 from softreg.protocols import Communicator, Model
 from softreg.segment import compiled_segment, compiled_tail
+from softreg.standardise import is_bytes
 from softreg.step import StepRules, evaluation_sums, sampling_proposal
 from softreg.validation import checked_sample_weight, to_device
 
@@ -177,14 +177,9 @@ def _standardised(model: Model, X: Any, be: backend.Backend) -> tuple[Any, Model
     there, images stay bytes only when the model does not standardise them.
     """
     exact_in_step = be.name != "tensorflow" or model.input_scaling == "none"
-    if _is_bytes(X) and exact_in_step:
+    if is_bytes(X) and exact_in_step:
         return backend.get_namespace(X).reshape(X, (X.shape[0], model.num_inputs)), model
     return model.scale_inputs(X), model.without_input_scaling()
-
-
-def _is_bytes(X: Any) -> bool:
-    """Return whether ``X`` holds uint8 values (of any backend)."""
-    return re.search(r"\buint8\b", str(X.dtype)) is not None
 
 
 def _step_rules(

@@ -27,6 +27,7 @@ __all__ = [
     "as_features",
     "as_scaling",
     "byte_values",
+    "is_bytes",
     "feature_stats",
     "fit_scaling",
     "input_stats",
@@ -39,6 +40,24 @@ SCALE_FLOOR = 0.05  # added to each pixel's std: near-constant border pixels are
 # What each byte means as a feature: b / 255 in float32 (true division, as ToTensor does it).
 _BYTE_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
 _BYTE_VALUES.flags.writeable = False
+
+
+def is_bytes(X: Any, xp: Any = None) -> bool:
+    """Return whether ``X`` holds uint8 values: image bytes (see :func:`as_features`).
+
+    Parameters
+    ----------
+    X : array
+        An array of any backend.
+    xp : module, optional
+        Its namespace (found from ``X`` when None).
+
+    Returns
+    -------
+    bool
+        Whether ``X``'s dtype is uint8.
+    """
+    return X.dtype == backend.get_namespace(X, xp=xp).uint8
 
 
 def as_features(X: Any, xp: Any) -> Any:
@@ -66,7 +85,7 @@ def as_features(X: Any, xp: Any) -> Any:
     """
     if X.dtype == xp.float32:
         return X
-    if X.dtype != xp.uint8:
+    if not is_bytes(X, xp):
         return xp.astype(X, xp.float32)
     if not any(name in xp.__name__ for name in ("jax", "tensorflow")):
         X = xp.astype(X, xp.float32)

@@ -386,13 +386,7 @@ def _snapshot(
 
 
 def _zero_sums(loop: Loop) -> dict[str, Any]:
-    xp, device = loop.be.xp, loop.be.device
-    if not loop.be.mutable:  # arguments of a compiled function: no eager op on the device
-        return {"loss": np.zeros((), np.float32), "correct": np.zeros((), np.int32)}
-    return {
-        "loss": xp.zeros((), dtype=xp.float32, device=device),
-        "correct": xp.zeros((), dtype=xp.int32, device=device),
-    }
+    return {"loss": loop.be.zero("float32"), "correct": loop.be.zero("int32")}
 
 
 def _copy(tree: Any, xp: Any) -> Any:
